@@ -1,0 +1,1 @@
+//! Types shared by the server and the admin portal, so the two cannot drift.

@@ -1,0 +1,436 @@
+//! The `idp` command line. Its contract (commands, flags, output) is relied on by
+//! operators' scripts and by independent tests: change it only compatibly.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::Settings;
+use crate::domain::Invalid;
+use crate::domain::client::{
+    ClientType, DEFAULT_SCOPES, GrantType, NewClient, RedirectUri, parse_scope_token,
+};
+use crate::domain::user::UserStatus;
+use crate::manage::{self, Actor, ManageError};
+use crate::security::master_key::MasterKey;
+use crate::services::{Services, StartupError};
+use crate::store::UserQuery;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "idp",
+    version,
+    about = "AImpact identity provider: OAuth 2.0 and OpenID Connect"
+)]
+pub struct Cli {
+    /// TOML configuration file (also IDP_CONFIG).
+    #[arg(long, global = true, env = "IDP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database if needed, then serve HTTP until SIGTERM or SIGINT.
+    Serve,
+    /// Apply pending database migrations (running it twice is a no-op).
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage relying-party clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Signing and master keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints the new user's id.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Give the user the administrator role.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they can no longer log in.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and, for confidential clients, its secret (shown only once).
+    Add(ClientAddArgs),
+    /// List clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client with its grants and tokens.
+    Remove { client_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientAddArgs {
+    #[arg(long)]
+    name: String,
+    /// Allowed redirect URI, matched exactly (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Allowed post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// A public client (single-page or native app): no secret, PKCE required.
+    #[arg(long)]
+    public: bool,
+    /// Allowed grant type (repeatable); default authorization_code and refresh_token.
+    #[arg(long = "grant-type", value_name = "TYPE")]
+    grant_types: Vec<String>,
+    /// Allowed scope (repeatable); default openid profile email offline_access.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// A first-party client: users are not asked for consent.
+    #[arg(long)]
+    first_party: bool,
+    /// Seconds during which a just-rotated refresh token may be presented again and get the same answer.
+    #[arg(long, default_value_t = 0)]
+    refresh_reuse_window: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random master key (base64) for the `master_key` setting.
+    GenerateMaster,
+    /// List published signing keys.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the configuration reference (docs/configuration.md).
+    Docs,
+    /// Load and validate the configuration, then exit.
+    Check,
+}
+
+/// A command's failure: the one line to print, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    fn usage(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            code: 2,
+        }
+    }
+}
+
+impl From<ManageError> for Failure {
+    fn from(e: ManageError) -> Self {
+        let code = match e {
+            ManageError::Store(crate::store::StoreError::Unavailable(_)) => 2,
+            _ => 1,
+        };
+        Self {
+            message: e.to_string(),
+            code,
+        }
+    }
+}
+
+impl From<StartupError> for Failure {
+    fn from(e: StartupError) -> Self {
+        let code = if matches!(e, StartupError::Config { .. }) {
+            2
+        } else {
+            1
+        };
+        Self {
+            message: e.to_string(),
+            code,
+        }
+    }
+}
+
+impl From<Invalid> for Failure {
+    fn from(e: Invalid) -> Self {
+        Self {
+            message: e.to_string(),
+            code: 2,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        ManageError::from(e).into()
+    }
+}
+
+/// Runs a command other than `serve`; returns what to print on standard output.
+pub async fn run(command: Command, settings: Settings) -> Result<String, Failure> {
+    match command {
+        Command::Serve => Err(Failure::usage("serve is run by main")),
+        Command::Config(ConfigCommand::Docs) => Ok(crate::config::reference_markdown()),
+        Command::Config(ConfigCommand::Check) => Ok("configuration is valid\n".into()),
+        Command::Keys(KeysCommand::GenerateMaster) => {
+            let key = MasterKey::generate().map_err(|e| Failure {
+                message: e.to_string(),
+                code: 1,
+            })?;
+            Ok(format!("{}\n", key.encode().expose_secret()))
+        }
+        Command::Migrate => {
+            Services::build(settings, true).await?;
+            Ok("migrations applied\n".into())
+        }
+        Command::User(cmd) => {
+            let migrate = settings.migrate_on_start;
+            user(cmd, &Services::build(settings, migrate).await?).await
+        }
+        Command::Client(cmd) => {
+            let migrate = settings.migrate_on_start;
+            client(cmd, &Services::build(settings, migrate).await?).await
+        }
+        Command::Keys(KeysCommand::List { json }) => {
+            let migrate = settings.migrate_on_start;
+            let services = Services::build(settings, migrate).await?;
+            let keys = services.store.published_signing_keys().await?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "created_at": k.created_at, "activates_at": k.activates_at, "retired_at": k.retired_at }))
+                    .collect();
+                return Ok(format!("{}\n", serde_json::Value::Array(list)));
+            }
+            Ok(keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}\t{}\tactivates {}\n",
+                        k.kid,
+                        k.alg,
+                        k.activates_at.to_rfc3339()
+                    )
+                })
+                .collect())
+        }
+    }
+}
+
+async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> {
+    match cmd {
+        UserCommand::Add {
+            username,
+            email,
+            name,
+            password_stdin: _,
+            admin,
+        } => {
+            let password = read_password_from_stdin()?;
+            let request = manage::users::AddUser {
+                username,
+                email,
+                name,
+                password,
+                admin,
+            };
+            let user = manage::users::add_user(services, request, Actor::Cli).await?;
+            Ok(format!("{}\n", user.id))
+        }
+        UserCommand::List { json } => {
+            let mut all = Vec::new();
+            let mut query = UserQuery {
+                limit: 1000,
+                ..UserQuery::default()
+            };
+            loop {
+                let page = services.store.list_users(&query).await?;
+                let done = page.len() < 1000;
+                query.after = page.last().map(|u| (u.created_at, u.id));
+                all.extend(page);
+                if done {
+                    break;
+                }
+            }
+            if json {
+                return serde_json::to_string(&all)
+                    .map(|s| s + "\n")
+                    .map_err(|e| Failure {
+                        message: e.to_string(),
+                        code: 1,
+                    });
+            }
+            Ok(all
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}\n",
+                        u.id,
+                        u.username.as_str(),
+                        u.email.as_ref().map_or("-", |e| e.as_str()),
+                        u.status.as_str(),
+                        if u.roles.is_empty() {
+                            "-".to_string()
+                        } else {
+                            u.roles.join(",")
+                        }
+                    )
+                })
+                .collect())
+        }
+        UserCommand::Disable { username } => {
+            manage::users::set_status(services, &username, UserStatus::Disabled, Actor::Cli)
+                .await?;
+            Ok(format!("user {username} disabled\n"))
+        }
+        UserCommand::Enable { username } => {
+            manage::users::set_status(services, &username, UserStatus::Active, Actor::Cli).await?;
+            Ok(format!("user {username} enabled\n"))
+        }
+    }
+}
+
+async fn client(cmd: ClientCommand, services: &Services) -> Result<String, Failure> {
+    match cmd {
+        ClientCommand::Add(args) => {
+            let json = args.json;
+            let new = new_client(args)?;
+            let registered = manage::clients::register(services, new, Actor::Cli).await?;
+            let id = &registered.client.id;
+            Ok(match (json, &registered.secret) {
+                (true, Some(secret)) => {
+                    format!(
+                        "{}\n",
+                        serde_json::json!({ "client_id": id, "client_secret": secret.expose_secret() })
+                    )
+                }
+                (true, None) => format!("{}\n", serde_json::json!({ "client_id": id })),
+                (false, Some(secret)) => format!(
+                    "client_id: {id}\nclient_secret: {}\n(the secret is shown only this once)\n",
+                    secret.expose_secret()
+                ),
+                (false, None) => format!("client_id: {id}\n"),
+            })
+        }
+        ClientCommand::List { json } => {
+            let clients = services.store.list_clients().await?;
+            if json {
+                return serde_json::to_string(&clients)
+                    .map(|s| s + "\n")
+                    .map_err(|e| Failure {
+                        message: e.to_string(),
+                        code: 1,
+                    });
+            }
+            Ok(clients
+                .iter()
+                .map(|c| {
+                    let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
+                    format!(
+                        "{}\t{}\t{}\t{}\n",
+                        c.id,
+                        c.name,
+                        c.client_type.as_str(),
+                        uris.join(" ")
+                    )
+                })
+                .collect())
+        }
+        ClientCommand::Remove { client_id } => {
+            manage::clients::remove(services, &client_id, Actor::Cli).await?;
+            Ok(format!("client {client_id} removed\n"))
+        }
+    }
+}
+
+fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
+    let client_type = if args.public {
+        ClientType::Public
+    } else {
+        ClientType::Confidential
+    };
+    let parse_uris = |uris: &[String]| -> Result<Vec<RedirectUri>, Invalid> {
+        uris.iter()
+            .map(|u| RedirectUri::parse(u, client_type))
+            .collect()
+    };
+    let mut grant_types = args
+        .grant_types
+        .iter()
+        .map(|g| GrantType::parse(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    if grant_types.is_empty() {
+        grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    }
+    grant_types.dedup();
+    let mut scopes = args
+        .scopes
+        .iter()
+        .map(|s| parse_scope_token(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if scopes.is_empty() {
+        scopes = DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+    }
+    Ok(NewClient {
+        name: args.name,
+        client_type,
+        redirect_uris: parse_uris(&args.redirect_uris)?,
+        post_logout_redirect_uris: parse_uris(&args.post_logout_redirect_uris)?,
+        grant_types,
+        scopes,
+        first_party: args.first_party,
+        refresh_reuse_window_s: args.refresh_reuse_window,
+    })
+}
+
+/// The whole of standard input, less one trailing line break.
+fn read_password_from_stdin() -> Result<SecretString, Failure> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut text)
+        .map_err(|e| {
+            Failure::usage(format!("cannot read the password from standard input: {e}"))
+        })?;
+    let password = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        return Err(Failure::usage("no password on standard input"));
+    }
+    Ok(SecretString::from(password.to_string()))
+}

@@ -1,0 +1,593 @@
+//! The one typed configuration, loaded once at start-up and passed explicitly.
+//!
+//! Layers, later ones winning: built-in defaults, then an optional TOML file
+//! (`--config FILE` or `IDP_CONFIG`), then environment variables `IDP_<KEY>`.
+//! Any setting can also be read from a file named by `IDP_<KEY>_FILE`, the way
+//! Kubernetes mounts secrets. Every setting is documented in [`SETTINGS`], from
+//! which `docs/configuration.md` is generated (`idp config docs`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// A configuration problem: names the setting and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when standard error is not a terminal, pretty otherwise.
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// All settings of the server. Field documentation lives in [`SETTINGS`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub issuer: Url,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    pub database_acquire_timeout_ms: u64,
+    pub migrate_on_start: bool,
+    pub redis_url: Option<SecretString>,
+    pub redis_key_prefix: String,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub master_key: Option<SecretString>,
+    pub bootstrap_admin_password: Option<SecretString>,
+    pub shutdown_grace_s: u64,
+    pub request_timeout_ms: u64,
+    pub max_body_bytes: usize,
+    pub password_hash_concurrency: usize,
+    pub access_token_ttl_s: u64,
+    pub admin_ui_dir: Option<PathBuf>,
+    pub themes_dir: PathBuf,
+    pub theme: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: Url::parse("http://127.0.0.1:8080").unwrap_or_else(|_| unreachable!()),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 10,
+            database_acquire_timeout_ms: 3000,
+            migrate_on_start: true,
+            redis_url: None,
+            redis_key_prefix: "idp:".into(),
+            log_format: LogFormat::Auto,
+            log_level: "info".into(),
+            master_key: None,
+            bootstrap_admin_password: None,
+            shutdown_grace_s: 30,
+            request_timeout_ms: 10_000,
+            max_body_bytes: 64 * 1024,
+            password_hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            access_token_ttl_s: 600,
+            admin_ui_dir: None,
+            themes_dir: PathBuf::from("./themes"),
+            theme: "default".into(),
+        }
+    }
+}
+
+/// How an environment variable's text becomes a setting value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+    Bool,
+    /// Text whose value is a secret: never logged, may come from `IDP_<KEY>_FILE`.
+    Secret,
+}
+
+/// The documentation of one setting.
+pub struct SettingDoc {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+impl SettingDoc {
+    pub fn env_var(&self) -> String {
+        format!("IDP_{}", self.key.to_ascii_uppercase())
+    }
+}
+
+/// Every setting, in the order the reference lists them.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "issuer",
+        kind: Kind::Text,
+        default: "http://127.0.0.1:8080",
+        doc: "The issuer identifier (OIDC Discovery §4.3): the public base URL of the provider, exactly as relying parties see it. `http` or `https`, no query or fragment.",
+    },
+    SettingDoc {
+        key: "listen",
+        kind: Kind::Text,
+        default: "127.0.0.1:8080",
+        doc: "Address and port the HTTP server binds to. Use `0.0.0.0:8080` in a container; port 0 picks a free port.",
+    },
+    SettingDoc {
+        key: "data_dir",
+        kind: Kind::Text,
+        default: "./data",
+        doc: "Directory for the embedded default: the SQLite database and the generated master key file. Created on first start.",
+    },
+    SettingDoc {
+        key: "database_url",
+        kind: Kind::Secret,
+        default: "sqlite://<data_dir>/idp.db",
+        doc: "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. PostgreSQL is the production backend; it requires `master_key`.",
+    },
+    SettingDoc {
+        key: "database_max_connections",
+        kind: Kind::Integer,
+        default: "10",
+        doc: "Maximum connections in the database pool of each replica.",
+    },
+    SettingDoc {
+        key: "database_acquire_timeout_ms",
+        kind: Kind::Integer,
+        default: "3000",
+        doc: "How long a request waits for a database connection before it fails with 503.",
+    },
+    SettingDoc {
+        key: "migrate_on_start",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Apply pending migrations when `idp serve` starts. Concurrent starts are safe (PostgreSQL advisory lock). Set to false to run `idp migrate` as a separate step.",
+    },
+    SettingDoc {
+        key: "redis_url",
+        kind: Kind::Secret,
+        default: "(unset)",
+        doc: "`redis://HOST:PORT/DB`. When set, rate limits and the token deny-list are shared through Redis by all replicas; when unset they are in-process.",
+    },
+    SettingDoc {
+        key: "redis_key_prefix",
+        kind: Kind::Text,
+        default: "idp:",
+        doc: "Prefix of every Redis key this deployment writes, so several deployments can share one Redis.",
+    },
+    SettingDoc {
+        key: "log_format",
+        kind: Kind::Text,
+        default: "auto",
+        doc: "`json` (one object per line, for log pipelines), `pretty` (for people), or `auto` (pretty on a terminal, JSON otherwise).",
+    },
+    SettingDoc {
+        key: "log_level",
+        kind: Kind::Text,
+        default: "info",
+        doc: "A `tracing` filter: `info`, `debug`, or per target such as `info,idp::store=debug`.",
+    },
+    SettingDoc {
+        key: "master_key",
+        kind: Kind::Secret,
+        default: "(generated into <data_dir>/master.key)",
+        doc: "32 random bytes, base64. Every server key is derived from it (HKDF-SHA-256): the key that encrypts signing keys at rest and the pepper of client-secret hashes. All replicas must share it; generate one with `idp keys generate-master`. Required with PostgreSQL.",
+    },
+    SettingDoc {
+        key: "bootstrap_admin_password",
+        kind: Kind::Secret,
+        default: "(random, printed once)",
+        doc: "Password of the `admin` user created on first start when no administrator exists. Unset: a random password is generated and printed once.",
+    },
+    SettingDoc {
+        key: "shutdown_grace_s",
+        kind: Kind::Integer,
+        default: "30",
+        doc: "On SIGTERM or SIGINT, stop accepting connections and give in-flight requests this long to finish.",
+    },
+    SettingDoc {
+        key: "request_timeout_ms",
+        kind: Kind::Integer,
+        default: "10000",
+        doc: "Time a client has to send the request head; slower clients get 408.",
+    },
+    SettingDoc {
+        key: "max_body_bytes",
+        kind: Kind::Integer,
+        default: "65536",
+        doc: "Largest request body accepted; larger ones get 413.",
+    },
+    SettingDoc {
+        key: "password_hash_concurrency",
+        kind: Kind::Integer,
+        default: "(number of cores)",
+        doc: "How many argon2 password hashes run at once on the blocking pool; further logins wait their turn.",
+    },
+    SettingDoc {
+        key: "access_token_ttl_s",
+        kind: Kind::Integer,
+        default: "600",
+        doc: "Lifetime of access tokens in seconds.",
+    },
+    SettingDoc {
+        key: "admin_ui_dir",
+        kind: Kind::Text,
+        default: "(admin-ui/dist, or admin-ui beside the binary)",
+        doc: "Directory of the built admin portal, served under `/admin`.",
+    },
+    SettingDoc {
+        key: "themes_dir",
+        kind: Kind::Text,
+        default: "./themes",
+        doc: "Directory holding login-page themes, one sub-directory per theme, read at run time.",
+    },
+    SettingDoc {
+        key: "theme",
+        kind: Kind::Text,
+        default: "default",
+        doc: "The theme used for login, consent and error pages unless a client names its own.",
+    },
+];
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => read_toml(path)?,
+            None => toml::Table::new(),
+        };
+        for setting in SETTINGS {
+            if let Some(value) = env_value(setting, &env)? {
+                table.insert(setting.key.to_string(), value);
+            }
+        }
+        let settings: Settings = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| deserialize_error(&e))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        // OIDC Discovery §3: the issuer is an https URL without query or fragment;
+        // plain http is allowed for local development.
+        let issuer = &self.issuer;
+        if !matches!(issuer.scheme(), "http" | "https") {
+            return Err(ConfigError::new("issuer", "must be an http or https URL"));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::new(
+                "issuer",
+                "must not have a query or fragment",
+            ));
+        }
+        if issuer.host_str().is_none() || issuer.cannot_be_a_base() {
+            return Err(ConfigError::new("issuer", "must have a host"));
+        }
+        if !matches!(
+            self.log_format,
+            LogFormat::Auto | LogFormat::Json | LogFormat::Pretty
+        ) {
+            return Err(ConfigError::new(
+                "log_format",
+                "must be json, pretty or auto",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::new(
+                "database_max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.password_hash_concurrency == 0 {
+            return Err(ConfigError::new(
+                "password_hash_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.access_token_ttl_s == 0 {
+            return Err(ConfigError::new("access_token_ttl_s", "must be at least 1"));
+        }
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if let Some(redis) = &self.redis_url {
+            let redis = secrecy::ExposeSecret::expose_secret(redis);
+            if !(redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "redis_url",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => secrecy::ExposeSecret::expose_secret(url).to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("idp.db").display()),
+        }
+    }
+
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+
+    /// The issuer without a trailing slash, the base of every endpoint URL.
+    pub fn issuer_str(&self) -> &str {
+        self.issuer.as_str().trim_end_matches('/')
+    }
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config file", format!("{}: {e}", path.display())))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| deserialize_error_in(path, &e))
+}
+
+fn deserialize_error(e: &toml::de::Error) -> ConfigError {
+    // toml reports "unknown field `x`, expected one of ..." or "invalid type ..." with the key path.
+    let message = e
+        .message()
+        .lines()
+        .next()
+        .unwrap_or("invalid value")
+        .to_string();
+    let setting = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field"))
+        .map(str::to_string)
+        .unwrap_or_else(|| "settings".into());
+    ConfigError::new(setting, message)
+}
+
+fn deserialize_error_in(path: &Path, e: &toml::de::Error) -> ConfigError {
+    let first_line = e.message().lines().next().unwrap_or("malformed TOML");
+    let position = e
+        .span()
+        .map(|span| format!(" (at byte {})", span.start))
+        .unwrap_or_default();
+    ConfigError::new(
+        format!("config file {}", path.display()),
+        format!("{first_line}{position}"),
+    )
+}
+
+/// Reads `IDP_<KEY>` or `IDP_<KEY>_FILE` and converts the text to the setting's kind.
+fn env_value(
+    setting: &SettingDoc,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<toml::Value>, ConfigError> {
+    let name = setting.env_var();
+    let file_name = format!("{name}_FILE");
+    let text = match (env(&name), env(&file_name)) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                name,
+                format!("set both it and {file_name}; choose one"),
+            ));
+        }
+        (Some(text), None) => text,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|t| t.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| ConfigError::new(&file_name, format!("{path}: {e}")))?,
+        (None, None) => return Ok(None),
+    };
+    let value = match setting.kind {
+        Kind::Text | Kind::Secret => toml::Value::String(text),
+        Kind::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| {
+                ConfigError::new(&name, format!("expected a whole number, got {text:?}"))
+            })?,
+        Kind::Bool => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+            "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+            _ => {
+                return Err(ConfigError::new(
+                    &name,
+                    format!("expected true or false, got {text:?}"),
+                ));
+            }
+        },
+    };
+    Ok(Some(value))
+}
+
+/// The configuration reference in Markdown, as committed in `docs/configuration.md`.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated by `idp config docs` from idp/src/config.rs; a test fails when this file is out of date. -->\n\n\
+         Settings are read once at start-up, in layers: built-in defaults, then the TOML file named by \
+         `--config FILE` or `IDP_CONFIG`, then environment variables. Every setting `key` can be set as \
+         `key = ...` in the file, as the environment variable `IDP_KEY`, or read from a file named by \
+         `IDP_KEY_FILE` (as Kubernetes mounts secrets; a trailing newline is dropped). An unknown key in the \
+         file, a malformed value or an unreachable database stops start-up with exit code 2 and one line \
+         naming the setting.\n\n\
+         | Setting | Environment | Default | Description |\n|---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let secret = if s.kind == Kind::Secret {
+            " *(secret)*"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {}{} |\n",
+            s.key,
+            s.env_var(),
+            s.default,
+            s.doc,
+            secret
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_from(None, |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.issuer_str(), "http://127.0.0.1:8080");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.uses_sqlite());
+        assert!(s.database_url().ends_with("data/idp.db"));
+        assert!(s.redis_url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_with_typed_values() {
+        let s = load(&[
+            ("IDP_LISTEN", "0.0.0.0:9000"),
+            ("IDP_MIGRATE_ON_START", "false"),
+            ("IDP_ACCESS_TOKEN_TTL_S", "60"),
+        ])
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert!(!s.migrate_on_start);
+        assert_eq!(s.access_token_ttl_s, 60);
+    }
+
+    #[test]
+    fn an_issuer_with_a_query_is_refused_naming_the_setting() {
+        let e = load(&[("IDP_ISSUER", "https://idp.example.com/?a=b")]).unwrap_err();
+        assert_eq!(e.setting, "issuer");
+        assert!(e.to_string().contains("query"));
+    }
+
+    #[test]
+    fn a_malformed_number_names_the_variable() {
+        let e = load(&[("IDP_SHUTDOWN_GRACE_S", "soon")]).unwrap_err();
+        assert_eq!(e.setting, "IDP_SHUTDOWN_GRACE_S");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idp.toml");
+        std::fs::write(
+            &path,
+            "issuer = \"https://idp.example.com\"\nlisten_adress = \"x\"\n",
+        )
+        .unwrap();
+        let e = Settings::load_from(Some(&path), |_| None).unwrap_err();
+        assert_eq!(e.setting, "listen_adress");
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        std::fs::write(&path, "postgres://u:p@localhost/db\n").unwrap();
+        let s = load(&[("IDP_DATABASE_URL_FILE", path.to_str().unwrap())]).unwrap();
+        assert_eq!(s.database_url(), "postgres://u:p@localhost/db");
+        assert!(
+            !format!("{s:?}").contains("u:p@"),
+            "secrets must not appear in Debug output"
+        );
+    }
+
+    #[test]
+    fn every_field_of_settings_is_documented() {
+        // serde lists every accepted field when it meets an unknown one.
+        let err = toml::from_str::<Settings>("not_a_setting = 1")
+            .unwrap_err()
+            .to_string();
+        let expected = err.split("expected one of").nth(1).unwrap();
+        let mut fields: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let mut documented: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        fields.sort();
+        documented.sort();
+        assert_eq!(fields, documented);
+    }
+
+    #[test]
+    fn every_documented_setting_is_accepted_by_settings() {
+        for s in SETTINGS {
+            let value = match s.kind {
+                Kind::Integer => "1".to_string(),
+                Kind::Bool => "true".to_string(),
+                _ if s.key == "issuer" => "\"https://idp.example.com\"".into(),
+                _ if s.key == "listen" => "\"127.0.0.1:1\"".into(),
+                _ if s.key == "database_url" => "\"sqlite://x.db\"".into(),
+                _ if s.key == "redis_url" => "\"redis://127.0.0.1\"".into(),
+                _ if s.key == "log_format" => "\"json\"".into(),
+                _ if s.key == "log_level" => "\"info\"".into(),
+                _ => "\"x\"".into(),
+            };
+            let parsed: Result<Settings, _> = toml::from_str(&format!("{} = {value}\n", s.key));
+            assert!(parsed.is_ok(), "{} rejected: {:?}", s.key, parsed.err());
+        }
+    }
+
+    #[test]
+    fn the_committed_reference_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, reference_markdown()).unwrap();
+            return;
+        }
+        assert_eq!(
+            committed,
+            reference_markdown(),
+            "run `UPDATE_DOCS=1 cargo test -p idp config` to regenerate docs/configuration.md"
+        );
+    }
+}

@@ -1,0 +1,302 @@
+//! Relying-party clients (RFC 6749 §2, OIDC Dynamic Client Registration §2 metadata).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+
+use super::Invalid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// Can keep a secret (a server-side web app).
+    Confidential,
+    /// Cannot (a single-page or native app); must use PKCE.
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "confidential" => Some(Self::Confidential),
+            "public" => Some(Self::Public),
+            _ => None,
+        }
+    }
+}
+
+/// Grant types this provider implements (RFC 6749 §4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::ALL.into_iter().find(|g| g.as_str() == raw).ok_or_else(|| {
+            Invalid::new(format!(
+                "unknown grant type {raw:?}; expected authorization_code, refresh_token or client_credentials"
+            ))
+        })
+    }
+}
+
+/// Client authentication at the token endpoint (OIDC Core §9, RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// A registered redirect URI: absolute, without fragment (RFC 6749 §3.1.2), and for
+/// `http` only on a loopback host (RFC 8252 §7.3). Native apps may use a private-use
+/// scheme such as `com.example.app:/cb` (RFC 8252 §7.1); only public clients are native.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub fn parse(raw: &str, client_type: ClientType) -> Result<Self, Invalid> {
+        let url = Url::parse(raw).map_err(|e| {
+            Invalid::new(format!("redirect URI {raw:?} is not an absolute URI: {e}"))
+        })?;
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(Invalid::new(format!(
+                "redirect URI {raw:?} must not have a fragment"
+            )));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) => {}
+            "http" => {
+                return Err(Invalid::new(format!(
+                    "redirect URI {raw:?} uses http on a non-loopback host; use https"
+                )));
+            }
+            "javascript" | "data" | "file" | "vbscript" => {
+                return Err(Invalid::new(format!(
+                    "redirect URI {raw:?} has a forbidden scheme"
+                )));
+            }
+            _ if client_type == ClientType::Public && url.scheme().contains('.') => {}
+            _ => {
+                return Err(Invalid::new(format!(
+                    "redirect URI {raw:?} must be https, http on loopback, or (public clients) a reverse-domain private-use scheme"
+                )));
+            }
+        }
+        if url.username() != "" || url.password().is_some() {
+            return Err(Invalid::new(format!(
+                "redirect URI {raw:?} must not contain credentials"
+            )));
+        }
+        // Stored exactly as registered: matching is by simple string comparison (RFC 6749 §3.1.2.3,
+        // OIDC Core §3.1.2.1), so the text the client registered is the text it must send.
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Scope values are `scope-token`s: printable ASCII except space, `"` and `\` (RFC 6749 §3.3).
+pub fn parse_scope_token(raw: &str) -> Result<String, Invalid> {
+    let valid = !raw.is_empty()
+        && raw
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if valid {
+        Ok(raw.to_string())
+    } else {
+        Err(Invalid::new(format!("{raw:?} is not a valid scope")))
+    }
+}
+
+pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    /// Keyed hash of the secret, never the secret itself.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub backchannel_logout_uri: Option<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub id_token_signed_response_alg: String,
+    pub access_token_signing_alg: Option<String>,
+    pub first_party: bool,
+    pub require_pkce: bool,
+    pub access_token_ttl_s: Option<i64>,
+    pub refresh_token_ttl_s: Option<i64>,
+    pub refresh_idle_ttl_s: Option<i64>,
+    pub refresh_reuse_window_s: i64,
+    pub theme: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// What an operator gives to register a client; validated by [`NewClient::validate`].
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub refresh_reuse_window_s: i64,
+}
+
+impl NewClient {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err(Invalid::new("client name must be 1 to 200 characters"));
+        }
+        if self.grant_types.is_empty() {
+            return Err(Invalid::new("a client needs at least one grant type"));
+        }
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
+        {
+            return Err(Invalid::new(
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        if self.client_type == ClientType::Public
+            && self.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            return Err(Invalid::new(
+                "public clients cannot use client_credentials (RFC 6749 §4.4)",
+            ));
+        }
+        if self.refresh_reuse_window_s < 0 || self.refresh_reuse_window_s > 300 {
+            return Err(Invalid::new(
+                "the refresh reuse window must be 0 to 300 seconds",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn auth_method(&self) -> TokenEndpointAuthMethod {
+        match self.client_type {
+            ClientType::Confidential => TokenEndpointAuthMethod::ClientSecretBasic,
+            ClientType::Public => TokenEndpointAuthMethod::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_absolute_without_fragment() {
+        let c = ClientType::Confidential;
+        assert!(RedirectUri::parse("https://app.example.com/cb", c).is_ok());
+        assert!(RedirectUri::parse("/cb", c).is_err());
+        assert!(RedirectUri::parse("https://app.example.com/cb#x", c).is_err());
+        assert!(RedirectUri::parse("https://app.example.com/cb#", c).is_err());
+    }
+
+    #[test]
+    fn http_is_allowed_only_on_loopback() {
+        let c = ClientType::Confidential;
+        assert!(RedirectUri::parse("http://127.0.0.1:9000/cb", c).is_ok());
+        assert!(RedirectUri::parse("http://localhost/cb", c).is_ok());
+        assert!(RedirectUri::parse("http://[::1]/cb", c).is_ok());
+        assert!(RedirectUri::parse("http://app.example.com/cb", c).is_err());
+    }
+
+    #[test]
+    fn private_use_schemes_are_for_public_clients_only() {
+        assert!(RedirectUri::parse("com.example.app:/cb", ClientType::Public).is_ok());
+        assert!(RedirectUri::parse("com.example.app:/cb", ClientType::Confidential).is_err());
+        assert!(RedirectUri::parse("javascript:alert(1)", ClientType::Public).is_err());
+    }
+
+    #[test]
+    fn redirect_uris_keep_their_exact_text() {
+        let uri = RedirectUri::parse(
+            "https://App.example.com:443/cb?x=1",
+            ClientType::Confidential,
+        );
+        assert_eq!(
+            uri.map(|u| u.as_str().to_string()),
+            Ok("https://App.example.com:443/cb?x=1".into())
+        );
+    }
+
+    #[test]
+    fn scope_tokens_exclude_spaces_and_quotes() {
+        assert!(parse_scope_token("openid").is_ok());
+        assert!(parse_scope_token("a b").is_err());
+        assert!(parse_scope_token("a\"b").is_err());
+        assert!(parse_scope_token("").is_err());
+    }
+}

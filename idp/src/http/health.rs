@@ -1,0 +1,57 @@
+//! Liveness and readiness probes.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::startup::AppState;
+
+/// Liveness: the process answers. Never touches a dependency, so a database outage does
+/// not make Kubernetes restart every replica.
+pub async fn liveness() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database (and Redis, when configured) answer within a second.
+pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
+    let timeout = Duration::from_secs(1);
+    let database = matches!(
+        tokio::time::timeout(timeout, state.services.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let mut checks = serde_json::Map::new();
+    checks.insert(
+        "database".into(),
+        json!(if database { "ok" } else { "down" }),
+    );
+    let mut ready = database;
+    if let Some(redis) = &state.redis {
+        let up = matches!(
+            tokio::time::timeout(timeout, ping_redis(redis.clone())).await,
+            Ok(Ok(()))
+        );
+        checks.insert("redis".into(), json!(if up { "ok" } else { "down" }));
+        ready &= up;
+    }
+    let mut response = if ready {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "status": if ready { "ok" } else { "unavailable" },
+            "checks": checks,
+        }))
+}
+
+async fn ping_redis(mut redis: redis::aio::ConnectionManager) -> redis::RedisResult<()> {
+    redis::cmd("PING")
+        .query_async::<String>(&mut redis)
+        .await
+        .map(|_| ())
+}

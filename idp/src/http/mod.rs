@@ -1,0 +1,13 @@
+//! HTTP: routes, middleware and the mapping of errors to responses.
+
+pub mod error;
+pub mod health;
+pub mod request_id;
+
+use actix_web::web;
+
+/// Every route of the server.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::liveness))
+        .route("/readyz", web::get().to(health::readiness));
+}

@@ -1,0 +1,64 @@
+//! A request id on every request: taken from a well-formed `X-Request-Id` header (set by
+//! the ingress) or generated, put on every log line of the request through a tracing span,
+//! and echoed in the response.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+
+pub const HEADER: &str = "x-request-id";
+
+/// The id of the current request, available to handlers as request extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, Error> {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_acceptable(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(status, latency_ms, "request completed");
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(HEADER), value);
+            }
+            Ok(response)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "request failed");
+            Err(e)
+        }
+    }
+}
+
+/// Accept an incoming id only if it is short and plain, so it cannot forge log lines.
+fn is_acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}

@@ -1,0 +1,14 @@
+//! The AImpact identity provider: an OAuth 2.0 / OpenID Connect server.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod manage;
+pub mod security;
+pub mod services;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

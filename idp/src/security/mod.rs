@@ -1,0 +1,8 @@
+//! Security primitives, each with one home: randomness, the master key and what is derived
+//! from it, password hashing, client-secret hashing, signing keys.
+
+pub mod client_secret;
+pub mod keys;
+pub mod master_key;
+pub mod password;
+pub mod random;

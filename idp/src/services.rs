@@ -1,0 +1,130 @@
+//! The dependencies every flow needs, built once from the settings and passed explicitly.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::security::client_secret::SecretHasher;
+use crate::security::keys::{KeyEncryptor, KeyError};
+use crate::security::master_key::{self, MasterKey, MasterKeyError};
+use crate::security::password::{PasswordError, PasswordHasher};
+use crate::store::{self, ConnectOptions, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is unusable: exit code 2, one line naming it.
+    #[error("invalid configuration: {setting}: {problem}")]
+    Config {
+        setting: &'static str,
+        problem: String,
+    },
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl StartupError {
+    fn config(setting: &'static str, problem: impl std::fmt::Display) -> Self {
+        Self::Config {
+            setting,
+            problem: problem.to_string(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: PasswordHasher,
+    pub secrets: Arc<SecretHasher>,
+    pub key_encryptor: Arc<KeyEncryptor>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Opens the database (creating the data directory for SQLite), migrates it when
+    /// `migrate` is set, and loads or creates the master key.
+    pub async fn build(settings: Settings, migrate: bool) -> Result<Self, StartupError> {
+        if settings.uses_sqlite() {
+            prepare_data_dir(&settings)?;
+        }
+        let master = load_master_key(&settings)?;
+        let store = store::connect(&ConnectOptions {
+            url: settings.database_url(),
+            max_connections: settings.database_max_connections,
+            acquire_timeout: std::time::Duration::from_millis(settings.database_acquire_timeout_ms),
+        })
+        .await
+        .map_err(|e| StartupError::config("database_url", describe_store_error(&e)))?;
+        if migrate {
+            store
+                .migrate()
+                .await
+                .map_err(|e| StartupError::config("database_url", e))?;
+        } else {
+            store
+                .ping()
+                .await
+                .map_err(|e| StartupError::config("database_url", describe_store_error(&e)))?;
+        }
+        Ok(Self {
+            passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
+            secrets: Arc::new(SecretHasher::new(
+                &master.derive(master_key::CLIENT_SECRET_PEPPER),
+            )),
+            key_encryptor: Arc::new(KeyEncryptor::new(
+                &master.derive(master_key::SIGNING_KEY_ENCRYPTION),
+            )?),
+            settings: Arc::new(settings),
+            store,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+fn describe_store_error(e: &StoreError) -> String {
+    match e {
+        StoreError::Unavailable(cause) => format!("cannot reach the database ({cause})"),
+        other => other.to_string(),
+    }
+}
+
+fn prepare_data_dir(settings: &Settings) -> Result<(), StartupError> {
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StartupError::config("data_dir", format!("{}: {e}", dir.display())))?;
+    // Fail now, with the setting's name, rather than on the first write.
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            StartupError::config(
+                "data_dir",
+                format!("{} is not writable: {e}", dir.display()),
+            )
+        })
+}
+
+fn load_master_key(settings: &Settings) -> Result<MasterKey, StartupError> {
+    let as_config = |e: MasterKeyError| StartupError::config("master_key", e);
+    match &settings.master_key {
+        Some(encoded) => MasterKey::parse(encoded).map_err(as_config),
+        None if settings.uses_sqlite() => {
+            MasterKey::load_or_create_file(&settings.data_dir.join("master.key")).map_err(as_config)
+        }
+        None => Err(StartupError::config(
+            "master_key",
+            "required with PostgreSQL so that every replica shares it; generate one with `idp keys generate-master`",
+        )),
+    }
+}

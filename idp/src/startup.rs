@@ -1,0 +1,211 @@
+//! Builds the application: the only place that wires concrete backends to routes.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+use crate::http::{self, error::not_found, request_id};
+use crate::manage::{self, ManageError};
+use crate::services::{Services, StartupError};
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub services: Services,
+    pub redis: Option<redis::aio::ConnectionManager>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("invalid configuration: listen: cannot bind {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: redis_url: cannot reach Redis ({0})")]
+    Redis(String),
+    #[error("first-start setup failed: {0}")]
+    Bootstrap(#[from] ManageError),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ServeError {
+    /// Exit code 2 for configuration problems, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Startup(StartupError::Config { .. }) | Self::Bind { .. } | Self::Redis(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    pub server: Server,
+    pub address: std::net::SocketAddr,
+    pub services: Services,
+}
+
+impl Application {
+    /// Bootstraps first-start state and binds the listener.
+    pub async fn build(services: Services) -> Result<Self, ServeError> {
+        manage::bootstrap::ensure_admin(&services).await?;
+        let created = manage::keys::ensure_signing_keys(&services).await?;
+        if !created.is_empty() {
+            tracing::info!(kids = ?created, "generated signing keys");
+        }
+        let redis = match &services.settings.redis_url {
+            Some(url) => Some(connect_redis(secrecy::ExposeSecret::expose_secret(url)).await?),
+            None => None,
+        };
+        let address = services.settings.listen;
+        let listener = TcpListener::bind(address).map_err(|source| ServeError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+        let address = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            services: services.clone(),
+            redis,
+        });
+        let settings = services.settings.clone();
+        let admin_ui = admin_ui_dir(settings.admin_ui_dir.clone());
+        if admin_ui.is_none() {
+            tracing::warn!(
+                "admin portal not found (build it with scripts/build-admin-ui.sh or set admin_ui_dir)"
+            );
+        }
+        let max_body = settings.max_body_bytes;
+        let server = HttpServer::new(move || {
+            let mut app = App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::FormConfig::default().limit(max_body))
+                .app_data(web::JsonConfig::default().limit(max_body))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer"))
+                        .add(("X-Frame-Options", "DENY")),
+                )
+                .wrap(from_fn(request_id::middleware))
+                .configure(http::routes)
+                .route(
+                    "/",
+                    web::get().to(|| async {
+                        HttpResponse::Found()
+                            .insert_header(("Location", "/admin/"))
+                            .finish()
+                    }),
+                );
+            if let Some(dir) = admin_ui.clone() {
+                app = app.service(admin_ui_files(dir));
+            }
+            app.default_service(web::to(not_found))
+        })
+        .client_request_timeout(Duration::from_millis(settings.request_timeout_ms))
+        .shutdown_timeout(settings.shutdown_grace_s)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            server,
+            address,
+            services,
+        })
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
+    /// within the grace period and closes the database pool.
+    pub async fn run_until_stopped(self) -> Result<(), ServeError> {
+        let handle = self.server.handle();
+        let services = self.services.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal received: draining in-flight requests");
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        services.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, ServeError> {
+    let client = redis::Client::open(url).map_err(|e| ServeError::Redis(e.to_string()))?;
+    let connect = client.get_connection_manager();
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(manager)) => Ok(manager),
+        Ok(Err(e)) => Err(ServeError::Redis(e.to_string())),
+        Err(_) => Err(ServeError::Redis("timed out after 5 s".into())),
+    }
+}
+
+/// The built portal: the configured directory, `admin-ui/dist` under the working
+/// directory, or `admin-ui` beside the executable.
+fn admin_ui_dir(configured: Option<PathBuf>) -> Option<PathBuf> {
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("admin-ui")));
+    configured
+        .into_iter()
+        .chain([PathBuf::from("admin-ui/dist")])
+        .chain(beside_binary)
+        .find(|dir| dir.join("index.html").is_file())
+}
+
+/// Serves the portal under `/admin`; unknown paths get `index.html` so that client-side
+/// routes survive a reload (history-API fallback). Hashed assets are cached for a year.
+fn admin_ui_files(dir: PathBuf) -> actix_files::Files {
+    let index = dir.join("index.html");
+    actix_files::Files::new("/admin", dir)
+        .index_file("index.html")
+        .redirect_to_slash_directory()
+        .default_handler(web::to(move |req: HttpRequest| {
+            let index = index.clone();
+            async move {
+                match actix_files::NamedFile::open_async(&index).await {
+                    Ok(file) => file.use_etag(true).into_response(&req),
+                    Err(_) => HttpResponse::NotFound().finish(),
+                }
+            }
+        }))
+}
+
+/// Everything `idp serve` does: build the services, bootstrap, bind, run.
+pub async fn serve(settings: crate::config::Settings) -> Result<(), ServeError> {
+    let migrate = settings.migrate_on_start;
+    let services = Services::build(settings, migrate).await?;
+    let app = Application::build(services).await?;
+    tracing::info!(address = %app.address, issuer = %app.services.settings.issuer, "listening");
+    app.run_until_stopped().await
+}

@@ -1,0 +1,177 @@
+//! Storage: per-aggregate traits with operations named for what they do atomically, and
+//! two implementations on sqlx, SQLite (embedded default) and PostgreSQL (production).
+//! All SQL lives below this module; no sqlx type crosses its boundary.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::{EventQuery, SecurityEvent};
+use crate::domain::client::Client;
+use crate::domain::user::{NewUser, User, UserStatus};
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or has no free connection: callers answer 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken; names what already exists.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page of users, ordered by creation, continuing after `after_id`.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub search: Option<String>,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user and, when given, their password credential, in one transaction.
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        password_phc: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User>;
+    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username_key: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
+    /// Returns false when no such user exists.
+    async fn set_user_status(
+        &self,
+        id: Uuid,
+        status: UserStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn password_phc(&self, user_id: Uuid) -> StoreResult<Option<String>>;
+    async fn set_password_phc(
+        &self,
+        user_id: Uuid,
+        phc: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn admin_exists(&self) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    async fn find_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Deletes the client with its codes, grants and tokens. False when it did not exist.
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+}
+
+/// A signing key as stored: the private part encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub private_key_enc: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: DateTime<Utc>,
+    pub activates_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Every key not yet removed from the JWKS, oldest first.
+    async fn published_signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Records the event and returns its id.
+    async fn record_event(&self, event: &SecurityEvent) -> StoreResult<i64>;
+    /// Events matching the query, newest first.
+    async fn query_events(&self, query: &EventQuery) -> StoreResult<Vec<SecurityEvent>>;
+}
+
+/// Everything the server needs from its database.
+#[async_trait]
+pub trait Store: UserStore + ClientStore + KeyStore + EventStore + std::fmt::Debug {
+    /// Applies pending migrations; safe to run concurrently from several processes.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// One round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Connection-pool figures for metrics: (size, idle).
+    fn pool_status(&self) -> (u32, u32);
+    async fn close(&self);
+}
+
+/// Connection settings shared by both backends.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+}
+
+/// Opens the backend the URL names. The only place that picks a concrete store.
+pub async fn connect(options: &ConnectOptions) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if options.url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(options).await?))
+    } else {
+        Ok(std::sync::Arc::new(PgStore::connect(options).await?))
+    }
+}
+
+/// Maps a sqlx error to the store's own, keeping its cause as text.
+pub(crate) fn map_sqlx(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let constraint = db.constraint().unwrap_or_default().to_string() + db.message();
+            StoreError::Conflict(conflict_subject(&constraint))
+        }
+        sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ => StoreError::Other(err.to_string()),
+    }
+}
+
+/// PostgreSQL SQLSTATE classes 08 (connection) and 57P (operator intervention, e.g. shutdown);
+/// SQLite's SQLITE_BUSY (5) and SQLITE_CANTOPEN (14).
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    matches!(code, Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "14")
+}
+
+fn conflict_subject(constraint: &str) -> &'static str {
+    if constraint.contains("username") {
+        "a user with this username"
+    } else if constraint.contains("email") {
+        "a user with this email"
+    } else if constraint.contains("clients") {
+        "a client with this id"
+    } else if constraint.contains("signing_keys") {
+        "a signing key with this kid"
+    } else {
+        "a record with this key"
+    }
+}

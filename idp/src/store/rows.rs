@@ -1,0 +1,241 @@
+//! Database rows and their conversion to domain types, shared by both backends.
+//! Times are stored as Unix milliseconds, lists as JSON text.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{StoreError, StoreResult, StoredKey};
+use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::client::{Client, ClientType, GrantType, RedirectUri, TokenEndpointAuthMethod};
+use crate::domain::user::{Email, User, UserStatus, Username};
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn time(ms: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("timestamp", ms))
+}
+
+fn opt_time(ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+    ms.map(time).transpose()
+}
+
+fn corrupt(what: &str, value: impl std::fmt::Debug) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    username: String,
+    email: Option<String>,
+    email_verified: bool,
+    name: Option<String>,
+    status: String,
+    roles: String,
+    failed_login_count: i64,
+    locked_until: Option<i64>,
+    must_change_password: bool,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, username, email, email_verified, name, status, roles, \
+    failed_login_count, locked_until, must_change_password, created_at, updated_at, last_login_at"
+    };
+}
+pub(crate) use user_columns;
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(r: UserRow) -> StoreResult<Self> {
+        Ok(User {
+            id: Uuid::parse_str(&r.id).map_err(|e| corrupt("user id", e))?,
+            username: Username::parse(&r.username).map_err(|e| corrupt("username", e))?,
+            email: r
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| corrupt("email", e))?,
+            email_verified: r.email_verified,
+            name: r.name,
+            status: UserStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("user status", &r.status))?,
+            roles: from_json("roles", &r.roles)?,
+            failed_login_count: r.failed_login_count,
+            locked_until: opt_time(r.locked_until)?,
+            must_change_password: r.must_change_password,
+            created_at: time(r.created_at)?,
+            updated_at: time(r.updated_at)?,
+            last_login_at: opt_time(r.last_login_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    id: String,
+    name: String,
+    client_type: String,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    backchannel_logout_uri: Option<String>,
+    grant_types: String,
+    scopes: String,
+    token_endpoint_auth_method: String,
+    id_token_signed_response_alg: String,
+    access_token_signing_alg: Option<String>,
+    first_party: bool,
+    require_pkce: bool,
+    access_token_ttl_s: Option<i64>,
+    refresh_token_ttl_s: Option<i64>,
+    refresh_idle_ttl_s: Option<i64>,
+    refresh_reuse_window_s: i64,
+    theme: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+macro_rules! client_columns {
+    () => {
+        "id, name, client_type, secret_hash, redirect_uris, \
+    post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes, token_endpoint_auth_method, \
+    id_token_signed_response_alg, access_token_signing_alg, first_party, require_pkce, access_token_ttl_s, \
+    refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at"
+    };
+}
+pub(crate) use client_columns;
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    fn try_from(r: ClientRow) -> StoreResult<Self> {
+        Ok(Client {
+            client_type: ClientType::parse(&r.client_type)
+                .ok_or_else(|| corrupt("client type", &r.client_type))?,
+            redirect_uris: from_json::<Vec<RedirectUri>>("redirect_uris", &r.redirect_uris)?,
+            post_logout_redirect_uris: from_json(
+                "post_logout_redirect_uris",
+                &r.post_logout_redirect_uris,
+            )?,
+            grant_types: from_json::<Vec<GrantType>>("grant_types", &r.grant_types)?,
+            scopes: from_json("scopes", &r.scopes)?,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::parse(
+                &r.token_endpoint_auth_method,
+            )
+            .ok_or_else(|| corrupt("token_endpoint_auth_method", &r.token_endpoint_auth_method))?,
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            id_token_signed_response_alg: r.id_token_signed_response_alg,
+            access_token_signing_alg: r.access_token_signing_alg,
+            first_party: r.first_party,
+            require_pkce: r.require_pkce,
+            access_token_ttl_s: r.access_token_ttl_s,
+            refresh_token_ttl_s: r.refresh_token_ttl_s,
+            refresh_idle_ttl_s: r.refresh_idle_ttl_s,
+            refresh_reuse_window_s: r.refresh_reuse_window_s,
+            theme: r.theme,
+            created_at: time(r.created_at)?,
+            updated_at: time(r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    kid: String,
+    alg: String,
+    private_key_enc: Vec<u8>,
+    public_jwk: String,
+    created_at: i64,
+    activates_at: i64,
+    retired_at: Option<i64>,
+    removed_at: Option<i64>,
+}
+
+macro_rules! key_columns {
+    () => {
+        "kid, alg, private_key_enc, public_jwk, created_at, activates_at, retired_at, removed_at"
+    };
+}
+pub(crate) use key_columns;
+
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = StoreError;
+
+    fn try_from(r: KeyRow) -> StoreResult<Self> {
+        Ok(StoredKey {
+            kid: r.kid,
+            alg: r.alg,
+            private_key_enc: r.private_key_enc,
+            public_jwk: r.public_jwk,
+            created_at: time(r.created_at)?,
+            activates_at: time(r.activates_at)?,
+            retired_at: opt_time(r.retired_at)?,
+            removed_at: opt_time(r.removed_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: i64,
+    occurred_at: i64,
+    event_type: String,
+    outcome: String,
+    user_id: Option<String>,
+    username: Option<String>,
+    client_id: Option<String>,
+    actor_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    details: String,
+}
+
+macro_rules! event_columns {
+    () => {
+        "id, occurred_at, event_type, outcome, user_id, username, \
+    client_id, actor_id, ip, user_agent, request_id, details"
+    };
+}
+pub(crate) use event_columns;
+
+impl TryFrom<EventRow> for SecurityEvent {
+    type Error = StoreError;
+
+    fn try_from(r: EventRow) -> StoreResult<Self> {
+        Ok(SecurityEvent {
+            id: r.id,
+            occurred_at: time(r.occurred_at)?,
+            event_type: EventType::parse(&r.event_type)
+                .ok_or_else(|| corrupt("event type", &r.event_type))?,
+            outcome: Outcome::parse(&r.outcome).ok_or_else(|| corrupt("outcome", &r.outcome))?,
+            user_id: r.user_id,
+            username: r.username,
+            client_id: r.client_id,
+            actor_id: r.actor_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            request_id: r.request_id,
+            details: from_json("details", &r.details)?,
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same statements here
+//! (`$n` placeholders, `RETURNING`, `ON CONFLICT`), so each operation is written once as a
+//! macro and instantiated for each backend's pool type: one text for the SQL, two
+//! compiled implementations, no branching on the backend at run time.
+
+mod clients;
+mod events;
+mod keys;
+mod users;
+
+pub(crate) use clients::impl_client_store;
+pub(crate) use events::impl_event_store;
+pub(crate) use keys::impl_key_store;
+pub(crate) use users::impl_user_store;
+
+/// Implements [`Store`](crate::store::Store) and every aggregate trait for `$store`
+/// (a struct with a `pool: sqlx::Pool<$db>`), migrating with `$migrator`.
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty, $migrator:path) => {
+        $crate::store::sql::impl_user_store!($store, $db);
+        $crate::store::sql::impl_client_store!($store, $db);
+        $crate::store::sql::impl_key_store!($store, $db);
+        $crate::store::sql::impl_event_store!($store, $db);
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                $migrator
+                    .run(&self.pool)
+                    .await
+                    .map_err(|e| $crate::store::StoreError::Other(format!("migration failed: {e}")))
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)
+                    .map(|_| ())
+            }
+
+            fn pool_status(&self) -> (u32, u32) {
+                (
+                    self.pool.size(),
+                    u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                )
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+    };
+}
+pub(crate) use impl_sql_store;

@@ -1,0 +1,472 @@
+//! The `idp` command line, run as a new user would: the real binary in an empty directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `idp` in `dir`, with no `IDP_*` variables from the outside world.
+fn idp(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_idp"));
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("IDP_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("IDP_PASSWORD_HASH_CONCURRENCY", "1");
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = idp(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure is one line on stderr and a non-zero exit.
+fn assert_one_line_failure(o: &Output, needle: &str) {
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        stdout(o)
+    );
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(
+        lines[0].contains(needle),
+        "{:?} does not mention {needle:?}",
+        lines[0]
+    );
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin_and_prints_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        "s3cret-passw0rd\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+
+    let list = run(dir.path(), &["user", "list", "--json"], "");
+    let users: Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["id"], id.as_str());
+    assert_eq!(users[0]["username"], "alice");
+    assert!(
+        !stdout(&list).contains("s3cret"),
+        "no password material in listings"
+    );
+}
+
+#[test]
+fn a_duplicate_username_fails_with_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        run(
+            dir.path(),
+            &["user", "add", "bob", "--password-stdin"],
+            "password-one"
+        )
+        .status
+        .success()
+    );
+    let dup = run(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "BOB",
+            "--email",
+            "b@example.com",
+            "--password-stdin",
+        ],
+        "password-two",
+    );
+    assert_one_line_failure(&dup, "already exists");
+    let list = run(dir.path(), &["user", "list", "--json"], "");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&list))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn user_add_without_a_password_or_with_a_short_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["user", "add", "carol", "--password-stdin"],
+            "",
+        ),
+        "no password",
+    );
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["user", "add", "carol", "--password-stdin"],
+            "short",
+        ),
+        "at least 8",
+    );
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["user", "add", "bad name", "--password-stdin"],
+            "long enough",
+        ),
+        "username",
+    );
+}
+
+#[test]
+fn user_disable_marks_the_user_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        &["user", "add", "dave", "--password-stdin"],
+        "password-dave",
+    );
+    let out = run(dir.path(), &["user", "disable", "dave"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let users: Value =
+        serde_json::from_str(&stdout(&run(dir.path(), &["user", "list", "--json"], ""))).unwrap();
+    assert_eq!(users[0]["status"], "disabled");
+    assert_one_line_failure(
+        &run(dir.path(), &["user", "disable", "nobody"], ""),
+        "not found",
+    );
+}
+
+#[test]
+fn client_add_prints_a_secret_once_for_confidential_clients_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "Web app",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43, "at least 256 bits");
+    let client_id = created["client_id"].as_str().unwrap();
+
+    let out = run(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1:3000/cb",
+            "--json",
+        ],
+        "",
+    );
+    let public: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(public.get("client_secret").is_none());
+
+    let list = stdout(&run(dir.path(), &["client", "list", "--json"], ""));
+    let clients: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(clients.as_array().unwrap().len(), 2);
+    assert_eq!(
+        clients[0]["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert!(!list.contains(secret), "the secret is never shown again");
+
+    assert!(
+        run(dir.path(), &["client", "remove", client_id], "")
+            .status
+            .success()
+    );
+    assert_one_line_failure(
+        &run(dir.path(), &["client", "remove", client_id], ""),
+        "not found",
+    );
+}
+
+#[test]
+fn a_malformed_redirect_uri_fails_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (uri, needle) in [
+        ("/relative", "absolute"),
+        ("https://app.example.com/cb#frag", "fragment"),
+        ("http://app.example.com/cb", "non-loopback"),
+    ] {
+        let out = run(
+            dir.path(),
+            &["client", "add", "--name", "x", "--redirect-uri", uri],
+            "",
+        );
+        assert_one_line_failure(&out, needle);
+    }
+    let bad_grant = run(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "x",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--grant-type",
+            "password",
+        ],
+        "",
+    );
+    assert_one_line_failure(&bad_grant, "grant type");
+    let list = stdout(&run(dir.path(), &["client", "list", "--json"], ""));
+    assert_eq!(list.trim(), "[]");
+}
+
+#[test]
+fn a_wrong_flag_is_a_usage_error_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["user", "add", "eve", "--pasword-stdin"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--pasword-stdin"));
+}
+
+#[test]
+fn a_malformed_config_file_stops_with_exit_code_2_and_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("idp.toml"),
+        "issuer = \"https://idp.example.com\"\nlisten = [\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["--config", "idp.toml", "migrate"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "idp.toml");
+
+    std::fs::write(
+        dir.path().join("idp.toml"),
+        "isuer = \"https://idp.example.com\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["--config", "idp.toml", "migrate"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "isuer");
+}
+
+#[test]
+fn an_invalid_issuer_in_the_environment_stops_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = idp(dir.path())
+        .args(["serve"])
+        .env("IDP_ISSUER", "https://idp.example.com/#x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "issuer");
+}
+
+#[test]
+fn a_missing_database_directory_stops_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = idp(dir.path())
+        .args(["migrate"])
+        .env("IDP_DATABASE_URL", "sqlite:///nonexistent/dir/idp.db")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "database_url");
+}
+
+#[test]
+fn a_read_only_data_directory_stops_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // /proc/self is read-only for every user, root included (CI runs as root, where
+    // permission bits alone would not stop a write).
+    let out = idp(dir.path())
+        .args(["serve"])
+        .env("IDP_DATA_DIR", "/proc/self")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "data_dir");
+}
+
+#[test]
+fn an_unreachable_postgres_stops_serve_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = idp(dir.path())
+        .args(["serve"])
+        .env("IDP_DATABASE_URL", "postgres://postgres@127.0.0.1:1/idp")
+        .env(
+            "IDP_MASTER_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .env("IDP_DATABASE_ACQUIRE_TIMEOUT_MS", "1000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "cannot reach the database");
+}
+
+#[test]
+fn postgres_without_a_master_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = idp(dir.path())
+        .args(["migrate"])
+        .env(
+            "IDP_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_one_line_failure(&out, "master_key");
+}
+
+#[test]
+fn migrate_twice_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(dir.path(), &["migrate"], "").status.success());
+    let again = run(dir.path(), &["migrate"], "");
+    assert!(again.status.success(), "{}", stderr(&again));
+}
+
+#[test]
+fn config_docs_prints_the_committed_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["config", "docs"], "");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/configuration.md"
+    ))
+    .unwrap();
+    assert_eq!(stdout(&out), committed);
+}
+
+#[test]
+fn serve_with_no_configuration_starts_on_sqlite_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = idp(dir.path())
+        .args(["serve"])
+        .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDP_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let started = Instant::now();
+    let mut ready = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").unwrap();
+            let mut response = String::new();
+            std::io::Read::read_to_string(&mut s, &mut response).unwrap();
+            ready = response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200");
+            if ready {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ready, "server did not become ready");
+    assert!(dir.path().join("data/idp.db").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+    let lines: Vec<String> = rx.try_iter().collect();
+    let log = lines.join("\n");
+    assert!(
+        log.contains("password:"),
+        "the generated admin password is printed once: {log}"
+    );
+    let json_lines: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        json_lines.iter().any(|l| l["message"] == "listening"),
+        "{log}"
+    );
+    assert!(
+        json_lines.iter().any(|l| l["message"] == "stopped"),
+        "{log}"
+    );
+}
