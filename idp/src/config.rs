@@ -61,6 +61,12 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub password_hash_concurrency: usize,
     pub access_token_ttl_s: u64,
+    pub access_token_signing_alg: String,
+    pub id_token_ttl_s: u64,
+    pub authorization_code_ttl_s: u64,
+    pub refresh_token_ttl_s: u64,
+    pub session_ttl_s: u64,
+    pub key_activation_delay_s: u64,
     pub admin_ui_dir: Option<PathBuf>,
     pub themes_dir: PathBuf,
     pub theme: String,
@@ -87,6 +93,12 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             password_hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             access_token_ttl_s: 600,
+            access_token_signing_alg: "RS256".into(),
+            id_token_ttl_s: 3600,
+            authorization_code_ttl_s: 60,
+            refresh_token_ttl_s: 30 * 24 * 3600,
+            session_ttl_s: 12 * 3600,
+            key_activation_delay_s: 3600,
             admin_ui_dir: None,
             themes_dir: PathBuf::from("./themes"),
             theme: "default".into(),
@@ -228,6 +240,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "600",
         doc: "Lifetime of access tokens in seconds.",
     },
+    SettingDoc { key: "access_token_signing_alg", kind: Kind::Text, default: "RS256",
+        doc: "Algorithm of access-token signatures unless a client sets its own: `RS256`, `ES256` (fastest to sign) or `EdDSA`." },
+    SettingDoc { key: "id_token_ttl_s", kind: Kind::Integer, default: "3600",
+        doc: "Lifetime of ID tokens in seconds." },
+    SettingDoc { key: "authorization_code_ttl_s", kind: Kind::Integer, default: "60",
+        doc: "Lifetime of authorization codes in seconds (single use in any case)." },
+    SettingDoc { key: "refresh_token_ttl_s", kind: Kind::Integer, default: "2592000",
+        doc: "Absolute lifetime of a refresh-token family (a grant) in seconds, unless the client sets its own." },
+    SettingDoc { key: "session_ttl_s", kind: Kind::Integer, default: "43200",
+        doc: "Lifetime of a login session at the provider (single sign-on) in seconds." },
+    SettingDoc { key: "key_activation_delay_s", kind: Kind::Integer, default: "3600",
+        doc: "After `idp keys rotate`, the new key is published at once but signs only after this delay, so relying parties that cache the JWKS never meet an unknown `kid`." },
     SettingDoc {
         key: "admin_ui_dir",
         kind: Kind::Text,
@@ -314,8 +338,19 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if self.access_token_ttl_s == 0 {
-            return Err(ConfigError::new("access_token_ttl_s", "must be at least 1"));
+        for (name, value) in [
+            ("access_token_ttl_s", self.access_token_ttl_s),
+            ("id_token_ttl_s", self.id_token_ttl_s),
+            ("authorization_code_ttl_s", self.authorization_code_ttl_s),
+            ("refresh_token_ttl_s", self.refresh_token_ttl_s),
+            ("session_ttl_s", self.session_ttl_s),
+        ] {
+            if value == 0 || value > 10 * 365 * 24 * 3600 {
+                return Err(ConfigError::new(name, "must be between 1 second and 10 years"));
+            }
+        }
+        if !matches!(self.access_token_signing_alg.as_str(), "RS256" | "ES256" | "EdDSA") {
+            return Err(ConfigError::new("access_token_signing_alg", "must be RS256, ES256 or EdDSA"));
         }
         let url = self.database_url();
         if !(url.starts_with("sqlite:")

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::security::client_secret::SecretHasher;
+use crate::security::keyring::{KeyRing, Keys};
 use crate::security::keys::{KeyEncryptor, KeyError};
 use crate::security::master_key::{self, MasterKey, MasterKeyError};
 use crate::security::password::{PasswordError, PasswordHasher};
@@ -40,7 +41,12 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordHasher,
     pub secrets: Arc<SecretHasher>,
+    /// Hashes opaque tokens (codes, refresh tokens, session cookies) for storage.
+    pub tokens: Arc<SecretHasher>,
     pub key_encryptor: Arc<KeyEncryptor>,
+    pub keys: Keys,
+    /// The key that signs interactions and CSRF tokens.
+    pub interaction_key: Arc<crate::security::master_key::DerivedKey>,
 }
 
 impl std::fmt::Debug for Services {
@@ -82,6 +88,9 @@ impl Services {
             secrets: Arc::new(SecretHasher::new(
                 &master.derive(master_key::CLIENT_SECRET_PEPPER),
             )),
+            tokens: Arc::new(SecretHasher::new(&master.derive(master_key::TOKEN_HASH_PEPPER))),
+            keys: Keys::new(KeyRing::empty()),
+            interaction_key: Arc::new(master.derive(master_key::CSRF_KEY)),
             key_encryptor: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::SIGNING_KEY_ENCRYPTION),
             )?),
@@ -89,6 +98,19 @@ impl Services {
             store,
             clock: Arc::new(SystemClock),
         })
+    }
+}
+
+impl Services {
+    /// How long a superseded signing key stays published: until every token it signed has expired.
+    pub fn key_retention(&self) -> chrono::Duration {
+        let longest = self.settings.access_token_ttl_s.max(self.settings.id_token_ttl_s);
+        chrono::Duration::seconds(longest as i64 + 300)
+    }
+
+    /// Reloads the signing keys from the store.
+    pub async fn reload_keys(&self) -> Result<(), String> {
+        self.keys.reload(self.store.as_ref(), &self.key_encryptor, self.clock.now(), self.key_retention()).await
     }
 }
 

@@ -9,6 +9,9 @@ use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::http::{self, error::not_found, request_id};
+use crate::login::interaction::InteractionSigner;
+use crate::login::themes::{ThemeError, Themes};
+use crate::oidc::discovery::Discovery;
 use crate::manage::{self, ManageError};
 use crate::services::{Services, StartupError};
 
@@ -16,6 +19,9 @@ use crate::services::{Services, StartupError};
 pub struct AppState {
     pub services: Services,
     pub redis: Option<redis::aio::ConnectionManager>,
+    pub discovery: Discovery,
+    pub themes: Themes,
+    pub interactions: InteractionSigner,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +35,10 @@ pub enum ServeError {
     },
     #[error("invalid configuration: redis_url: cannot reach Redis ({0})")]
     Redis(String),
+    #[error("invalid configuration: theme: {0}")]
+    Theme(#[from] ThemeError),
+    #[error("signing keys: {0}")]
+    Keys(String),
     #[error("first-start setup failed: {0}")]
     Bootstrap(#[from] ManageError),
     #[error("server error: {0}")]
@@ -39,7 +49,7 @@ impl ServeError {
     /// Exit code 2 for configuration problems, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Startup(StartupError::Config { .. }) | Self::Bind { .. } | Self::Redis(_) => 2,
+            Self::Startup(StartupError::Config { .. }) | Self::Bind { .. } | Self::Redis(_) | Self::Theme(_) => 2,
             _ => 1,
         }
     }
@@ -60,6 +70,9 @@ impl Application {
         if !created.is_empty() {
             tracing::info!(kids = ?created, "generated signing keys");
         }
+        services.reload_keys().await.map_err(ServeError::Keys)?;
+        spawn_key_reloader(services.clone());
+        let themes = Themes::load(&services.settings.themes_dir, &services.settings.theme)?;
         let redis = match &services.settings.redis_url {
             Some(url) => Some(connect_redis(secrecy::ExposeSecret::expose_secret(url)).await?),
             None => None,
@@ -71,6 +84,9 @@ impl Application {
         })?;
         let address = listener.local_addr()?;
         let state = web::Data::new(AppState {
+            discovery: Discovery::build(&services.settings),
+            interactions: InteractionSigner::new(&services.interaction_key),
+            themes,
             services: services.clone(),
             redis,
         });
@@ -136,6 +152,21 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Reloads the key ring every 30 s, so a rotation by any replica (or a staged key reaching
+/// its activation time) takes effect everywhere.
+fn spawn_key_reloader(services: Services) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = services.reload_keys().await {
+                tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones");
+            }
+        }
+    });
 }
 
 async fn wait_for_signal() {

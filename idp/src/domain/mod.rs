@@ -2,6 +2,9 @@
 
 pub mod client;
 pub mod clock;
+pub mod grant;
+pub mod scope;
+pub mod session;
 pub mod user;
 
 /// Why a value given by an operator or a client is unacceptable. Shown to them verbatim.

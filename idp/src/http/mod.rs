@@ -2,6 +2,8 @@
 
 pub mod error;
 pub mod health;
+pub mod html;
+pub mod meta;
 pub mod request_id;
 
 use actix_web::web;
@@ -9,5 +11,6 @@ use actix_web::web;
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::liveness))
-        .route("/readyz", web::get().to(health::readiness));
+        .route("/readyz", web::get().to(health::readiness))
+        .configure(crate::oidc::routes);
 }

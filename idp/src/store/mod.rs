@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use crate::audit::{EventQuery, SecurityEvent};
 use crate::domain::client::Client;
+use crate::domain::grant::{AuthorizationCode, CodeUse, Grant, RefreshToken};
+use crate::domain::session::Session;
 use crate::domain::user::{NewUser, User, UserStatus};
 
 mod postgres;
@@ -108,9 +110,43 @@ pub trait EventStore: Send + Sync {
     async fn query_events(&self, query: &EventQuery) -> StoreResult<Vec<SecurityEvent>>;
 }
 
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session with this cookie hash, if it exists and has not expired at `now`.
+    async fn find_session(&self, id_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// The scopes the user has granted the client, if any.
+    async fn find_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
+    /// Records (or widens) the user's consent for the client.
+    async fn save_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
+    async fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// Marks the grant and every refresh token under it revoked. False when it already was.
+    async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Consumes the code atomically: of concurrent callers exactly one sees `First`.
+    async fn consume_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeUse>;
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
+    async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Retires `old_hash` (only if still active: a compare-and-set) and stores `successor`,
+    /// in one transaction. False when `old_hash` was no longer active.
+    async fn rotate_refresh_token(&self, old_hash: &str, successor: &RefreshToken, now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
 /// Everything the server needs from its database.
 #[async_trait]
-pub trait Store: UserStore + ClientStore + KeyStore + EventStore + std::fmt::Debug {
+pub trait Store:
+    UserStore + ClientStore + KeyStore + EventStore + SessionStore + ConsentStore + GrantStore + std::fmt::Debug
+{
     /// Applies pending migrations; safe to run concurrently from several processes.
     async fn migrate(&self) -> StoreResult<()>;
     /// One round trip, for readiness checks.

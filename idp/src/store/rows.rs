@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use super::{StoreError, StoreResult, StoredKey};
 use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::grant::{AuthorizationCode, Grant, RefreshState, RefreshToken};
+use crate::domain::session::Session;
 use crate::domain::client::{Client, ClientType, GrantType, RedirectUri, TokenEndpointAuthMethod};
 use crate::domain::user::{Email, User, UserStatus, Username};
 
@@ -236,6 +238,180 @@ impl TryFrom<EventRow> for SecurityEvent {
             user_agent: r.user_agent,
             request_id: r.request_id,
             details: from_json("details", &r.details)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id_hash: String,
+    sid: String,
+    user_id: String,
+    auth_time: i64,
+    amr: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+}
+
+macro_rules! session_columns {
+    () => {
+        "id_hash, sid, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at"
+    };
+}
+pub(crate) use session_columns;
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(r: SessionRow) -> StoreResult<Self> {
+        Ok(Session {
+            id_hash: r.id_hash,
+            sid: r.sid,
+            user_id: r.user_id,
+            auth_time: time(r.auth_time)?,
+            amr: from_json("amr", &r.amr)?,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            created_at: time(r.created_at)?,
+            last_seen_at: time(r.last_seen_at)?,
+            expires_at: time(r.expires_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantRow {
+    id: String,
+    client_id: String,
+    user_id: Option<String>,
+    session_id: Option<String>,
+    scope: String,
+    offline: bool,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+macro_rules! grant_columns {
+    () => {
+        "id, client_id, user_id, session_id, scope, offline, created_at, expires_at, revoked_at"
+    };
+}
+pub(crate) use grant_columns;
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+
+    fn try_from(r: GrantRow) -> StoreResult<Self> {
+        Ok(Grant {
+            id: r.id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            session_id: r.session_id,
+            scope: r.scope,
+            offline: r.offline,
+            created_at: time(r.created_at)?,
+            expires_at: time(r.expires_at)?,
+            revoked_at: opt_time(r.revoked_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CodeRow {
+    code_hash: String,
+    grant_id: String,
+    client_id: String,
+    user_id: String,
+    session_id: String,
+    redirect_uri: String,
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    auth_time: i64,
+    amr: String,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, grant_id, client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge, \
+         code_challenge_method, auth_time, amr, created_at, expires_at, consumed_at"
+    };
+}
+pub(crate) use code_columns;
+
+impl TryFrom<CodeRow> for AuthorizationCode {
+    type Error = StoreError;
+
+    fn try_from(r: CodeRow) -> StoreResult<Self> {
+        Ok(AuthorizationCode {
+            code_hash: r.code_hash,
+            grant_id: r.grant_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            session_id: r.session_id,
+            redirect_uri: r.redirect_uri,
+            scope: r.scope,
+            nonce: r.nonce,
+            code_challenge: r.code_challenge,
+            code_challenge_method: r.code_challenge_method,
+            auth_time: time(r.auth_time)?,
+            amr: from_json("amr", &r.amr)?,
+            created_at: time(r.created_at)?,
+            expires_at: time(r.expires_at)?,
+            consumed_at: opt_time(r.consumed_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshRow {
+    token_hash: String,
+    grant_id: String,
+    client_id: String,
+    user_id: Option<String>,
+    generation: i64,
+    parent_hash: Option<String>,
+    state: String,
+    scope: String,
+    created_at: i64,
+    expires_at: i64,
+    last_used_at: Option<i64>,
+    rotated_at: Option<i64>,
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "token_hash, grant_id, client_id, user_id, generation, parent_hash, state, scope, created_at, \
+         expires_at, last_used_at, rotated_at"
+    };
+}
+pub(crate) use refresh_columns;
+
+impl TryFrom<RefreshRow> for RefreshToken {
+    type Error = StoreError;
+
+    fn try_from(r: RefreshRow) -> StoreResult<Self> {
+        Ok(RefreshToken {
+            state: RefreshState::parse(&r.state).ok_or_else(|| corrupt("refresh token state", &r.state))?,
+            token_hash: r.token_hash,
+            grant_id: r.grant_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            generation: r.generation,
+            parent_hash: r.parent_hash,
+            scope: r.scope,
+            created_at: time(r.created_at)?,
+            expires_at: time(r.expires_at)?,
+            last_used_at: opt_time(r.last_used_at)?,
+            rotated_at: opt_time(r.rotated_at)?,
         })
     }
 }

@@ -5,12 +5,16 @@
 
 mod clients;
 mod events;
+mod grants;
 mod keys;
+mod sessions;
 mod users;
 
 pub(crate) use clients::impl_client_store;
 pub(crate) use events::impl_event_store;
+pub(crate) use grants::impl_grant_store;
 pub(crate) use keys::impl_key_store;
+pub(crate) use sessions::impl_session_store;
 pub(crate) use users::impl_user_store;
 
 /// Implements [`Store`](crate::store::Store) and every aggregate trait for `$store`
@@ -21,6 +25,8 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_client_store!($store, $db);
         $crate::store::sql::impl_key_store!($store, $db);
         $crate::store::sql::impl_event_store!($store, $db);
+        $crate::store::sql::impl_session_store!($store, $db);
+        $crate::store::sql::impl_grant_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -1,0 +1,144 @@
+//! Helpers for end-to-end tests: run the real `idp` binary on a fresh data directory and
+//! look at its pages with headless Chromium.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `idp` binary under test: `IDP_BIN`, or the debug build in the target directory.
+pub fn idp_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("IDP_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let bin = target.join("debug/idp");
+    assert!(bin.is_file(), "{} not found: run `cargo build -p idp` first (scripts/test.sh does)", bin.display());
+    bin
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A running `idp serve` on a free port, stopped (SIGTERM) when dropped.
+pub struct Server {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Server {
+    /// Starts the server in a fresh directory with the embedded default and `env` on top.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(idp_binary());
+        command
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("IDP_ISSUER", &base)
+            .env("IDP_ADMIN_UI_DIR", workspace_root().join("admin-ui/dist"))
+            .env("IDP_THEMES_DIR", workspace_root().join("themes"))
+            .env("IDP_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("idp starts");
+        let server = Self { base, dir, child };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(response) = reqwest::blocking_get_status(&format!("{}/readyz", self.base)) {
+                if response == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("idp did not become ready at {}", self.base);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny blocking GET without pulling reqwest's blocking feature.
+mod reqwest {
+    use std::io::{Read, Write};
+
+    pub fn blocking_get_status(url: &str) -> std::io::Result<u16> {
+        let rest = url.strip_prefix("http://").unwrap_or(url);
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        let mut stream = std::net::TcpStream::connect(host)?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no status line"))
+    }
+}
+
+/// Headless Chromium with the flags this machine needs (no network beyond loopback).
+pub fn chromium(user_data_dir: &Path) -> Command {
+    let mut command = Command::new(std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into()));
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ]);
+    command.arg(format!("--user-data-dir={}", user_data_dir.display()));
+    command
+}
+
+/// The DOM of `url` after its scripts ran.
+pub fn rendered_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let output = chromium(profile.path())
+        .args(["--virtual-time-budget=10000", "--dump-dom", url])
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium runs (scripts/install-tools.sh --test installs it)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Saves a screenshot of `url` as `e2e/screenshots/<name>.png`, which CI keeps.
+pub fn screenshot(url: &str, name: &str) -> PathBuf {
+    let dir = workspace_root().join("e2e/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let path = dir.join(format!("{name}.png"));
+    let profile = tempfile::tempdir().expect("profile dir");
+    let status = chromium(profile.path())
+        .args(["--virtual-time-budget=10000", "--hide-scrollbars"])
+        .arg(format!("--screenshot={}", path.display()))
+        .arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("chromium runs");
+    assert!(status.success(), "chromium screenshot failed");
+    path
+}

@@ -1,0 +1,112 @@
+//! The interaction: a validated authorization request carried through the login and consent
+//! pages as a signed, time-limited form value. Stateless, so any replica can continue it;
+//! signed, so the browser cannot alter what was validated; it holds nothing secret (every
+//! field came from the browser's own request).
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::oidc::request::AuthRequest;
+
+/// How long a user may take between the authorization request and finishing login/consent.
+pub const LIFETIME_S: i64 = 30 * 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interaction {
+    pub request: AuthRequest,
+    /// The `sid` of a login completed within this interaction: it satisfies `prompt=login`
+    /// and `max_age` for the rest of the interaction.
+    pub login_sid: Option<String>,
+    pub issued_at: i64,
+}
+
+pub struct InteractionSigner {
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for InteractionSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InteractionSigner")
+    }
+}
+
+impl InteractionSigner {
+    pub fn new(key: &crate::security::master_key::DerivedKey) -> Self {
+        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key.expose()) }
+    }
+
+    pub fn seal(&self, interaction: &Interaction) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(interaction).unwrap_or_default());
+        let tag = hmac::sign(&self.key, body.as_bytes());
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The interaction, if the value is authentic and not older than [`LIFETIME_S`].
+    pub fn open(&self, sealed: &str, now: DateTime<Utc>) -> Option<Interaction> {
+        let (body, tag) = sealed.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.key, body.as_bytes(), &tag).ok()?;
+        let interaction: Interaction = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
+        let age = now.timestamp() - interaction.issued_at;
+        (0..=LIFETIME_S).contains(&age).then_some(interaction)
+    }
+
+    /// A MAC over `value` for one purpose, e.g. CSRF tokens bound to a cookie.
+    pub fn tag(&self, purpose: &str, value: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(purpose.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(value.as_bytes());
+        URL_SAFE_NO_PAD.encode(ctx.sign().as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::oidc::request::ResponseMode;
+    use crate::security::master_key::MasterKey;
+
+    fn interaction(now: DateTime<Utc>) -> Interaction {
+        Interaction {
+            request: AuthRequest {
+                client_id: "c".into(),
+                redirect_uri: "https://app.example.com/cb".into(),
+                response_mode: ResponseMode::Query,
+                scope: "openid".into(),
+                state: Some("s".into()),
+                nonce: None,
+                code_challenge: None,
+                prompt: vec![],
+                max_age: None,
+                login_hint: None,
+            },
+            login_sid: None,
+            issued_at: now.timestamp(),
+        }
+    }
+
+    #[test]
+    fn a_sealed_interaction_opens_and_a_tampered_one_does_not() {
+        let signer = InteractionSigner::new(&MasterKey::generate().unwrap().derive("i"));
+        let now = Utc::now();
+        let sealed = signer.seal(&interaction(now));
+        assert_eq!(signer.open(&sealed, now), Some(interaction(now)));
+        let mut forged = interaction(now);
+        forged.request.redirect_uri = "https://evil.example/cb".into();
+        let forged_body = signer.seal(&forged);
+        let spliced = format!("{}.{}", forged_body.split('.').next().unwrap(), sealed.split('.').nth(1).unwrap());
+        assert_eq!(signer.open(&spliced, now), None);
+    }
+
+    #[test]
+    fn an_old_interaction_expires() {
+        let signer = InteractionSigner::new(&MasterKey::generate().unwrap().derive("i"));
+        let then = Utc::now() - chrono::Duration::seconds(LIFETIME_S + 1);
+        assert_eq!(signer.open(&signer.seal(&interaction(then)), Utc::now()), None);
+    }
+}

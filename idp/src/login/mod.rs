@@ -1,0 +1,8 @@
+//! The provider's own pages: login and consent, rendered from themes, with CSRF tokens,
+//! a strict Content-Security-Policy and server-side sessions.
+
+pub mod cookies;
+pub mod interaction;
+pub mod pages;
+pub mod session;
+pub mod themes;

@@ -1,0 +1,299 @@
+//! The login and consent pages (GET renders, POST decides) and theme stylesheets.
+
+use actix_web::cookie::SameSite;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::interaction::Interaction;
+use super::{cookies, session};
+use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::user::{User, UserStatus, Username};
+use crate::http::html;
+use crate::http::meta::RequestMeta;
+use crate::manage::record;
+use crate::oidc::authorize::{self, error_page, render};
+use crate::oidc::error::OAuthError;
+use crate::oidc::request::Target;
+use crate::security::password::Verification;
+use crate::security::random;
+use crate::startup::AppState;
+
+const PRODUCT: &str = "AImpact Identity";
+/// Shown for every failed login: never says which of username or password was wrong.
+const LOGIN_FAILED: &str = "Incorrect username or password.";
+
+#[derive(Deserialize)]
+pub struct InteractionQuery {
+    interaction: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    interaction: String,
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    csrf: String,
+    interaction: String,
+    decision: String,
+}
+
+/// The CSRF cookie value, creating one when the browser has none yet.
+fn csrf_cookie(state: &AppState, req: &HttpRequest) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+    let settings = &state.services.settings;
+    match req.cookie(&cookies::name(settings, cookies::CSRF)) {
+        Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
+        _ => {
+            let value = random::token::<32>().unwrap_or_default();
+            (value.clone(), Some(cookies::build(settings, cookies::CSRF, value, SameSite::Strict, None)))
+        }
+    }
+}
+
+/// Double-submit check: the form's token must be the MAC of this browser's CSRF cookie.
+fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
+    let Some(cookie) = req.cookie(&cookies::name(&state.services.settings, cookies::CSRF)) else { return false };
+    let expected = state.interactions.tag("csrf", cookie.value());
+    expected.as_bytes().ct_eq(token.as_bytes()).into()
+}
+
+fn open_interaction(state: &AppState, sealed: Option<&str>) -> Result<Interaction, HttpResponse> {
+    let now = state.services.clock.now();
+    sealed.and_then(|s| state.interactions.open(s, now)).ok_or_else(|| {
+        error_page(state, &OAuthError::invalid_request("this sign-in link has expired or is invalid; start again from the application"))
+    })
+}
+
+async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
+    match state.services.store.find_client(client_id).await {
+        Ok(Some(c)) => (c.name, c.theme),
+        _ => (String::new(), None),
+    }
+}
+
+async fn login_page(state: &AppState, req: &HttpRequest, interaction: &Interaction, username: &str, error: Option<&str>) -> HttpResponse {
+    let (csrf_value, new_cookie) = csrf_cookie(state, req);
+    let (client_name, client_theme) = client_name(state, &interaction.request.client_id).await;
+    let (theme_name, theme) = state.themes.get(client_theme.as_deref());
+    let context = minijinja::context! {
+        product => PRODUCT,
+        css_url => format!("/theme/{theme_name}/style.css"),
+        action => "/login",
+        client_name => client_name,
+        username => username,
+        error => error,
+        csrf => state.interactions.tag("csrf", &csrf_value),
+        interaction => state.interactions.seal(interaction),
+    };
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let mut response = match theme.render("login.html", context) {
+        Ok(body) => html::page(status, body, None, None),
+        Err(e) => return error_page(state, &OAuthError::internal(e)),
+    };
+    if let Some(cookie) = new_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+pub async fn login_form(req: HttpRequest, query: web::Query<InteractionQuery>, state: web::Data<AppState>) -> HttpResponse {
+    match open_interaction(&state, query.interaction.as_deref()) {
+        Ok(interaction) => {
+            let hint = interaction.request.login_hint.clone().unwrap_or_default();
+            login_page(&state, &req, &interaction, &hint, None).await
+        }
+        Err(page) => page,
+    }
+}
+
+pub async fn login_submit(req: HttpRequest, form: web::Form<LoginForm>, state: web::Data<AppState>, meta: RequestMeta) -> HttpResponse {
+    let form = form.into_inner();
+    let interaction = match open_interaction(&state, Some(&form.interaction)) {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    if !csrf_ok(&state, &req, &form.csrf) {
+        return error_page(&state, &OAuthError::invalid_request("the form expired; go back and try again"));
+    }
+    let services = &state.services;
+    let password = SecretString::from(form.password);
+    let user = match check_credentials(&state, &form.username, &password, &interaction, &meta).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return login_page(&state, &req, &interaction, &form.username, Some(LOGIN_FAILED)).await,
+        Err(e) => return error_page(&state, &e),
+    };
+    let now = services.clock.now();
+    let (session, cookie_value) = match session::start(services, &user, &meta, now).await {
+        Ok(started) => started,
+        Err(e) => return error_page(&state, &e.into()),
+    };
+    let cookie = cookies::build(&services.settings, cookies::SESSION, cookie_value, SameSite::Lax, None);
+    let continued = Interaction { login_sid: Some(session.sid.clone()), ..interaction };
+    let target = Target::of(&continued.request);
+    let next = authorize::proceed(services, continued, Some((session, user)), now)
+        .await
+        .unwrap_or_else(|error| authorize::error_response(target, &error));
+    let mut response = render(&state, next);
+    let _ = response.add_cookie(&cookie);
+    response
+}
+
+/// Verifies username and password with equal cost whatever is wrong, records the outcome,
+/// and returns the user when the login succeeds.
+async fn check_credentials(
+    state: &AppState,
+    username: &str,
+    password: &SecretString,
+    interaction: &Interaction,
+    meta: &RequestMeta,
+) -> Result<Option<User>, OAuthError> {
+    let services = &state.services;
+    let user = match Username::parse(username) {
+        Ok(name) => services.store.find_user_by_username(&name.key()).await?,
+        Err(_) => None,
+    };
+    let phc = match &user {
+        Some(u) => services.store.password_phc(u.id).await?,
+        None => None,
+    };
+    let verification = services.passwords.verify(password, phc).await.map_err(OAuthError::internal)?;
+    let now = services.clock.now();
+    let failure = match (&user, &verification) {
+        (None, _) => Some("unknown_user"),
+        (Some(u), _) if u.status != UserStatus::Active => Some("disabled"),
+        (Some(_), Verification::Invalid) => Some("bad_password"),
+        (Some(_), Verification::Valid { .. }) => None,
+    };
+    let mut event = SecurityEvent::new(
+        if failure.is_some() { EventType::LoginFailed } else { EventType::LoginSucceeded },
+        if failure.is_some() { Outcome::Failure } else { Outcome::Success },
+        now,
+    );
+    event.user_id = user.as_ref().map(|u| u.id.to_string());
+    event.username = Some(username.chars().take(64).collect());
+    event.client_id = Some(interaction.request.client_id.clone());
+    if let Some(reason) = failure {
+        event.details = serde_json::json!({ "reason": reason });
+    }
+    record(services, meta.stamp(event)).await;
+    if failure.is_some() {
+        return Ok(None);
+    }
+    let Some(user) = user else { return Ok(None) };
+    if let Verification::Valid { rehash: Some(phc) } = verification {
+        services.store.set_password_phc(user.id, &phc, now).await?;
+    }
+    Ok(Some(user))
+}
+
+pub async fn consent_form(req: HttpRequest, query: web::Query<InteractionQuery>, state: web::Data<AppState>) -> HttpResponse {
+    let interaction = match open_interaction(&state, query.interaction.as_deref()) {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    let now = state.services.clock.now();
+    let user = match session::current(&state.services, &req, now).await {
+        Ok(Some((_, user))) => user,
+        Ok(None) => return render(&state, authorize::Next::Login(interaction)),
+        Err(e) => return error_page(&state, &e.into()),
+    };
+    let (csrf_value, new_cookie) = csrf_cookie(&state, &req);
+    let (client_name, client_theme) = client_name(&state, &interaction.request.client_id).await;
+    let (theme_name, theme) = state.themes.get(client_theme.as_deref());
+    let scopes: Vec<_> = interaction
+        .request
+        .scopes()
+        .iter()
+        .map(|s| minijinja::context! { name => s, description => describe_scope(s) })
+        .collect();
+    let context = minijinja::context! {
+        product => PRODUCT,
+        css_url => format!("/theme/{theme_name}/style.css"),
+        action => "/consent",
+        client_name => client_name,
+        username => user.username.as_str(),
+        scopes => scopes,
+        csrf => state.interactions.tag("csrf", &csrf_value),
+        interaction => state.interactions.seal(&interaction),
+    };
+    let mut response = match theme.render("consent.html", context) {
+        Ok(body) => html::page(StatusCode::OK, body, None, None),
+        Err(e) => return error_page(&state, &OAuthError::internal(e)),
+    };
+    if let Some(cookie) = new_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+pub async fn consent_submit(req: HttpRequest, form: web::Form<ConsentForm>, state: web::Data<AppState>, meta: RequestMeta) -> HttpResponse {
+    let interaction = match open_interaction(&state, Some(&form.interaction)) {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    if !csrf_ok(&state, &req, &form.csrf) {
+        return error_page(&state, &OAuthError::invalid_request("the form expired; go back and try again"));
+    }
+    let services = &state.services;
+    let now = services.clock.now();
+    let (session, user) = match session::current(services, &req, now).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return render(&state, authorize::Next::Login(interaction)),
+        Err(e) => return error_page(&state, &e.into()),
+    };
+    let request = &interaction.request;
+    let target = Target::of(request);
+    let allowed = form.decision == "allow";
+    let mut event = SecurityEvent::new(
+        if allowed { EventType::ConsentGranted } else { EventType::AuthorizationDenied },
+        if allowed { Outcome::Success } else { Outcome::Failure },
+        now,
+    );
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.client_id = Some(request.client_id.clone());
+    event.details = serde_json::json!({ "scope": request.scope });
+    record(services, meta.stamp(event)).await;
+    if !allowed {
+        return render(&state, authorize::error_response(target, &OAuthError::access_denied("the user denied the request")));
+    }
+    let next = async {
+        let mut scopes = services.store.find_consent(&user.id.to_string(), &request.client_id).await?.unwrap_or_default();
+        scopes.extend(request.scopes().to_vec());
+        scopes.sort();
+        scopes.dedup();
+        services.store.save_consent(&user.id.to_string(), &request.client_id, &scopes, now).await?;
+        authorize::issue_code(services, request, &session, &user, now).await
+    }
+    .await
+    .unwrap_or_else(|error| authorize::error_response(target, &error));
+    render(&state, next)
+}
+
+fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Confirm your identity".into(),
+        "profile" => "See your name and username".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Stay signed in to it when you are away (offline access)".into(),
+        other => format!("Use the \u{201c}{other}\u{201d} permission"),
+    }
+}
+
+/// `GET /theme/{name}/style.css`.
+pub async fn theme_css(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    match state.themes.css(&path.into_inner()) {
+        Some(css) => HttpResponse::Ok()
+            .content_type("text/css; charset=utf-8")
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .body(css.to_string()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}

@@ -1,0 +1,240 @@
+//! The authorization endpoint (RFC 6749 §4.1.1–4.1.2, OIDC Core §3.1.2): validate the
+//! request, establish who the user is (session, `prompt`, `max_age`), obtain consent,
+//! then issue a code bound to everything the token request must match.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Duration, Utc};
+
+use super::error::OAuthError;
+use super::params::Params;
+use super::request::{self, AuthRequest, AuthorizeError, ResponseMode, Target};
+use super::tokens::opaque_token;
+use crate::domain::grant::{AuthorizationCode, Grant};
+use crate::domain::session::Session;
+use crate::domain::user::User;
+use crate::http::html;
+use crate::login::interaction::Interaction;
+use crate::login::session;
+use crate::security::random;
+use crate::services::Services;
+use crate::startup::AppState;
+
+/// What happens next with a validated request.
+pub enum Next {
+    Login(Interaction),
+    Consent(Interaction),
+    /// Answer the client: a code, or an error.
+    Respond { target: Target, params: Vec<(&'static str, String)> },
+}
+
+/// GET and POST /authorize (OIDC Core §3.1.2.1: both must be supported).
+pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let raw: &[u8] = if req.method() == actix_web::http::Method::POST {
+        let form = req.content_type().starts_with("application/x-www-form-urlencoded");
+        if !form {
+            return error_page(&state, &OAuthError::invalid_request("the request must be application/x-www-form-urlencoded"));
+        }
+        &body
+    } else {
+        req.query_string().as_bytes()
+    };
+    let params = match Params::parse(raw) {
+        Ok(params) => params,
+        Err(e) => return error_page(&state, &OAuthError::invalid_request(e.to_string())),
+    };
+    match start(&state.services, &params, &req).await {
+        Ok(next) => render(&state, next),
+        Err(AuthorizeError::Page(error)) => error_page(&state, &error),
+        Err(AuthorizeError::Redirect { error, target }) => render(&state, error_response(target, &error)),
+    }
+}
+
+async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Result<Next, AuthorizeError> {
+    let client_id = request::client_id(params)?;
+    let client = services
+        .store
+        .find_client(client_id)
+        .await
+        .map_err(|e| AuthorizeError::Page(e.into()))?
+        .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("unknown client_id")))?;
+    let request = request::validate(params, &client)?;
+    let now = services.clock.now();
+    let current = session::current(services, req, now).await;
+    let target = Target::of(&request);
+    let current = current.map_err(|e| AuthorizeError::Redirect { error: e.into(), target: target.clone() })?;
+    let interaction = Interaction { request, login_sid: None, issued_at: now.timestamp() };
+    proceed(services, interaction, current, now).await.map_err(|error| AuthorizeError::Redirect { error, target })
+}
+
+/// Decides the next step for an interaction, given the browser's session.
+pub async fn proceed(
+    services: &Services,
+    interaction: Interaction,
+    current: Option<(Session, User)>,
+    now: DateTime<Utc>,
+) -> Result<Next, OAuthError> {
+    let request = &interaction.request;
+    let Some((session, user)) = current.filter(|(s, _)| !needs_login(request, s, interaction.login_sid.as_deref(), now)) else {
+        if request.prompts("none") {
+            return Ok(error_response(Target::of(request), &OAuthError::login_required("the user is not logged in")));
+        }
+        return Ok(Next::Login(interaction));
+    };
+    let client = services
+        .store
+        .find_client(&request.client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+    let consented = services.store.find_consent(&user.id.to_string(), &client.id).await?.unwrap_or_default();
+    let covered = request.scopes().iter().all(|s| consented.iter().any(|c| c == s));
+    let needs_consent = !client.first_party && (!covered || request.prompts("consent"));
+    if needs_consent {
+        if request.prompts("none") {
+            return Ok(error_response(Target::of(request), &OAuthError::consent_required("the user has not consented")));
+        }
+        return Ok(Next::Consent(Interaction { login_sid: Some(session.sid.clone()), ..interaction }));
+    }
+    issue_code(services, request, &session, &user, now).await
+}
+
+/// OIDC Core §3.1.2.1: `prompt=login` and an exceeded `max_age` demand a fresh login,
+/// unless that login happened within this interaction.
+fn needs_login(request: &AuthRequest, session: &Session, login_sid: Option<&str>, now: DateTime<Utc>) -> bool {
+    if login_sid == Some(session.sid.as_str()) {
+        return false;
+    }
+    let too_old = request.max_age.is_some_and(|max| (now - session.auth_time).num_seconds() > max);
+    request.prompts("login") || too_old
+}
+
+/// Issues the code (RFC 6749 §4.1.2): ≥256 random bits, stored only as a hash, single use,
+/// short-lived, bound to client, redirect URI, PKCE challenge, nonce, scope and session.
+pub async fn issue_code(
+    services: &Services,
+    request: &AuthRequest,
+    session: &Session,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Next, OAuthError> {
+    let grant = Grant {
+        id: random::token::<16>().map_err(OAuthError::internal)?,
+        client_id: request.client_id.clone(),
+        user_id: Some(user.id.to_string()),
+        session_id: Some(session.sid.clone()),
+        scope: request.scope.clone(),
+        offline: request.scopes().contains("offline_access"),
+        created_at: now,
+        expires_at: now + Duration::seconds(services.settings.refresh_token_ttl_s as i64),
+        revoked_at: None,
+    };
+    services.store.create_grant(&grant).await?;
+    let (code, code_hash) = opaque_token(services)?;
+    services
+        .store
+        .insert_code(&AuthorizationCode {
+            code_hash,
+            grant_id: grant.id,
+            client_id: request.client_id.clone(),
+            user_id: user.id.to_string(),
+            session_id: session.sid.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            scope: request.scope.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            code_challenge_method: request.code_challenge.as_ref().map(|_| "S256".to_string()),
+            auth_time: session.auth_time,
+            amr: session.amr.clone(),
+            created_at: now,
+            expires_at: now + Duration::seconds(services.settings.authorization_code_ttl_s as i64),
+            consumed_at: None,
+        })
+        .await?;
+    let issuer = services.settings.issuer_str().to_string();
+    let mut params = vec![("code", code)];
+    if let Some(state) = &request.state {
+        params.push(("state", state.clone()));
+    }
+    // RFC 9207: the issuer in every authorization response.
+    params.push(("iss", issuer));
+    Ok(Next::Respond { target: Target::of(request), params })
+}
+
+/// An error for the client, with `state` (RFC 6749 §4.1.2.1). `iss` is added by `render`.
+pub fn error_response(target: Target, error: &OAuthError) -> Next {
+    let mut params = vec![("error", error.code.to_string()), ("error_description", error.description.clone())];
+    if let Some(state) = &target.state {
+        params.push(("state", state.clone()));
+    }
+    Next::Respond { target, params }
+}
+
+/// Turns a decision into the HTTP answer.
+pub fn render(state: &AppState, next: Next) -> HttpResponse {
+    match next {
+        Next::Login(interaction) => see_other(&format!("/login?interaction={}", state.interactions.seal(&interaction))),
+        Next::Consent(interaction) => see_other(&format!("/consent?interaction={}", state.interactions.seal(&interaction))),
+        Next::Respond { target, mut params } => {
+            if !params.iter().any(|(k, _)| *k == "iss") {
+                params.push(("iss", state.services.settings.issuer_str().to_string()));
+            }
+            respond_to_client(state, &target, &params)
+        }
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", location)).insert_header(("Cache-Control", "no-store")).finish()
+}
+
+fn respond_to_client(state: &AppState, target: &Target, params: &[(&'static str, String)]) -> HttpResponse {
+    match target.response_mode {
+        ResponseMode::Query => {
+            let mut location = target.redirect_uri.clone();
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str()))).finish();
+            location.push(if location.contains('?') { '&' } else { '?' });
+            location.push_str(&encoded);
+            HttpResponse::Found().insert_header(("Location", location)).insert_header(("Cache-Control", "no-store")).finish()
+        }
+        // OAuth 2.0 Form Post Response Mode §2: an auto-submitting form, so the code never
+        // appears in a URL.
+        ResponseMode::FormPost => {
+            let nonce = random::token::<16>().unwrap_or_default();
+            let (_, theme) = state.themes.get(None);
+            let context = minijinja::context! { action => target.redirect_uri, params => params, nonce => nonce };
+            match theme.render("form_post.html", context) {
+                Ok(body) => html::page(StatusCode::OK, body, Some(&csp_source(&target.redirect_uri)), Some(&nonce)),
+                Err(e) => error_page(state, &OAuthError::internal(e)),
+            }
+        }
+    }
+}
+
+/// The CSP source expression that lets a form post to `uri`: its origin, or its scheme for
+/// a private-use scheme (CSP3 §2.3.1 source lists carry no query).
+fn csp_source(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(url) if url.origin().is_tuple() => url.origin().ascii_serialization(),
+        Ok(url) => format!("{}:", url.scheme()),
+        Err(_) => "'none'".into(),
+    }
+}
+
+/// An error shown at the provider (never redirected: the client cannot be trusted).
+pub fn error_page(state: &AppState, error: &OAuthError) -> HttpResponse {
+    let (theme_name, theme) = state.themes.get(None);
+    let context = minijinja::context! {
+        product => "AImpact Identity",
+        css_url => format!("/theme/{theme_name}/style.css"),
+        error => error.code,
+        description => error.description,
+    };
+    let status = if error.status.is_server_error() { error.status } else { StatusCode::BAD_REQUEST };
+    match theme.render("error.html", context) {
+        Ok(body) => html::page(status, body, None, None),
+        Err(e) => {
+            tracing::error!(error = %e, "error template failed");
+            HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{}: {}", error.code, error.description))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The single OAuth error type (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; OIDC Core §3.1.2.6).
+//! Each error knows its code, a description that is safe to show, and its HTTP status.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: &'static str,
+    pub description: String,
+    pub status: StatusCode,
+    /// For `invalid_client` after HTTP Basic, and bearer-token errors.
+    pub www_authenticate: Option<String>,
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+macro_rules! constructors {
+    ($($name:ident => $code:literal, $status:ident;)+) => {
+        impl OAuthError {
+            $(pub fn $name(description: impl Into<String>) -> Self {
+                Self { code: $code, description: description.into(), status: StatusCode::$status, www_authenticate: None }
+            })+
+        }
+    };
+}
+
+constructors! {
+    invalid_request => "invalid_request", BAD_REQUEST;
+    invalid_client => "invalid_client", UNAUTHORIZED;
+    invalid_grant => "invalid_grant", BAD_REQUEST;
+    unauthorized_client => "unauthorized_client", BAD_REQUEST;
+    unsupported_grant_type => "unsupported_grant_type", BAD_REQUEST;
+    unsupported_response_type => "unsupported_response_type", BAD_REQUEST;
+    invalid_scope => "invalid_scope", BAD_REQUEST;
+    access_denied => "access_denied", BAD_REQUEST;
+    login_required => "login_required", BAD_REQUEST;
+    consent_required => "consent_required", BAD_REQUEST;
+    interaction_required => "interaction_required", BAD_REQUEST;
+    request_not_supported => "request_not_supported", BAD_REQUEST;
+    request_uri_not_supported => "request_uri_not_supported", BAD_REQUEST;
+    invalid_token => "invalid_token", UNAUTHORIZED;
+    insufficient_scope => "insufficient_scope", FORBIDDEN;
+    server_error => "server_error", INTERNAL_SERVER_ERROR;
+    temporarily_unavailable => "temporarily_unavailable", SERVICE_UNAVAILABLE;
+}
+
+impl OAuthError {
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn with_www_authenticate(mut self, value: impl Into<String>) -> Self {
+        self.www_authenticate = Some(value.into());
+        self
+    }
+
+    /// Logs the internal cause and returns a generic server error.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error in an OAuth endpoint");
+        Self::server_error("an internal error occurred")
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Self::temporarily_unavailable("the service is temporarily unavailable; retry later")
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// Token-endpoint style JSON errors (RFC 6749 §5.2), never cached.
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+        if let Some(challenge) = &self.www_authenticate {
+            response.insert_header(("WWW-Authenticate", challenge.as_str()));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", "5"));
+        }
+        response.json(serde_json::json!({ "error": self.code, "error_description": self.description }))
+    }
+}

@@ -1,0 +1,76 @@
+//! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6,
+//! OIDC Core §3.1.3.2).
+
+use super::{Authentication, active_user, issues_refresh_token, new_refresh_token, user_tokens};
+use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::client::Client;
+use crate::domain::grant::CodeUse;
+use crate::domain::scope::Scopes;
+use crate::http::meta::RequestMeta;
+use crate::manage::record;
+use crate::oidc::error::OAuthError;
+use crate::oidc::params::Params;
+use crate::oidc::pkce;
+use crate::oidc::token::TokenResponse;
+use crate::services::Services;
+
+pub async fn exchange(services: &Services, client: &Client, params: &Params, meta: &RequestMeta) -> Result<TokenResponse, OAuthError> {
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("the code parameter is missing"))?;
+    let now = services.clock.now();
+    let code = match services.store.consume_code(&services.tokens.hash(code), now).await? {
+        CodeUse::First(code) => code,
+        CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
+        // RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
+        CodeUse::Replayed(code) => {
+            let revoked = services.store.revoke_grant(&code.grant_id, now).await?;
+            let mut event = SecurityEvent::new(EventType::CodeReuseDetected, Outcome::Failure, now);
+            event.client_id = Some(client.id.clone());
+            event.user_id = Some(code.user_id.clone());
+            event.details = serde_json::json!({ "grant_id": code.grant_id, "tokens_revoked": revoked });
+            record(services, meta.stamp(event)).await;
+            return Err(OAuthError::invalid_grant("the code has already been used"));
+        }
+    };
+    // Each check below is one clause of RFC 6749 §4.1.3.
+    if code.client_id != client.id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if code.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    match params.get("redirect_uri") {
+        Some(uri) if uri == code.redirect_uri => {}
+        None if client.redirect_uris.len() == 1 && !Scopes::parse(&code.scope).unwrap_or_default().contains("openid") => {}
+        _ => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")),
+    }
+    match (&code.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
+        (Some(_), _) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
+        // RFC 9700 §2.1.1: a verifier without a challenge signals a downgrade attempt.
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code_challenge was sent with the authorization request")),
+        (None, None) => {}
+    }
+    active_user(services, &code.user_id).await?;
+    let grant = services
+        .store
+        .find_grant(&code.grant_id)
+        .await?
+        .filter(|g| g.revoked_at.is_none())
+        .ok_or_else(|| OAuthError::invalid_grant("the grant has been revoked"))?;
+    let scope = Scopes::parse(&code.scope).unwrap_or_default();
+    let refresh = if issues_refresh_token(client, &scope) {
+        let (token, record) = new_refresh_token(services, &grant, &scope, 1, None, now)?;
+        services.store.insert_refresh_token(&record).await?;
+        Some(token)
+    } else {
+        None
+    };
+    let auth = Authentication {
+        user_id: &code.user_id,
+        sid: Some(&code.session_id),
+        auth_time: code.auth_time,
+        amr: &code.amr,
+        nonce: code.nonce.as_deref(),
+    };
+    user_tokens(services, client, &grant, &scope, &auth, refresh, now)
+}

@@ -1,0 +1,118 @@
+//! Strict parsing of `application/x-www-form-urlencoded` parameters, for query strings and
+//! request bodies: invalid percent-encoding, non-UTF-8 bytes and repeated parameters are
+//! refused (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
+//! once"). Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
+
+use std::collections::HashMap;
+
+/// The longest value any single parameter may have. Generous for `state`, `nonce` and
+/// JWT-valued parameters; refuses abuse early.
+pub const MAX_VALUE_BYTES: usize = 8192;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("parameter {0} is included more than once")]
+    Repeated(String),
+    #[error("the request has invalid percent-encoding")]
+    BadEncoding,
+    #[error("the request is not valid UTF-8")]
+    NotUtf8,
+    #[error("parameter {0} is too long")]
+    TooLong(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(raw: &[u8]) -> Result<Self, ParamError> {
+        let mut map = HashMap::new();
+        for pair in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = decode(name)?;
+            let value = decode(value)?;
+            if value.is_empty() {
+                continue;
+            }
+            if value.len() > MAX_VALUE_BYTES {
+                return Err(ParamError::TooLong(name));
+            }
+            if map.contains_key(&name) {
+                return Err(ParamError::Repeated(name));
+            }
+            map.insert(name, value);
+        }
+        Ok(Self(map))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub fn insert(&mut self, name: &str, value: &str) {
+        self.0.insert(name.to_string(), value.to_string());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// Decodes `+` and `%XX`; anything else after a `%` is an error.
+fn decode(raw: &[u8]) -> Result<String, ParamError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3).ok_or(ParamError::BadEncoding)?;
+                let text = std::str::from_utf8(hex).map_err(|_| ParamError::BadEncoding)?;
+                out.push(u8::from_str_radix(text, 16).map_err(|_| ParamError::BadEncoding)?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| ParamError::NotUtf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_decoded() {
+        let p = Params::parse(b"a=b+c&d=%2F%20x&empty=").unwrap_or_default();
+        assert_eq!(p.get("a"), Some("b c"));
+        assert_eq!(p.get("d"), Some("/ x"));
+        assert!(!p.contains("empty"), "a parameter without a value is omitted");
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(Params::parse(b"a=1&a=2"), Err(ParamError::Repeated("a".into())));
+    }
+
+    #[test]
+    fn bad_percent_encoding_and_non_utf8_are_refused() {
+        assert_eq!(Params::parse(b"a=%zz"), Err(ParamError::BadEncoding));
+        assert_eq!(Params::parse(b"a=%4"), Err(ParamError::BadEncoding));
+        assert_eq!(Params::parse(b"a=%ff%fe"), Err(ParamError::NotUtf8));
+        assert_eq!(Params::parse(b"a=\xff"), Err(ParamError::NotUtf8));
+    }
+
+    #[test]
+    fn oversized_values_are_refused() {
+        let long = format!("state={}", "x".repeat(MAX_VALUE_BYTES + 1));
+        assert_eq!(Params::parse(long.as_bytes()), Err(ParamError::TooLong("state".into())));
+    }
+}

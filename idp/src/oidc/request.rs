@@ -1,0 +1,206 @@
+//! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1), validated by small
+//! named checks in the order the specifications give. Errors before the client and its
+//! redirect URI are established are shown at the provider and never redirected
+//! (RFC 6749 §4.1.2.1); every later error goes back to the client.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::OAuthError;
+use super::params::Params;
+use super::pkce;
+use crate::domain::client::{Client, GrantType};
+use crate::domain::scope::Scopes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthRequest {
+    pub fn scopes(&self) -> Scopes {
+        Scopes::parse(&self.scope).unwrap_or_default()
+    }
+
+    pub fn is_openid(&self) -> bool {
+        self.scopes().contains("openid")
+    }
+
+    pub fn prompts(&self, value: &str) -> bool {
+        self.prompt.iter().any(|p| p == value)
+    }
+}
+
+/// Where an error about a request goes.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Shown on a page at the provider: the client or redirect URI cannot be trusted.
+    Page(OAuthError),
+    /// Sent back to the client's redirect URI.
+    Redirect { error: OAuthError, target: Target },
+}
+
+/// Where and how to answer a client.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+impl Target {
+    pub fn of(request: &AuthRequest) -> Self {
+        Self { redirect_uri: request.redirect_uri.clone(), response_mode: request.response_mode, state: request.state.clone() }
+    }
+}
+
+/// Step 1 (RFC 6749 §4.1.2.1): the client must be given and known. Returns its id.
+pub fn client_id(params: &Params) -> Result<&str, AuthorizeError> {
+    params
+        .get("client_id")
+        .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("the client_id parameter is missing")))
+}
+
+/// Step 2 (RFC 6749 §3.1.2.3, OIDC Core §3.1.2.1): the redirect URI must exactly equal a
+/// registered one: simple string comparison, no normalisation, no prefix or wildcard.
+fn redirect_uri(params: &Params, client: &Client) -> Result<String, AuthorizeError> {
+    let registered: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+    match params.get("redirect_uri") {
+        Some(given) if registered.contains(&given) => Ok(given.to_string()),
+        Some(_) => Err(AuthorizeError::Page(OAuthError::invalid_request(
+            "the redirect_uri is not registered for this client",
+        ))),
+        // OAuth 2.0 lets a client with exactly one URI omit it; OpenID requests must send it.
+        None if registered.len() == 1 && !params.get("scope").unwrap_or_default().split(' ').any(|s| s == "openid") => {
+            Ok(registered[0].to_string())
+        }
+        None => Err(AuthorizeError::Page(OAuthError::invalid_request("the redirect_uri parameter is missing"))),
+    }
+}
+
+/// Step 3: how to answer (OAuth 2.0 Multiple Response Types §2.1, Form Post Response Mode).
+/// An unknown mode is reported through the default mode, `query`.
+fn response_mode(params: &Params) -> Result<ResponseMode, OAuthError> {
+    match params.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err(OAuthError::invalid_request("unsupported response_mode")),
+    }
+}
+
+/// Step 4 (OIDC Core §6): request objects are not supported.
+fn no_request_objects(params: &Params) -> Result<(), OAuthError> {
+    if params.contains("request") {
+        return Err(OAuthError::request_not_supported("request objects are not supported"));
+    }
+    if params.contains("request_uri") {
+        return Err(OAuthError::request_uri_not_supported("request_uri is not supported"));
+    }
+    Ok(())
+}
+
+/// Step 5 (RFC 6749 §3.1.1): only the code flow.
+fn response_type(params: &Params, client: &Client) -> Result<(), OAuthError> {
+    match params.get("response_type") {
+        None => Err(OAuthError::invalid_request("the response_type parameter is missing")),
+        Some("code") if client.allows_grant(GrantType::AuthorizationCode) => Ok(()),
+        Some("code") => Err(OAuthError::unauthorized_client("this client may not use the authorization code flow")),
+        Some(_) => Err(OAuthError::unsupported_response_type("only response_type=code is supported")),
+    }
+}
+
+/// Step 6 (RFC 6749 §3.3): scopes must be well-formed; those the client may not have are
+/// dropped (the grant is narrower, as §3.3 allows), but an empty result is an error.
+fn scope(params: &Params, client: &Client) -> Result<Scopes, OAuthError> {
+    let requested = Scopes::parse(params.get("scope").unwrap_or_default())
+        .ok_or_else(|| OAuthError::invalid_scope("the scope parameter is malformed"))?;
+    let granted = requested.intersect(&client.scopes);
+    if granted.is_empty() {
+        return Err(OAuthError::invalid_scope("none of the requested scopes is allowed for this client"));
+    }
+    Ok(granted)
+}
+
+/// Step 7 (RFC 7636 §4.3, RFC 9700 §2.1.1): PKCE with S256 only; required of public
+/// clients and of clients configured to require it.
+fn pkce_challenge(params: &Params, client: &Client) -> Result<Option<String>, OAuthError> {
+    let challenge = params.get("code_challenge");
+    match (challenge, params.get("code_challenge_method")) {
+        (Some(c), Some("S256")) if pkce::is_valid_verifier_or_challenge(c) => Ok(Some(c.to_string())),
+        (Some(_), Some("S256")) => Err(OAuthError::invalid_request("the code_challenge is malformed")),
+        (Some(_), None) | (Some(_), Some("plain")) => {
+            Err(OAuthError::invalid_request("code_challenge_method must be S256; plain is not allowed"))
+        }
+        (_, Some(_)) => Err(OAuthError::invalid_request("unsupported code_challenge_method")),
+        (None, None) if client.require_pkce => Err(OAuthError::invalid_request("this client must use PKCE (S256)")),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Step 8 (OIDC Core §3.1.2.1): `prompt` values; `none` must stand alone.
+fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
+    let values: Vec<String> = params.get("prompt").unwrap_or_default().split(' ').filter(|p| !p.is_empty()).map(String::from).collect();
+    if values.iter().any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
+        return Err(OAuthError::invalid_request("unsupported prompt value"));
+    }
+    if values.iter().any(|p| p == "none") && values.len() > 1 {
+        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+    }
+    Ok(values)
+}
+
+/// Step 9: `max_age` is a non-negative number of seconds.
+fn max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
+    params
+        .get("max_age")
+        .map(|raw| raw.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer")))
+        .transpose()
+}
+
+/// Validates everything after the client was found. `client` must be the one `params` names.
+pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, AuthorizeError> {
+    let redirect_uri = redirect_uri(params, client)?;
+    let state = params.get("state").map(str::to_string);
+    let mode_result = response_mode(params);
+    let target = Target {
+        redirect_uri: redirect_uri.clone(),
+        response_mode: *mode_result.as_ref().unwrap_or(&ResponseMode::Query),
+        state: state.clone(),
+    };
+    let to_client = |error: OAuthError| AuthorizeError::Redirect { error, target: target.clone() };
+    let response_mode = mode_result.map_err(to_client)?;
+    no_request_objects(params).map_err(to_client)?;
+    response_type(params, client).map_err(to_client)?;
+    let scope = scope(params, client).map_err(to_client)?;
+    let code_challenge = pkce_challenge(params, client).map_err(to_client)?;
+    let prompt = prompt(params).map_err(to_client)?;
+    let max_age = max_age(params).map_err(to_client)?;
+    Ok(AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        response_mode,
+        scope: scope.to_string(),
+        state,
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(|h| h.chars().take(256).collect()),
+    })
+}

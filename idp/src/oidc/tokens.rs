@@ -1,0 +1,148 @@
+//! Issuing tokens: RFC 9068 JWT access tokens, OIDC ID tokens (Core §2, §3.1.3.6), and
+//! opaque random refresh tokens and codes, of which only keyed hashes are stored.
+
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::error::OAuthError;
+use crate::domain::client::Client;
+use crate::security::keys::Alg;
+use crate::security::random;
+use crate::services::Services;
+
+/// RFC 9068 §2.2 claims, plus `gid` (the grant) and `sid` so revocation can reach the token.
+#[derive(Debug, Serialize)]
+pub struct AccessTokenClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
+}
+
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// The algorithm that signs this client's access tokens.
+fn access_token_alg(services: &Services, client: &Client) -> Result<Alg, OAuthError> {
+    let name = client.access_token_signing_alg.as_deref().unwrap_or(&services.settings.access_token_signing_alg);
+    Alg::parse(name).map_err(OAuthError::internal)
+}
+
+pub fn issue_access_token(
+    services: &Services,
+    client: &Client,
+    subject: &str,
+    scope: &str,
+    grant_id: Option<&str>,
+    sid: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<IssuedAccessToken, OAuthError> {
+    let ttl = client.access_token_ttl_s.unwrap_or(services.settings.access_token_ttl_s as i64);
+    let claims = AccessTokenClaims {
+        iss: services.settings.issuer_str(),
+        sub: subject,
+        aud: &client.id,
+        client_id: &client.id,
+        scope,
+        jti: random::token::<16>().map_err(OAuthError::internal)?,
+        iat: now.timestamp(),
+        exp: now.timestamp() + ttl,
+        gid: grant_id,
+        sid,
+    };
+    let alg = access_token_alg(services, client)?;
+    // RFC 9068 §2.1: typ "at+jwt" tells access tokens from ID tokens.
+    let token = services.keys.current().sign(alg, "at+jwt", &claims, now).map_err(OAuthError::internal)?;
+    Ok(IssuedAccessToken { token, expires_in: ttl })
+}
+
+/// What an ID token says about an authentication.
+pub struct IdTokenFacts<'a> {
+    pub client: &'a Client,
+    pub subject: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: DateTime<Utc>,
+    pub amr: &'a [String],
+    pub sid: Option<&'a str>,
+    pub access_token: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    azp: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_hash: Option<String>,
+}
+
+pub fn issue_id_token(services: &Services, facts: &IdTokenFacts<'_>, now: DateTime<Utc>) -> Result<String, OAuthError> {
+    let alg = Alg::parse(&facts.client.id_token_signed_response_alg).map_err(OAuthError::internal)?;
+    let claims = IdTokenClaims {
+        iss: services.settings.issuer_str(),
+        sub: facts.subject,
+        aud: &facts.client.id,
+        azp: &facts.client.id,
+        exp: now.timestamp() + services.settings.id_token_ttl_s as i64,
+        iat: now.timestamp(),
+        auth_time: facts.auth_time.timestamp(),
+        nonce: facts.nonce,
+        amr: facts.amr,
+        sid: facts.sid,
+        at_hash: facts.access_token.map(|t| token_hash_claim(alg, t)),
+    };
+    services.keys.current().sign(alg, "JWT", &claims, now).map_err(OAuthError::internal)
+}
+
+/// OIDC Core §3.1.3.6 `at_hash`: the left half of the hash of the token's ASCII, with the
+/// hash of the JWS algorithm (SHA-512 for Ed25519, as OpenID's EdDSA profiles use).
+pub fn token_hash_claim(alg: Alg, token: &str) -> String {
+    let algorithm = match alg {
+        Alg::RS256 | Alg::ES256 => &digest::SHA256,
+        Alg::EdDSA => &digest::SHA512,
+    };
+    let hash = digest::digest(algorithm, token.as_bytes());
+    let bytes = hash.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+}
+
+/// A new opaque token (256 bits) and the hash under which it is stored.
+pub fn opaque_token(services: &Services) -> Result<(String, String), OAuthError> {
+    let token = random::token::<32>().map_err(OAuthError::internal)?;
+    let hash = services.tokens.hash(&token);
+    Ok((token, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_matches_the_oidc_example() {
+        // OIDC Core A.3: at_hash of "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" with RS256.
+        assert_eq!(token_hash_claim(Alg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+}

@@ -1,0 +1,93 @@
+//! The UserInfo endpoint (OIDC Core §5.3), GET and POST. The access token comes in the
+//! `Authorization: Bearer` header or, for POST, the form body (RFC 6750 §2.1–2.2), never both.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::domain::scope::Scopes;
+use crate::domain::user::UserStatus;
+use crate::startup::AppState;
+
+/// RFC 6750 §3: a request without any token gets a bare challenge, without an error code.
+fn no_token() -> OAuthError {
+    OAuthError::invalid_request("no access token was presented")
+        .with_status(StatusCode::UNAUTHORIZED)
+        .with_www_authenticate("Bearer realm=\"idp\"")
+}
+
+fn invalid_token(description: &str) -> OAuthError {
+    OAuthError::invalid_token(description.to_string())
+        .with_www_authenticate(format!("Bearer realm=\"idp\", error=\"invalid_token\", error_description=\"{description}\""))
+}
+
+fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
+    let header = req.headers().get("authorization").map(|v| v.to_str().unwrap_or_default().to_string());
+    let form = if req.method() == actix_web::http::Method::POST
+        && req.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?.get("access_token").map(str::to_string)
+    } else {
+        None
+    };
+    match (header, form) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request("present the access token in one place only")),
+        (Some(h), None) => match h.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim().to_string()),
+            _ => Err(invalid_token("malformed Authorization header")),
+        },
+        (None, Some(token)) => Ok(token),
+        (None, None) => Err(no_token()),
+    }
+}
+
+pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+    let services = &state.services;
+    let token = bearer(&req, &body)?;
+    let (typ, claims) = services
+        .keys
+        .current()
+        .verify(&token, services.settings.issuer_str(), false)
+        .map_err(|_| invalid_token("the access token is invalid or expired"))?;
+    // RFC 9068 §4: only access tokens, told apart from ID tokens by their typ.
+    if !typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+        return Err(invalid_token("not an access token"));
+    }
+    if let Some(grant_id) = claims.get("gid").and_then(Value::as_str) {
+        let grant = services.store.find_grant(grant_id).await?;
+        if grant.is_none_or(|g| g.revoked_at.is_some()) {
+            return Err(invalid_token("the access token has been revoked"));
+        }
+    }
+    let scope = Scopes::parse(claims.get("scope").and_then(Value::as_str).unwrap_or_default()).unwrap_or_default();
+    if !scope.contains("openid") {
+        return Err(OAuthError::insufficient_scope("the access token lacks the openid scope")
+            .with_www_authenticate("Bearer realm=\"idp\", error=\"insufficient_scope\", scope=\"openid\""));
+    }
+    let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    let user = match uuid::Uuid::parse_str(subject) {
+        Ok(id) => services.store.find_user(id).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user.filter(|u| u.status == UserStatus::Active) else {
+        return Err(invalid_token("the user is no longer active"));
+    };
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(user.id.to_string()));
+    if scope.contains("profile") {
+        out.insert("preferred_username".into(), json!(user.username.as_str()));
+        if let Some(name) = &user.name {
+            out.insert("name".into(), json!(name));
+        }
+        out.insert("updated_at".into(), json!(user.updated_at.timestamp()));
+    }
+    if scope.contains("email") {
+        if let Some(email) = &user.email {
+            out.insert("email".into(), json!(email.as_str()));
+            out.insert("email_verified".into(), json!(user.email_verified));
+        }
+    }
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(Value::Object(out)))
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests, the store contract suite on SQLite and PostgreSQL,
+# HTTP and CLI tests, and the browser tests in headless Chromium. Installs and starts what
+# it needs (idempotent). Extra arguments are passed to cargo nextest (e.g. a test filter).
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/services.sh"
+"$ROOT/scripts/install-tools.sh" --test
+"$ROOT/scripts/build-admin-ui.sh"
+
+step "Checking formatting"
+cargo fmt --all --check
+
+step "Building the server and the tests"
+cargo build -p idp
+export IDP_BIN="$CARGO_TARGET_DIR/debug/idp"
+
+step "Running the tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run -p idp -p e2e --no-fail-fast "$@"
+else
+  cargo test -p idp -p e2e --no-fail-fast "$@"
+fi
