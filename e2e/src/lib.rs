@@ -15,7 +15,11 @@ pub fn idp_binary() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
     let bin = target.join("debug/idp");
-    assert!(bin.is_file(), "{} not found: run `cargo build -p idp` first (scripts/test.sh does)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} not found: run `cargo build -p idp` first (scripts/test.sh does)",
+        bin.display()
+    );
     bin
 }
 
@@ -34,7 +38,11 @@ impl Server {
     /// Starts the server in a fresh directory with the embedded default and `env` on top.
     pub fn start(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
         let base = format!("http://127.0.0.1:{port}");
         let mut command = Command::new(idp_binary());
         command
@@ -72,7 +80,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -83,7 +93,9 @@ mod reqwest {
 
     pub fn blocking_get_status(url: &str) -> std::io::Result<u16> {
         let rest = url.strip_prefix("http://").unwrap_or(url);
-        let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        let (host, path) = rest
+            .split_once('/')
+            .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
         let mut stream = std::net::TcpStream::connect(host)?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
         let mut response = String::new();

@@ -14,6 +14,7 @@ use crate::domain::client::{
 };
 use crate::domain::user::UserStatus;
 use crate::manage::{self, Actor, ManageError};
+use crate::security::keys::Alg;
 use crate::security::master_key::MasterKey;
 use crate::services::{Services, StartupError};
 use crate::store::UserQuery;
@@ -131,6 +132,12 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Stage new signing keys: published now, signing after key_activation_delay_s.
+    Rotate {
+        /// Only this algorithm (RS256, ES256 or EdDSA); default all three.
+        #[arg(long)]
+        alg: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +231,19 @@ pub async fn run(command: Command, settings: Settings) -> Result<String, Failure
             let migrate = settings.migrate_on_start;
             client(cmd, &Services::build(settings, migrate).await?).await
         }
+        Command::Keys(KeysCommand::Rotate { alg }) => {
+            let algs = match alg {
+                Some(name) => vec![Alg::parse(&name).map_err(|e| Failure::usage(e))?],
+                None => Alg::ALL.to_vec(),
+            };
+            let migrate = settings.migrate_on_start;
+            let services = Services::build(settings, migrate).await?;
+            let staged = manage::keys::rotate(&services, &algs, Actor::Cli).await?;
+            Ok(staged
+                .iter()
+                .map(|(kid, alg, at)| format!("{kid}\t{}\tsigns from {}\n", alg.as_str(), at.to_rfc3339()))
+                .collect())
+        }
         Command::Keys(KeysCommand::List { json }) => {
             let migrate = settings.migrate_on_start;
             let services = Services::build(settings, migrate).await?;
@@ -312,8 +332,7 @@ async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> 
                 .collect())
         }
         UserCommand::Disable { username } => {
-            manage::users::set_status(services, &username, UserStatus::Disabled, Actor::Cli)
-                .await?;
+            manage::users::set_status(services, &username, UserStatus::Disabled, Actor::Cli).await?;
             Ok(format!("user {username} disabled\n"))
         }
         UserCommand::Enable { username } => {
@@ -383,9 +402,7 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         ClientType::Confidential
     };
     let parse_uris = |uris: &[String]| -> Result<Vec<RedirectUri>, Invalid> {
-        uris.iter()
-            .map(|u| RedirectUri::parse(u, client_type))
-            .collect()
+        uris.iter().map(|u| RedirectUri::parse(u, client_type)).collect()
     };
     let mut grant_types = args
         .grant_types
@@ -422,9 +439,7 @@ fn read_password_from_stdin() -> Result<SecretString, Failure> {
     std::io::stdin()
         .take(4096)
         .read_to_string(&mut text)
-        .map_err(|e| {
-            Failure::usage(format!("cannot read the password from standard input: {e}"))
-        })?;
+        .map_err(|e| Failure::usage(format!("cannot read the password from standard input: {e}")))?;
     let password = text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))

@@ -240,18 +240,42 @@ pub const SETTINGS: &[SettingDoc] = &[
         default: "600",
         doc: "Lifetime of access tokens in seconds.",
     },
-    SettingDoc { key: "access_token_signing_alg", kind: Kind::Text, default: "RS256",
-        doc: "Algorithm of access-token signatures unless a client sets its own: `RS256`, `ES256` (fastest to sign) or `EdDSA`." },
-    SettingDoc { key: "id_token_ttl_s", kind: Kind::Integer, default: "3600",
-        doc: "Lifetime of ID tokens in seconds." },
-    SettingDoc { key: "authorization_code_ttl_s", kind: Kind::Integer, default: "60",
-        doc: "Lifetime of authorization codes in seconds (single use in any case)." },
-    SettingDoc { key: "refresh_token_ttl_s", kind: Kind::Integer, default: "2592000",
-        doc: "Absolute lifetime of a refresh-token family (a grant) in seconds, unless the client sets its own." },
-    SettingDoc { key: "session_ttl_s", kind: Kind::Integer, default: "43200",
-        doc: "Lifetime of a login session at the provider (single sign-on) in seconds." },
-    SettingDoc { key: "key_activation_delay_s", kind: Kind::Integer, default: "3600",
-        doc: "After `idp keys rotate`, the new key is published at once but signs only after this delay, so relying parties that cache the JWKS never meet an unknown `kid`." },
+    SettingDoc {
+        key: "access_token_signing_alg",
+        kind: Kind::Text,
+        default: "RS256",
+        doc: "Algorithm of access-token signatures unless a client sets its own: `RS256`, `ES256` (fastest to sign) or `EdDSA`.",
+    },
+    SettingDoc {
+        key: "id_token_ttl_s",
+        kind: Kind::Integer,
+        default: "3600",
+        doc: "Lifetime of ID tokens in seconds.",
+    },
+    SettingDoc {
+        key: "authorization_code_ttl_s",
+        kind: Kind::Integer,
+        default: "60",
+        doc: "Lifetime of authorization codes in seconds (single use in any case).",
+    },
+    SettingDoc {
+        key: "refresh_token_ttl_s",
+        kind: Kind::Integer,
+        default: "2592000",
+        doc: "Absolute lifetime of a refresh-token family (a grant) in seconds, unless the client sets its own.",
+    },
+    SettingDoc {
+        key: "session_ttl_s",
+        kind: Kind::Integer,
+        default: "43200",
+        doc: "Lifetime of a login session at the provider (single sign-on) in seconds.",
+    },
+    SettingDoc {
+        key: "key_activation_delay_s",
+        kind: Kind::Integer,
+        default: "3600",
+        doc: "After `idp keys rotate`, the new key is published at once but signs only after this delay, so relying parties that cache the JWKS never meet an unknown `kid`.",
+    },
     SettingDoc {
         key: "admin_ui_dir",
         kind: Kind::Text,
@@ -279,10 +303,7 @@ impl Settings {
     }
 
     /// Like [`Settings::load`] with an explicit environment, for tests.
-    pub fn load_from(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load_from(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut table = match file {
             Some(path) => read_toml(path)?,
             None => toml::Table::new(),
@@ -307,10 +328,7 @@ impl Settings {
             return Err(ConfigError::new("issuer", "must be an http or https URL"));
         }
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(ConfigError::new(
-                "issuer",
-                "must not have a query or fragment",
-            ));
+            return Err(ConfigError::new("issuer", "must not have a query or fragment"));
         }
         if issuer.host_str().is_none() || issuer.cannot_be_a_base() {
             return Err(ConfigError::new("issuer", "must have a host"));
@@ -319,18 +337,12 @@ impl Settings {
             self.log_format,
             LogFormat::Auto | LogFormat::Json | LogFormat::Pretty
         ) {
-            return Err(ConfigError::new(
-                "log_format",
-                "must be json, pretty or auto",
-            ));
+            return Err(ConfigError::new("log_format", "must be json, pretty or auto"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
         if self.database_max_connections == 0 {
-            return Err(ConfigError::new(
-                "database_max_connections",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("database_max_connections", "must be at least 1"));
         }
         if self.password_hash_concurrency == 0 {
             return Err(ConfigError::new(
@@ -349,13 +361,17 @@ impl Settings {
                 return Err(ConfigError::new(name, "must be between 1 second and 10 years"));
             }
         }
-        if !matches!(self.access_token_signing_alg.as_str(), "RS256" | "ES256" | "EdDSA") {
-            return Err(ConfigError::new("access_token_signing_alg", "must be RS256, ES256 or EdDSA"));
+        if !matches!(
+            self.access_token_signing_alg.as_str(),
+            "RS256" | "ES256" | "EdDSA"
+        ) {
+            return Err(ConfigError::new(
+                "access_token_signing_alg",
+                "must be RS256, ES256 or EdDSA",
+            ));
         }
         let url = self.database_url();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(ConfigError::new(
                 "database_url",
@@ -401,12 +417,7 @@ fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
 
 fn deserialize_error(e: &toml::de::Error) -> ConfigError {
     // toml reports "unknown field `x`, expected one of ..." or "invalid type ..." with the key path.
-    let message = e
-        .message()
-        .lines()
-        .next()
-        .unwrap_or("invalid value")
-        .to_string();
+    let message = e.message().lines().next().unwrap_or("invalid value").to_string();
     let setting = message
         .split('`')
         .nth(1)
@@ -454,9 +465,7 @@ fn env_value(
             .trim()
             .parse::<i64>()
             .map(toml::Value::Integer)
-            .map_err(|_| {
-                ConfigError::new(&name, format!("expected a whole number, got {text:?}"))
-            })?,
+            .map_err(|_| ConfigError::new(&name, format!("expected a whole number, got {text:?}")))?,
         Kind::Bool => match text.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
             "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
@@ -485,11 +494,7 @@ pub fn reference_markdown() -> String {
          | Setting | Environment | Default | Description |\n|---|---|---|---|\n",
     );
     for s in SETTINGS {
-        let secret = if s.kind == Kind::Secret {
-            " *(secret)*"
-        } else {
-            ""
-        };
+        let secret = if s.kind == Kind::Secret { " *(secret)*" } else { "" };
         out.push_str(&format!(
             "| `{}` | `{}` | `{}` | {}{} |\n",
             s.key,
@@ -509,10 +514,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::load_from(None, |k| env.get(k).cloned())
     }
 

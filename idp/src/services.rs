@@ -15,10 +15,7 @@ use crate::store::{self, ConnectOptions, Store, StoreError};
 pub enum StartupError {
     /// A setting is unusable: exit code 2, one line naming it.
     #[error("invalid configuration: {setting}: {problem}")]
-    Config {
-        setting: &'static str,
-        problem: String,
-    },
+    Config { setting: &'static str, problem: String },
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -110,7 +107,14 @@ impl Services {
 
     /// Reloads the signing keys from the store.
     pub async fn reload_keys(&self) -> Result<(), String> {
-        self.keys.reload(self.store.as_ref(), &self.key_encryptor, self.clock.now(), self.key_retention()).await
+        self.keys
+            .reload(
+                self.store.as_ref(),
+                &self.key_encryptor,
+                self.clock.now(),
+                self.key_retention(),
+            )
+            .await
     }
 }
 
@@ -129,12 +133,7 @@ fn prepare_data_dir(settings: &Settings) -> Result<(), StartupError> {
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| {
-            StartupError::config(
-                "data_dir",
-                format!("{} is not writable: {e}", dir.display()),
-            )
-        })
+        .map_err(|e| StartupError::config("data_dir", format!("{} is not writable: {e}", dir.display())))
 }
 
 fn load_master_key(settings: &Settings) -> Result<MasterKey, StartupError> {

@@ -11,8 +11,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use crate::http::{self, error::not_found, request_id};
 use crate::login::interaction::InteractionSigner;
 use crate::login::themes::{ThemeError, Themes};
-use crate::oidc::discovery::Discovery;
 use crate::manage::{self, ManageError};
+use crate::oidc::discovery::Discovery;
 use crate::services::{Services, StartupError};
 
 /// Shared by every request handler.
@@ -29,10 +29,7 @@ pub enum ServeError {
     #[error(transparent)]
     Startup(#[from] StartupError),
     #[error("invalid configuration: listen: cannot bind {address}: {source}")]
-    Bind {
-        address: String,
-        source: std::io::Error,
-    },
+    Bind { address: String, source: std::io::Error },
     #[error("invalid configuration: redis_url: cannot reach Redis ({0})")]
     Redis(String),
     #[error("invalid configuration: theme: {0}")]
@@ -49,7 +46,10 @@ impl ServeError {
     /// Exit code 2 for configuration problems, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Startup(StartupError::Config { .. }) | Self::Bind { .. } | Self::Redis(_) | Self::Theme(_) => 2,
+            Self::Startup(StartupError::Config { .. })
+            | Self::Bind { .. }
+            | Self::Redis(_)
+            | Self::Theme(_) => 2,
             _ => 1,
         }
     }
@@ -173,10 +173,7 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
             }

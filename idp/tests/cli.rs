@@ -29,12 +29,7 @@ fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -133,19 +128,11 @@ fn a_duplicate_username_fails_with_one_line_and_writes_nothing() {
 fn user_add_without_a_password_or_with_a_short_one_fails() {
     let dir = tempfile::tempdir().unwrap();
     assert_one_line_failure(
-        &run(
-            dir.path(),
-            &["user", "add", "carol", "--password-stdin"],
-            "",
-        ),
+        &run(dir.path(), &["user", "add", "carol", "--password-stdin"], ""),
         "no password",
     );
     assert_one_line_failure(
-        &run(
-            dir.path(),
-            &["user", "add", "carol", "--password-stdin"],
-            "short",
-        ),
+        &run(dir.path(), &["user", "add", "carol", "--password-stdin"], "short"),
         "at least 8",
     );
     assert_one_line_failure(
@@ -171,10 +158,7 @@ fn user_disable_marks_the_user_disabled() {
     let users: Value =
         serde_json::from_str(&stdout(&run(dir.path(), &["user", "list", "--json"], ""))).unwrap();
     assert_eq!(users[0]["status"], "disabled");
-    assert_one_line_failure(
-        &run(dir.path(), &["user", "disable", "nobody"], ""),
-        "not found",
-    );
+    assert_one_line_failure(&run(dir.path(), &["user", "disable", "nobody"], ""), "not found");
 }
 
 #[test]
@@ -344,10 +328,7 @@ fn an_unreachable_postgres_stops_serve_with_exit_code_2() {
     let out = idp(dir.path())
         .args(["serve"])
         .env("IDP_DATABASE_URL", "postgres://postgres@127.0.0.1:1/idp")
-        .env(
-            "IDP_MASTER_KEY",
-            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        )
+        .env("IDP_MASTER_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
         .env("IDP_DATABASE_ACQUIRE_TIMEOUT_MS", "1000")
         .output()
         .unwrap();
@@ -360,10 +341,7 @@ fn postgres_without_a_master_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = idp(dir.path())
         .args(["migrate"])
-        .env(
-            "IDP_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/postgres",
-        )
+        .env("IDP_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -382,11 +360,8 @@ fn migrate_twice_is_a_no_op() {
 fn config_docs_prints_the_committed_reference() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["config", "docs"], "");
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/configuration.md"
-    ))
-    .unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
     assert_eq!(stdout(&out), committed);
 }
 
@@ -447,10 +422,7 @@ fn serve_with_no_configuration_starts_on_sqlite_and_stops_on_sigterm() {
             .success()
     );
     let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "graceful shutdown exits 0, got {status:?}"
-    );
+    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
     let lines: Vec<String> = rx.try_iter().collect();
     let log = lines.join("\n");
     assert!(
@@ -461,12 +433,6 @@ fn serve_with_no_configuration_starts_on_sqlite_and_stops_on_sigterm() {
         .iter()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    assert!(
-        json_lines.iter().any(|l| l["message"] == "listening"),
-        "{log}"
-    );
-    assert!(
-        json_lines.iter().any(|l| l["message"] == "stopped"),
-        "{log}"
-    );
+    assert!(json_lines.iter().any(|l| l["message"] == "listening"), "{log}");
+    assert!(json_lines.iter().any(|l| l["message"] == "stopped"), "{log}");
 }

@@ -16,12 +16,7 @@ async fn liveness_and_readiness_answer_ok(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(live.status(), 200);
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.http.get(format!("{}/readyz", app.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
@@ -35,10 +30,7 @@ async fn every_response_carries_a_request_id_and_an_incoming_one_is_kept(backend
         .send()
         .await
         .unwrap();
-    let id = generated.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = generated.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     let kept = app
         .http
@@ -91,10 +83,7 @@ async fn first_start_creates_the_admin_and_signing_keys_once(backend: Backend) {
     let verified = app
         .services
         .passwords
-        .verify(
-            &secrecy::SecretString::from(common::ADMIN_PASSWORD),
-            Some(phc),
-        )
+        .verify(&secrecy::SecretString::from(common::ADMIN_PASSWORD), Some(phc))
         .await
         .unwrap();
     assert!(matches!(
@@ -107,10 +96,7 @@ async fn first_start_creates_the_admin_and_signing_keys_once(backend: Backend) {
     assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
     for key in &keys {
         let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
-        assert!(
-            jwk.get("d").is_none(),
-            "public JWK must not hold the private key"
-        );
+        assert!(jwk.get("d").is_none(), "public JWK must not hold the private key");
         // The private key at rest is ciphertext, not a DER structure.
         assert_ne!(key.private_key_enc.first(), Some(&0x30));
         app.services
@@ -130,10 +116,13 @@ async fn first_start_creates_the_admin_and_signing_keys_once(backend: Backend) {
     assert_eq!(created[0].actor_id.as_deref(), Some("system"));
 
     // A second start (another replica) creates nothing new.
-    let again = idp::startup::Application::build(app.services.clone())
-        .await
-        .unwrap();
-    drop(again);
+    idp::manage::bootstrap::ensure_admin(&app.services).await.unwrap();
+    assert!(
+        idp::manage::keys::ensure_signing_keys(&app.services)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.published_signing_keys().await.unwrap().len(), 3);
     let users = store
         .list_users(&idp::store::UserQuery {
@@ -146,11 +135,7 @@ async fn first_start_creates_the_admin_and_signing_keys_once(backend: Backend) {
 }
 
 async fn an_oversized_body_is_refused_with_413(backend: Backend) {
-    let app = spawn_app_with(
-        TestDb::new(backend).await,
-        &[("IDP_MAX_BODY_BYTES", "1024")],
-    )
-    .await;
+    let app = spawn_app_with(TestDb::new(backend).await, &[("IDP_MAX_BODY_BYTES", "1024")]).await;
     let response = app
         .http
         .post(format!("{}/healthz", app.base))
@@ -164,18 +149,10 @@ async fn an_oversized_body_is_refused_with_413(backend: Backend) {
 async fn security_headers_are_on_every_response(backend: Backend) {
     let app = spawn_app(backend).await;
     for path in ["/healthz", "/missing"] {
-        let response = app
-            .http
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let response = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert_eq!(response.headers()["x-frame-options"], "DENY");
-        assert!(
-            response.headers().get("server").is_none(),
-            "no version banner"
-        );
+        assert!(response.headers().get("server").is_none(), "no version banner");
     }
 }
 
@@ -203,13 +180,7 @@ async fn readiness_follows_a_postgres_outage_and_recovers_without_restart() {
         ],
     )
     .await;
-    let ready = || async {
-        app.http
-            .get(format!("{}/readyz", app.base))
-            .send()
-            .await
-            .unwrap()
-    };
+    let ready = || async { app.http.get(format!("{}/readyz", app.base)).send().await.unwrap() };
     assert_eq!(ready().await.status(), 200);
 
     proxy.cut();

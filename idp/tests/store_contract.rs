@@ -61,10 +61,7 @@ async fn a_created_user_is_found_by_id_and_case_insensitive_username(backend: Ba
     assert_eq!(created.username.as_str(), "Alice");
     assert_eq!(created.status, UserStatus::Active);
     assert_eq!(created.created_at, t0(), "millisecond precision is kept");
-    assert_eq!(
-        store.find_user(created.id).await.unwrap(),
-        Some(created.clone())
-    );
+    assert_eq!(store.find_user(created.id).await.unwrap(), Some(created.clone()));
     assert_eq!(
         store.find_user_by_username("alice").await.unwrap(),
         Some(created.clone())
@@ -78,10 +75,7 @@ async fn a_created_user_is_found_by_id_and_case_insensitive_username(backend: Ba
 async fn usernames_and_emails_are_unique_ignoring_case(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    store
-        .create_user(&new_user("bob"), None, t0())
-        .await
-        .unwrap();
+    store.create_user(&new_user("bob"), None, t0()).await.unwrap();
     let mut same_name = new_user("BOB");
     same_name.email = None;
     let again = store.create_user(&same_name, Some("phc"), t0()).await;
@@ -97,13 +91,7 @@ async fn usernames_and_emails_are_unique_ignoring_case(backend: Backend) {
         "{again:?}"
     );
     // The failed creation wrote nothing: no half-written user.
-    assert!(
-        store
-            .find_user_by_username("robert")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.find_user_by_username("robert").await.unwrap().is_none());
 }
 
 async fn users_page_by_cursor_and_search_by_substring(backend: Backend) {
@@ -122,10 +110,7 @@ async fn users_page_by_cursor_and_search_by_substring(backend: Backend) {
         })
         .await
         .unwrap();
-    let names: Vec<_> = first
-        .iter()
-        .map(|u| u.username.as_str().to_string())
-        .collect();
+    let names: Vec<_> = first.iter().map(|u| u.username.as_str().to_string()).collect();
     assert_eq!(names, ["carol", "dave"]);
     let after = first.last().map(|u| (u.created_at, u.id));
     let second = store
@@ -136,10 +121,7 @@ async fn users_page_by_cursor_and_search_by_substring(backend: Backend) {
         })
         .await
         .unwrap();
-    let names: Vec<_> = second
-        .iter()
-        .map(|u| u.username.as_str().to_string())
-        .collect();
+    let names: Vec<_> = second.iter().map(|u| u.username.as_str().to_string()).collect();
     assert_eq!(names, ["erin", "caroline"]);
     let found = store
         .list_users(&UserQuery {
@@ -164,19 +146,10 @@ async fn users_page_by_cursor_and_search_by_substring(backend: Backend) {
 async fn status_and_password_changes_persist(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let user = store
-        .create_user(&new_user("frank"), None, t0())
-        .await
-        .unwrap();
+    let user = store.create_user(&new_user("frank"), None, t0()).await.unwrap();
     assert_eq!(store.password_phc(user.id).await.unwrap(), None);
-    store
-        .set_password_phc(user.id, "first", t0())
-        .await
-        .unwrap();
-    store
-        .set_password_phc(user.id, "second", t0())
-        .await
-        .unwrap();
+    store.set_password_phc(user.id, "first", t0()).await.unwrap();
+    store.set_password_phc(user.id, "second", t0()).await.unwrap();
     assert_eq!(
         store.password_phc(user.id).await.unwrap().as_deref(),
         Some("second")
@@ -203,10 +176,7 @@ async fn an_admin_exists_only_when_an_active_user_has_the_role(backend: Backend)
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     assert!(!store.admin_exists().await.unwrap());
-    store
-        .create_user(&new_user("plain"), None, t0())
-        .await
-        .unwrap();
+    store.create_user(&new_user("plain"), None, t0()).await.unwrap();
     assert!(!store.admin_exists().await.unwrap());
     let mut admin = new_user("root");
     admin.roles = vec!["admin".into()];
@@ -224,10 +194,7 @@ async fn clients_round_trip_and_are_removed(backend: Backend) {
     let store = db.store().await;
     let c = client("client-1");
     store.create_client(&c).await.unwrap();
-    assert_eq!(
-        store.find_client("client-1").await.unwrap(),
-        Some(c.clone())
-    );
+    assert_eq!(store.find_client("client-1").await.unwrap(), Some(c.clone()));
     assert!(matches!(
         store.create_client(&c).await,
         Err(StoreError::Conflict(_))
@@ -252,15 +219,9 @@ async fn signing_keys_are_listed_until_removed(backend: Backend) {
         retired_at: None,
         removed_at: removed.then(t0),
     };
-    store
-        .insert_signing_key(&key("b", 10, false))
-        .await
-        .unwrap();
+    store.insert_signing_key(&key("b", 10, false)).await.unwrap();
     store.insert_signing_key(&key("a", 0, false)).await.unwrap();
-    store
-        .insert_signing_key(&key("gone", 0, true))
-        .await
-        .unwrap();
+    store.insert_signing_key(&key("gone", 0, true)).await.unwrap();
     let published = store.published_signing_keys().await.unwrap();
     assert_eq!(
         published.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
@@ -344,10 +305,7 @@ async fn migrating_twice_is_a_no_op(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     store.migrate().await.unwrap();
-    store
-        .create_user(&new_user("after"), None, t0())
-        .await
-        .unwrap();
+    store.create_user(&new_user("after"), None, t0()).await.unwrap();
 }
 
 async fn concurrent_migrations_from_two_pools_leave_one_schema(backend: Backend) {
@@ -382,13 +340,11 @@ on_both_backends!(
 #[test]
 fn both_backends_have_the_same_migrations() {
     let names = |dir: &str| {
-        let mut v: Vec<String> = std::fs::read_dir(format!(
-            "{}/../migrations/{dir}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(format!("{}/../migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
         v.sort();
         v
     };

@@ -101,9 +101,8 @@ pub struct RedirectUri(String);
 
 impl RedirectUri {
     pub fn parse(raw: &str, client_type: ClientType) -> Result<Self, Invalid> {
-        let url = Url::parse(raw).map_err(|e| {
-            Invalid::new(format!("redirect URI {raw:?} is not an absolute URI: {e}"))
-        })?;
+        let url = Url::parse(raw)
+            .map_err(|e| Invalid::new(format!("redirect URI {raw:?} is not an absolute URI: {e}")))?;
         if url.fragment().is_some() || raw.contains('#') {
             return Err(Invalid::new(format!(
                 "redirect URI {raw:?} must not have a fragment"
@@ -222,23 +221,19 @@ impl NewClient {
         if self.grant_types.is_empty() {
             return Err(Invalid::new("a client needs at least one grant type"));
         }
-        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
-        {
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(Invalid::new(
                 "the authorization_code grant needs at least one redirect URI",
             ));
         }
-        if self.client_type == ClientType::Public
-            && self.grant_types.contains(&GrantType::ClientCredentials)
+        if self.client_type == ClientType::Public && self.grant_types.contains(&GrantType::ClientCredentials)
         {
             return Err(Invalid::new(
                 "public clients cannot use client_credentials (RFC 6749 §4.4)",
             ));
         }
         if self.refresh_reuse_window_s < 0 || self.refresh_reuse_window_s > 300 {
-            return Err(Invalid::new(
-                "the refresh reuse window must be 0 to 300 seconds",
-            ));
+            return Err(Invalid::new("the refresh reuse window must be 0 to 300 seconds"));
         }
         Ok(())
     }
@@ -282,10 +277,7 @@ mod tests {
 
     #[test]
     fn redirect_uris_keep_their_exact_text() {
-        let uri = RedirectUri::parse(
-            "https://App.example.com:443/cb?x=1",
-            ClientType::Confidential,
-        );
+        let uri = RedirectUri::parse("https://App.example.com:443/cb?x=1", ClientType::Confidential);
         assert_eq!(
             uri.map(|u| u.as_str().to_string()),
             Ok("https://App.example.com:443/cb?x=1".into())

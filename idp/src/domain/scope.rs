@@ -71,7 +71,10 @@ mod tests {
     #[test]
     fn intersection_keeps_only_allowed_values() {
         let s = Scopes::parse("openid email admin").unwrap_or_default();
-        assert_eq!(s.intersect(&["openid".into(), "email".into()]).to_string(), "email openid");
+        assert_eq!(
+            s.intersect(&["openid".into(), "email".into()]).to_string(),
+            "email openid"
+        );
         assert!(Scopes::parse("email").unwrap_or_default().is_subset(&s));
     }
 }

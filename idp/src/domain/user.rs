@@ -17,10 +17,7 @@ impl Username {
         if name.is_empty() || name.chars().count() > 64 {
             return Err(Invalid::new("username must be 1 to 64 characters"));
         }
-        if !name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "._-@+".contains(c))
-        {
+        if !name.chars().all(|c| c.is_alphanumeric() || "._-@+".contains(c)) {
             return Err(Invalid::new(
                 "username may contain only letters, digits and . _ - @ +",
             ));
@@ -129,10 +126,7 @@ mod tests {
 
     #[test]
     fn usernames_are_compared_case_insensitively() {
-        assert_eq!(
-            Username::parse("Alice").map(|u| u.key()),
-            Ok("alice".to_string())
-        );
+        assert_eq!(Username::parse("Alice").map(|u| u.key()), Ok("alice".to_string()));
     }
 
     #[test]

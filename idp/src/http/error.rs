@@ -54,12 +54,10 @@ impl ResponseError for HttpError {
         if matches!(self, Self::Unavailable(_)) {
             response.insert_header(("Retry-After", "5"));
         }
-        response
-            .insert_header(("Cache-Control", "no-store"))
-            .json(json!({
-                "error": error,
-                "error_description": description,
-            }))
+        response.insert_header(("Cache-Control", "no-store")).json(json!({
+            "error": error,
+            "error_description": description,
+        }))
     }
 }
 

@@ -23,10 +23,7 @@ pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(()))
     );
     let mut checks = serde_json::Map::new();
-    checks.insert(
-        "database".into(),
-        json!(if database { "ok" } else { "down" }),
-    );
+    checks.insert("database".into(), json!(if database { "ok" } else { "down" }));
     let mut ready = database;
     if let Some(redis) = &state.redis {
         let up = matches!(
@@ -41,12 +38,10 @@ pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable()
     };
-    response
-        .insert_header(("Cache-Control", "no-store"))
-        .json(json!({
-            "status": if ready { "ok" } else { "unavailable" },
-            "checks": checks,
-        }))
+    response.insert_header(("Cache-Control", "no-store")).json(json!({
+        "status": if ready { "ok" } else { "unavailable" },
+        "checks": checks,
+    }))
 }
 
 async fn ping_redis(mut redis: redis::aio::ConnectionManager) -> redis::RedisResult<()> {

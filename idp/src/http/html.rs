@@ -6,7 +6,12 @@ use actix_web::http::StatusCode;
 
 /// `form_action` lists where the page's forms may post besides this origin; `script_nonce`
 /// allows the one inline script of the form_post page.
-pub fn page(status: StatusCode, body: String, form_action: Option<&str>, script_nonce: Option<&str>) -> HttpResponse {
+pub fn page(
+    status: StatusCode,
+    body: String,
+    form_action: Option<&str>,
+    script_nonce: Option<&str>,
+) -> HttpResponse {
     let script = script_nonce.map_or("".to_string(), |n| format!(" script-src 'nonce-{n}';"));
     let form_action = form_action.map_or("'self'".to_string(), |target| format!("'self' {target}"));
     let csp = format!(

@@ -10,7 +10,11 @@ pub const SESSION: &str = "idp_session";
 pub const CSRF: &str = "idp_csrf";
 
 pub fn name(settings: &Settings, base: &str) -> String {
-    if secure(settings) { format!("__Host-{base}") } else { base.to_string() }
+    if secure(settings) {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
 }
 
 fn secure(settings: &Settings) -> bool {
@@ -18,7 +22,13 @@ fn secure(settings: &Settings) -> bool {
 }
 
 /// An `HttpOnly` cookie for path `/`.
-pub fn build(settings: &Settings, base: &str, value: String, same_site: SameSite, max_age_s: Option<i64>) -> Cookie<'static> {
+pub fn build(
+    settings: &Settings,
+    base: &str,
+    value: String,
+    same_site: SameSite,
+    max_age_s: Option<i64>,
+) -> Cookie<'static> {
     let mut cookie = Cookie::build(name(settings, base), value)
         .path("/")
         .http_only(true)

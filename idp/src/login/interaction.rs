@@ -35,7 +35,9 @@ impl std::fmt::Debug for InteractionSigner {
 
 impl InteractionSigner {
     pub fn new(key: &crate::security::master_key::DerivedKey) -> Self {
-        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key.expose()) }
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key.expose()),
+        }
     }
 
     pub fn seal(&self, interaction: &Interaction) -> String {
@@ -99,7 +101,11 @@ mod tests {
         let mut forged = interaction(now);
         forged.request.redirect_uri = "https://evil.example/cb".into();
         let forged_body = signer.seal(&forged);
-        let spliced = format!("{}.{}", forged_body.split('.').next().unwrap(), sealed.split('.').nth(1).unwrap());
+        let spliced = format!(
+            "{}.{}",
+            forged_body.split('.').next().unwrap(),
+            sealed.split('.').nth(1).unwrap()
+        );
         assert_eq!(signer.open(&spliced, now), None);
     }
 

@@ -52,23 +52,41 @@ fn csrf_cookie(state: &AppState, req: &HttpRequest) -> (String, Option<actix_web
         Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
         _ => {
             let value = random::token::<32>().unwrap_or_default();
-            (value.clone(), Some(cookies::build(settings, cookies::CSRF, value, SameSite::Strict, None)))
+            (
+                value.clone(),
+                Some(cookies::build(
+                    settings,
+                    cookies::CSRF,
+                    value,
+                    SameSite::Strict,
+                    None,
+                )),
+            )
         }
     }
 }
 
 /// Double-submit check: the form's token must be the MAC of this browser's CSRF cookie.
 fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
-    let Some(cookie) = req.cookie(&cookies::name(&state.services.settings, cookies::CSRF)) else { return false };
+    let Some(cookie) = req.cookie(&cookies::name(&state.services.settings, cookies::CSRF)) else {
+        return false;
+    };
     let expected = state.interactions.tag("csrf", cookie.value());
     expected.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
 fn open_interaction(state: &AppState, sealed: Option<&str>) -> Result<Interaction, HttpResponse> {
     let now = state.services.clock.now();
-    sealed.and_then(|s| state.interactions.open(s, now)).ok_or_else(|| {
-        error_page(state, &OAuthError::invalid_request("this sign-in link has expired or is invalid; start again from the application"))
-    })
+    sealed
+        .and_then(|s| state.interactions.open(s, now))
+        .ok_or_else(|| {
+            error_page(
+                state,
+                &OAuthError::invalid_request(
+                    "this sign-in link has expired or is invalid; start again from the application",
+                ),
+            )
+        })
 }
 
 async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
@@ -78,7 +96,13 @@ async fn client_name(state: &AppState, client_id: &str) -> (String, Option<Strin
     }
 }
 
-async fn login_page(state: &AppState, req: &HttpRequest, interaction: &Interaction, username: &str, error: Option<&str>) -> HttpResponse {
+async fn login_page(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
     let (csrf_value, new_cookie) = csrf_cookie(state, req);
     let (client_name, client_theme) = client_name(state, &interaction.request.client_id).await;
     let (theme_name, theme) = state.themes.get(client_theme.as_deref());
@@ -92,7 +116,11 @@ async fn login_page(state: &AppState, req: &HttpRequest, interaction: &Interacti
         csrf => state.interactions.tag("csrf", &csrf_value),
         interaction => state.interactions.seal(interaction),
     };
-    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
     let mut response = match theme.render("login.html", context) {
         Ok(body) => html::page(status, body, None, None),
         Err(e) => return error_page(state, &OAuthError::internal(e)),
@@ -103,7 +131,11 @@ async fn login_page(state: &AppState, req: &HttpRequest, interaction: &Interacti
     response
 }
 
-pub async fn login_form(req: HttpRequest, query: web::Query<InteractionQuery>, state: web::Data<AppState>) -> HttpResponse {
+pub async fn login_form(
+    req: HttpRequest,
+    query: web::Query<InteractionQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     match open_interaction(&state, query.interaction.as_deref()) {
         Ok(interaction) => {
             let hint = interaction.request.login_hint.clone().unwrap_or_default();
@@ -113,14 +145,22 @@ pub async fn login_form(req: HttpRequest, query: web::Query<InteractionQuery>, s
     }
 }
 
-pub async fn login_submit(req: HttpRequest, form: web::Form<LoginForm>, state: web::Data<AppState>, meta: RequestMeta) -> HttpResponse {
+pub async fn login_submit(
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> HttpResponse {
     let form = form.into_inner();
     let interaction = match open_interaction(&state, Some(&form.interaction)) {
         Ok(i) => i,
         Err(page) => return page,
     };
     if !csrf_ok(&state, &req, &form.csrf) {
-        return error_page(&state, &OAuthError::invalid_request("the form expired; go back and try again"));
+        return error_page(
+            &state,
+            &OAuthError::invalid_request("the form expired; go back and try again"),
+        );
     }
     let services = &state.services;
     let password = SecretString::from(form.password);
@@ -134,8 +174,17 @@ pub async fn login_submit(req: HttpRequest, form: web::Form<LoginForm>, state: w
         Ok(started) => started,
         Err(e) => return error_page(&state, &e.into()),
     };
-    let cookie = cookies::build(&services.settings, cookies::SESSION, cookie_value, SameSite::Lax, None);
-    let continued = Interaction { login_sid: Some(session.sid.clone()), ..interaction };
+    let cookie = cookies::build(
+        &services.settings,
+        cookies::SESSION,
+        cookie_value,
+        SameSite::Lax,
+        None,
+    );
+    let continued = Interaction {
+        login_sid: Some(session.sid.clone()),
+        ..interaction
+    };
     let target = Target::of(&continued.request);
     let next = authorize::proceed(services, continued, Some((session, user)), now)
         .await
@@ -163,7 +212,11 @@ async fn check_credentials(
         Some(u) => services.store.password_phc(u.id).await?,
         None => None,
     };
-    let verification = services.passwords.verify(password, phc).await.map_err(OAuthError::internal)?;
+    let verification = services
+        .passwords
+        .verify(password, phc)
+        .await
+        .map_err(OAuthError::internal)?;
     let now = services.clock.now();
     let failure = match (&user, &verification) {
         (None, _) => Some("unknown_user"),
@@ -172,8 +225,16 @@ async fn check_credentials(
         (Some(_), Verification::Valid { .. }) => None,
     };
     let mut event = SecurityEvent::new(
-        if failure.is_some() { EventType::LoginFailed } else { EventType::LoginSucceeded },
-        if failure.is_some() { Outcome::Failure } else { Outcome::Success },
+        if failure.is_some() {
+            EventType::LoginFailed
+        } else {
+            EventType::LoginSucceeded
+        },
+        if failure.is_some() {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        },
         now,
     );
     event.user_id = user.as_ref().map(|u| u.id.to_string());
@@ -193,7 +254,11 @@ async fn check_credentials(
     Ok(Some(user))
 }
 
-pub async fn consent_form(req: HttpRequest, query: web::Query<InteractionQuery>, state: web::Data<AppState>) -> HttpResponse {
+pub async fn consent_form(
+    req: HttpRequest,
+    query: web::Query<InteractionQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let interaction = match open_interaction(&state, query.interaction.as_deref()) {
         Ok(i) => i,
         Err(page) => return page,
@@ -233,13 +298,21 @@ pub async fn consent_form(req: HttpRequest, query: web::Query<InteractionQuery>,
     response
 }
 
-pub async fn consent_submit(req: HttpRequest, form: web::Form<ConsentForm>, state: web::Data<AppState>, meta: RequestMeta) -> HttpResponse {
+pub async fn consent_submit(
+    req: HttpRequest,
+    form: web::Form<ConsentForm>,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> HttpResponse {
     let interaction = match open_interaction(&state, Some(&form.interaction)) {
         Ok(i) => i,
         Err(page) => return page,
     };
     if !csrf_ok(&state, &req, &form.csrf) {
-        return error_page(&state, &OAuthError::invalid_request("the form expired; go back and try again"));
+        return error_page(
+            &state,
+            &OAuthError::invalid_request("the form expired; go back and try again"),
+        );
     }
     let services = &state.services;
     let now = services.clock.now();
@@ -252,8 +325,16 @@ pub async fn consent_submit(req: HttpRequest, form: web::Form<ConsentForm>, stat
     let target = Target::of(request);
     let allowed = form.decision == "allow";
     let mut event = SecurityEvent::new(
-        if allowed { EventType::ConsentGranted } else { EventType::AuthorizationDenied },
-        if allowed { Outcome::Success } else { Outcome::Failure },
+        if allowed {
+            EventType::ConsentGranted
+        } else {
+            EventType::AuthorizationDenied
+        },
+        if allowed {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
         now,
     );
     event.user_id = Some(user.id.to_string());
@@ -262,14 +343,24 @@ pub async fn consent_submit(req: HttpRequest, form: web::Form<ConsentForm>, stat
     event.details = serde_json::json!({ "scope": request.scope });
     record(services, meta.stamp(event)).await;
     if !allowed {
-        return render(&state, authorize::error_response(target, &OAuthError::access_denied("the user denied the request")));
+        return render(
+            &state,
+            authorize::error_response(target, &OAuthError::access_denied("the user denied the request")),
+        );
     }
     let next = async {
-        let mut scopes = services.store.find_consent(&user.id.to_string(), &request.client_id).await?.unwrap_or_default();
+        let mut scopes = services
+            .store
+            .find_consent(&user.id.to_string(), &request.client_id)
+            .await?
+            .unwrap_or_default();
         scopes.extend(request.scopes().to_vec());
         scopes.sort();
         scopes.dedup();
-        services.store.save_consent(&user.id.to_string(), &request.client_id, &scopes, now).await?;
+        services
+            .store
+            .save_consent(&user.id.to_string(), &request.client_id, &scopes, now)
+            .await?;
         authorize::issue_code(services, request, &session, &user, now).await
     }
     .await

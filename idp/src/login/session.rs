@@ -13,11 +13,21 @@ use crate::services::Services;
 use crate::store::StoreError;
 
 /// The valid session of this browser and its (active) user, if any.
-pub async fn current(services: &Services, req: &HttpRequest, now: DateTime<Utc>) -> Result<Option<(Session, User)>, StoreError> {
-    let Some(cookie) = req.cookie(&cookies::name(&services.settings, cookies::SESSION)) else { return Ok(None) };
+pub async fn current(
+    services: &Services,
+    req: &HttpRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<(Session, User)>, StoreError> {
+    let Some(cookie) = req.cookie(&cookies::name(&services.settings, cookies::SESSION)) else {
+        return Ok(None);
+    };
     let hash = services.tokens.hash(cookie.value());
-    let Some(session) = services.store.find_session(&hash, now).await? else { return Ok(None) };
-    let Ok(user_id) = uuid::Uuid::parse_str(&session.user_id) else { return Ok(None) };
+    let Some(session) = services.store.find_session(&hash, now).await? else {
+        return Ok(None);
+    };
+    let Ok(user_id) = uuid::Uuid::parse_str(&session.user_id) else {
+        return Ok(None);
+    };
     match services.store.find_user(user_id).await? {
         Some(user) if user.status == UserStatus::Active => Ok(Some((session, user))),
         _ => Ok(None),

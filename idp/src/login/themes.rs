@@ -7,14 +7,26 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const TEMPLATES: [&str; 5] = ["base.html", "login.html", "consent.html", "error.html", "form_post.html"];
+const TEMPLATES: [&str; 5] = [
+    "base.html",
+    "login.html",
+    "consent.html",
+    "error.html",
+    "form_post.html",
+];
 
 const DEFAULT: [(&str, &str); 5] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
-    ("consent.html", include_str!("../../../themes/default/consent.html")),
+    (
+        "consent.html",
+        include_str!("../../../themes/default/consent.html"),
+    ),
     ("error.html", include_str!("../../../themes/default/error.html")),
-    ("form_post.html", include_str!("../../../themes/default/form_post.html")),
+    (
+        "form_post.html",
+        include_str!("../../../themes/default/form_post.html"),
+    ),
 ];
 const DEFAULT_CSS: &str = include_str!("../../../themes/default/style.css");
 
@@ -30,7 +42,9 @@ pub struct Themes {
 
 impl std::fmt::Debug for Themes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Themes").field("names", &self.themes.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Themes")
+            .field("names", &self.themes.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -49,21 +63,31 @@ impl Themes {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for entry in entries.flatten() {
                 let path = entry.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+                let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+                    continue;
+                };
                 if path.is_dir() && path.join("login.html").is_file() {
                     themes.insert(name.clone(), from_dir(&name, &path)?);
                 }
             }
         }
         if !themes.contains_key(default) {
-            return Err(ThemeError { theme: default.into(), problem: format!("not found in {}", dir.display()) });
+            return Err(ThemeError {
+                theme: default.into(),
+                problem: format!("not found in {}", dir.display()),
+            });
         }
-        Ok(Self { themes, default: default.to_string() })
+        Ok(Self {
+            themes,
+            default: default.to_string(),
+        })
     }
 
     /// The named theme, or the deployment's default.
     pub fn get(&self, name: Option<&str>) -> (&str, &Theme) {
-        let name = name.filter(|n| self.themes.contains_key(*n)).unwrap_or(&self.default);
+        let name = name
+            .filter(|n| self.themes.contains_key(*n))
+            .unwrap_or(&self.default);
         match self.themes.get_key_value(name) {
             Some((n, theme)) => (n.as_str(), theme),
             None => unreachable_default(&self.themes),
@@ -77,7 +101,11 @@ impl Themes {
 
 fn unreachable_default(themes: &HashMap<String, Theme>) -> (&str, &Theme) {
     // `load` always inserts "default"; this is only reached if that invariant broke.
-    themes.iter().next().map(|(n, t)| (n.as_str(), t)).unwrap_or_else(|| unreachable!())
+    themes
+        .iter()
+        .next()
+        .map(|(n, t)| (n.as_str(), t))
+        .unwrap_or_else(|| unreachable!())
 }
 
 impl Theme {
@@ -92,18 +120,28 @@ impl Theme {
 fn builtin() -> Result<Theme, ThemeError> {
     let mut env = Environment::new();
     for (name, source) in DEFAULT {
-        env.add_template(name, source).map_err(|e| ThemeError { theme: "default".into(), problem: e.to_string() })?;
+        env.add_template(name, source).map_err(|e| ThemeError {
+            theme: "default".into(),
+            problem: e.to_string(),
+        })?;
     }
-    Ok(Theme { env, css: DEFAULT_CSS.to_string() })
+    Ok(Theme {
+        env,
+        css: DEFAULT_CSS.to_string(),
+    })
 }
 
 /// A theme directory; templates it lacks come from the built-in default.
 fn from_dir(name: &str, dir: &Path) -> Result<Theme, ThemeError> {
-    let error = |problem: String| ThemeError { theme: name.into(), problem };
+    let error = |problem: String| ThemeError {
+        theme: name.into(),
+        problem,
+    };
     let mut env = Environment::new();
     for (template, fallback) in DEFAULT {
         let source = std::fs::read_to_string(dir.join(template)).unwrap_or_else(|_| fallback.to_string());
-        env.add_template_owned(template.to_string(), source).map_err(|e| error(e.to_string()))?;
+        env.add_template_owned(template.to_string(), source)
+            .map_err(|e| error(e.to_string()))?;
     }
     debug_assert_eq!(TEMPLATES.len(), DEFAULT.len());
     let css = std::fs::read_to_string(dir.join("style.css")).unwrap_or_else(|_| DEFAULT_CSS.to_string());

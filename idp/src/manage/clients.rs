@@ -14,11 +14,7 @@ pub struct Registered {
     pub secret: Option<SecretString>,
 }
 
-pub async fn register(
-    services: &Services,
-    new: NewClient,
-    actor: Actor,
-) -> Result<Registered, ManageError> {
+pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Result<Registered, ManageError> {
     new.validate()?;
     let internal = |e: random::RandomError| ManageError::Internal(e.to_string());
     let id = random::token::<18>().map_err(internal)?;
@@ -66,11 +62,7 @@ pub async fn remove(services: &Services, client_id: &str, actor: Actor) -> Resul
     if !services.store.delete_client(client_id).await? {
         return Err(ManageError::NotFound(format!("client {client_id:?}")));
     }
-    let mut event = SecurityEvent::new(
-        EventType::ClientDeleted,
-        Outcome::Success,
-        services.clock.now(),
-    );
+    let mut event = SecurityEvent::new(EventType::ClientDeleted, Outcome::Success, services.clock.now());
     event.client_id = Some(client_id.to_string());
     event.actor_id = Some(actor.id());
     record(services, event).await;

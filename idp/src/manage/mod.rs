@@ -46,7 +46,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn id(&self) -> String {
+    pub fn id(&self) -> String {
         match self {
             Self::Cli => "cli".into(),
             Self::System => "system".into(),

@@ -17,11 +17,7 @@ pub struct AddUser {
     pub admin: bool,
 }
 
-pub async fn add_user(
-    services: &Services,
-    request: AddUser,
-    actor: Actor,
-) -> Result<User, ManageError> {
+pub async fn add_user(services: &Services, request: AddUser, actor: Actor) -> Result<User, ManageError> {
     let new = NewUser {
         username: Username::parse(&request.username)?,
         email: request.email.as_deref().map(Email::parse).transpose()?,

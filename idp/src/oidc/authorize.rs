@@ -25,15 +25,23 @@ pub enum Next {
     Login(Interaction),
     Consent(Interaction),
     /// Answer the client: a code, or an error.
-    Respond { target: Target, params: Vec<(&'static str, String)> },
+    Respond {
+        target: Target,
+        params: Vec<(&'static str, String)>,
+    },
 }
 
 /// GET and POST /authorize (OIDC Core §3.1.2.1: both must be supported).
 pub async fn authorize(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let raw: &[u8] = if req.method() == actix_web::http::Method::POST {
-        let form = req.content_type().starts_with("application/x-www-form-urlencoded");
+        let form = req
+            .content_type()
+            .starts_with("application/x-www-form-urlencoded");
         if !form {
-            return error_page(&state, &OAuthError::invalid_request("the request must be application/x-www-form-urlencoded"));
+            return error_page(
+                &state,
+                &OAuthError::invalid_request("the request must be application/x-www-form-urlencoded"),
+            );
         }
         &body
     } else {
@@ -62,9 +70,18 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
     let now = services.clock.now();
     let current = session::current(services, req, now).await;
     let target = Target::of(&request);
-    let current = current.map_err(|e| AuthorizeError::Redirect { error: e.into(), target: target.clone() })?;
-    let interaction = Interaction { request, login_sid: None, issued_at: now.timestamp() };
-    proceed(services, interaction, current, now).await.map_err(|error| AuthorizeError::Redirect { error, target })
+    let current = current.map_err(|e| AuthorizeError::Redirect {
+        error: e.into(),
+        target: target.clone(),
+    })?;
+    let interaction = Interaction {
+        request,
+        login_sid: None,
+        issued_at: now.timestamp(),
+    };
+    proceed(services, interaction, current, now)
+        .await
+        .map_err(|error| AuthorizeError::Redirect { error, target })
 }
 
 /// Decides the next step for an interaction, given the browser's session.
@@ -75,9 +92,14 @@ pub async fn proceed(
     now: DateTime<Utc>,
 ) -> Result<Next, OAuthError> {
     let request = &interaction.request;
-    let Some((session, user)) = current.filter(|(s, _)| !needs_login(request, s, interaction.login_sid.as_deref(), now)) else {
+    let Some((session, user)) =
+        current.filter(|(s, _)| !needs_login(request, s, interaction.login_sid.as_deref(), now))
+    else {
         if request.prompts("none") {
-            return Ok(error_response(Target::of(request), &OAuthError::login_required("the user is not logged in")));
+            return Ok(error_response(
+                Target::of(request),
+                &OAuthError::login_required("the user is not logged in"),
+            ));
         }
         return Ok(Next::Login(interaction));
     };
@@ -86,25 +108,42 @@ pub async fn proceed(
         .find_client(&request.client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
-    let consented = services.store.find_consent(&user.id.to_string(), &client.id).await?.unwrap_or_default();
+    let consented = services
+        .store
+        .find_consent(&user.id.to_string(), &client.id)
+        .await?
+        .unwrap_or_default();
     let covered = request.scopes().iter().all(|s| consented.iter().any(|c| c == s));
     let needs_consent = !client.first_party && (!covered || request.prompts("consent"));
     if needs_consent {
         if request.prompts("none") {
-            return Ok(error_response(Target::of(request), &OAuthError::consent_required("the user has not consented")));
+            return Ok(error_response(
+                Target::of(request),
+                &OAuthError::consent_required("the user has not consented"),
+            ));
         }
-        return Ok(Next::Consent(Interaction { login_sid: Some(session.sid.clone()), ..interaction }));
+        return Ok(Next::Consent(Interaction {
+            login_sid: Some(session.sid.clone()),
+            ..interaction
+        }));
     }
     issue_code(services, request, &session, &user, now).await
 }
 
 /// OIDC Core §3.1.2.1: `prompt=login` and an exceeded `max_age` demand a fresh login,
 /// unless that login happened within this interaction.
-fn needs_login(request: &AuthRequest, session: &Session, login_sid: Option<&str>, now: DateTime<Utc>) -> bool {
+fn needs_login(
+    request: &AuthRequest,
+    session: &Session,
+    login_sid: Option<&str>,
+    now: DateTime<Utc>,
+) -> bool {
     if login_sid == Some(session.sid.as_str()) {
         return false;
     }
-    let too_old = request.max_age.is_some_and(|max| (now - session.auth_time).num_seconds() > max);
+    let too_old = request
+        .max_age
+        .is_some_and(|max| (now - session.auth_time).num_seconds() > max);
     request.prompts("login") || too_old
 }
 
@@ -157,12 +196,18 @@ pub async fn issue_code(
     }
     // RFC 9207: the issuer in every authorization response.
     params.push(("iss", issuer));
-    Ok(Next::Respond { target: Target::of(request), params })
+    Ok(Next::Respond {
+        target: Target::of(request),
+        params,
+    })
 }
 
 /// An error for the client, with `state` (RFC 6749 §4.1.2.1). `iss` is added by `render`.
 pub fn error_response(target: Target, error: &OAuthError) -> Next {
-    let mut params = vec![("error", error.code.to_string()), ("error_description", error.description.clone())];
+    let mut params = vec![
+        ("error", error.code.to_string()),
+        ("error_description", error.description.clone()),
+    ];
     if let Some(state) = &target.state {
         params.push(("state", state.clone()));
     }
@@ -172,8 +217,14 @@ pub fn error_response(target: Target, error: &OAuthError) -> Next {
 /// Turns a decision into the HTTP answer.
 pub fn render(state: &AppState, next: Next) -> HttpResponse {
     match next {
-        Next::Login(interaction) => see_other(&format!("/login?interaction={}", state.interactions.seal(&interaction))),
-        Next::Consent(interaction) => see_other(&format!("/consent?interaction={}", state.interactions.seal(&interaction))),
+        Next::Login(interaction) => see_other(&format!(
+            "/login?interaction={}",
+            state.interactions.seal(&interaction)
+        )),
+        Next::Consent(interaction) => see_other(&format!(
+            "/consent?interaction={}",
+            state.interactions.seal(&interaction)
+        )),
         Next::Respond { target, mut params } => {
             if !params.iter().any(|(k, _)| *k == "iss") {
                 params.push(("iss", state.services.settings.issuer_str().to_string()));
@@ -184,26 +235,40 @@ pub fn render(state: &AppState, next: Next) -> HttpResponse {
 }
 
 fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header(("Location", location)).insert_header(("Cache-Control", "no-store")).finish()
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
 }
 
 fn respond_to_client(state: &AppState, target: &Target, params: &[(&'static str, String)]) -> HttpResponse {
     match target.response_mode {
         ResponseMode::Query => {
             let mut location = target.redirect_uri.clone();
-            let encoded: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str()))).finish();
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
             location.push(if location.contains('?') { '&' } else { '?' });
             location.push_str(&encoded);
-            HttpResponse::Found().insert_header(("Location", location)).insert_header(("Cache-Control", "no-store")).finish()
+            HttpResponse::Found()
+                .insert_header(("Location", location))
+                .insert_header(("Cache-Control", "no-store"))
+                .finish()
         }
         // OAuth 2.0 Form Post Response Mode §2: an auto-submitting form, so the code never
         // appears in a URL.
         ResponseMode::FormPost => {
             let nonce = random::token::<16>().unwrap_or_default();
             let (_, theme) = state.themes.get(None);
-            let context = minijinja::context! { action => target.redirect_uri, params => params, nonce => nonce };
+            let context =
+                minijinja::context! { action => target.redirect_uri, params => params, nonce => nonce };
             match theme.render("form_post.html", context) {
-                Ok(body) => html::page(StatusCode::OK, body, Some(&csp_source(&target.redirect_uri)), Some(&nonce)),
+                Ok(body) => html::page(
+                    StatusCode::OK,
+                    body,
+                    Some(&csp_source(&target.redirect_uri)),
+                    Some(&nonce),
+                ),
                 Err(e) => error_page(state, &OAuthError::internal(e)),
             }
         }
@@ -229,12 +294,18 @@ pub fn error_page(state: &AppState, error: &OAuthError) -> HttpResponse {
         error => error.code,
         description => error.description,
     };
-    let status = if error.status.is_server_error() { error.status } else { StatusCode::BAD_REQUEST };
+    let status = if error.status.is_server_error() {
+        error.status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     match theme.render("error.html", context) {
         Ok(body) => html::page(status, body, None, None),
         Err(e) => {
             tracing::error!(error = %e, "error template failed");
-            HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{}: {}", error.code, error.description))
+            HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{}: {}", error.code, error.description))
         }
     }
 }

@@ -26,33 +26,53 @@ const BASIC_CHALLENGE: &str = "Basic realm=\"idp\", charset=\"UTF-8\"";
 
 /// Reads the client's credentials from the `Authorization` header or the body.
 pub fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
-    let basic = headers.get("authorization").map(|v| parse_basic(v.as_bytes())).transpose()?;
+    let basic = headers
+        .get("authorization")
+        .map(|v| parse_basic(v.as_bytes()))
+        .transpose()?;
     let body_secret = params.get("client_secret");
     match basic {
         Some((id, secret)) => {
             if body_secret.is_some() {
-                return Err(OAuthError::invalid_request("use only one client authentication method"));
+                return Err(OAuthError::invalid_request(
+                    "use only one client authentication method",
+                ));
             }
             if params.get("client_id").is_some_and(|body_id| body_id != id) {
-                return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the Authorization header",
+                ));
             }
-            Ok(Presented { client_id: id, secret: Some(secret), method: TokenEndpointAuthMethod::ClientSecretBasic })
+            Ok(Presented {
+                client_id: id,
+                secret: Some(secret),
+                method: TokenEndpointAuthMethod::ClientSecretBasic,
+            })
         }
         None => {
             let client_id = params
                 .get("client_id")
                 .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
                 .to_string();
-            let method =
-                if body_secret.is_some() { TokenEndpointAuthMethod::ClientSecretPost } else { TokenEndpointAuthMethod::None };
-            Ok(Presented { client_id, secret: body_secret.map(str::to_string), method })
+            let method = if body_secret.is_some() {
+                TokenEndpointAuthMethod::ClientSecretPost
+            } else {
+                TokenEndpointAuthMethod::None
+            };
+            Ok(Presented {
+                client_id,
+                secret: body_secret.map(str::to_string),
+                method,
+            })
         }
     }
 }
 
 /// RFC 7617 Basic credentials; id and secret are each form-urlencoded (RFC 6749 §2.3.1).
 fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
-    let malformed = || OAuthError::invalid_client("malformed Authorization header").with_www_authenticate(BASIC_CHALLENGE);
+    let malformed = || {
+        OAuthError::invalid_client("malformed Authorization header").with_www_authenticate(BASIC_CHALLENGE)
+    };
     let text = std::str::from_utf8(header).map_err(|_| malformed())?;
     let (scheme, encoded) = text.trim().split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -75,15 +95,23 @@ fn form_decode(part: &str) -> Option<String> {
 }
 
 /// Authenticates the client; every failure is `invalid_client` and a security event.
-pub async fn authenticate(services: &Services, presented: &Presented, meta: &RequestMeta) -> Result<Client, OAuthError> {
+pub async fn authenticate(
+    services: &Services,
+    presented: &Presented,
+    meta: &RequestMeta,
+) -> Result<Client, OAuthError> {
     let client = services.store.find_client(&presented.client_id).await?;
     let verdict = match &client {
         None => {
             // Spend the same HMAC as for a known client: no timing difference.
-            let _ = services.secrets.verify(presented.secret.as_deref().unwrap_or_default(), "");
+            let _ = services
+                .secrets
+                .verify(presented.secret.as_deref().unwrap_or_default(), "");
             Err("unknown client")
         }
-        Some(client) if client.token_endpoint_auth_method != presented.method => Err("authentication method not registered"),
+        Some(client) if client.token_endpoint_auth_method != presented.method => {
+            Err("authentication method not registered")
+        }
         Some(client) => match (&presented.secret, &client.secret_hash) {
             (None, None) => Ok(()),
             (Some(secret), Some(hash)) if services.secrets.verify(secret, hash) => Ok(()),
@@ -94,16 +122,22 @@ pub async fn authenticate(services: &Services, presented: &Presented, meta: &Req
         (Ok(()), Some(client)) => Ok(client),
         (verdict, _) => {
             let reason = verdict.err().unwrap_or("unknown client");
-            let mut event = SecurityEvent::new(EventType::ClientAuthFailed, Outcome::Failure, services.clock.now());
+            let mut event = SecurityEvent::new(
+                EventType::ClientAuthFailed,
+                Outcome::Failure,
+                services.clock.now(),
+            );
             event.client_id = Some(presented.client_id.chars().take(128).collect());
             event.details = serde_json::json!({ "reason": reason, "method": presented.method.as_str() });
             record(services, meta.stamp(event)).await;
             let error = OAuthError::invalid_client("client authentication failed");
-            Err(if presented.method == TokenEndpointAuthMethod::ClientSecretBasic {
-                error.with_www_authenticate(BASIC_CHALLENGE)
-            } else {
-                error
-            })
+            Err(
+                if presented.method == TokenEndpointAuthMethod::ClientSecretBasic {
+                    error.with_www_authenticate(BASIC_CHALLENGE)
+                } else {
+                    error
+                },
+            )
         }
     }
 }
@@ -138,9 +172,17 @@ mod tests {
 
     #[test]
     fn garbage_authorization_headers_are_invalid_client() {
-        for value in ["Basic !!!", "Bearer x", "Basic", &format!("Basic {}", STANDARD.encode("nocolon"))] {
+        for value in [
+            "Basic !!!",
+            "Bearer x",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+        ] {
             let e = presented(&headers(value), &Params::default());
-            assert!(matches!(e, Err(ref e) if e.code == "invalid_client"), "{value}: {e:?}");
+            assert!(
+                matches!(e, Err(ref e) if e.code == "invalid_client"),
+                "{value}: {e:?}"
+            );
         }
     }
 

@@ -18,8 +18,22 @@ pub struct Discovery {
 /// Scopes and the claims each releases (OIDC Core §5.4).
 pub const SCOPES_SUPPORTED: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 pub const CLAIMS_SUPPORTED: [&str; 16] = [
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash",
-    "name", "preferred_username", "email", "email_verified",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "at_hash",
+    "name",
+    "preferred_username",
+    "email",
+    "email_verified",
 ];
 
 impl Discovery {
@@ -54,7 +68,10 @@ impl Discovery {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
         let etag = format!(
             "\"{}\"",
-            digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect::<String>()
+            digest.as_ref()[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         );
         Self { body, etag }
     }

@@ -91,7 +91,9 @@ impl ResponseError for OAuthError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        response.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+        response
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header(("Pragma", "no-cache"));
         if let Some(challenge) = &self.www_authenticate {
             response.insert_header(("WWW-Authenticate", challenge.as_str()));
         }

@@ -18,18 +18,24 @@ use actix_web::web;
 use crate::login::pages;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::metadata))
-        .route("/.well-known/oauth-authorization-server", web::get().to(discovery::metadata))
-        .route("/jwks", web::get().to(jwks::jwks))
-        .route("/authorize", web::get().to(authorize::authorize))
-        .route("/authorize", web::post().to(authorize::authorize))
-        .route("/token", web::post().to(token::token))
-        .route("/token", web::route().to(token::method_not_allowed))
-        .route("/userinfo", web::get().to(userinfo::userinfo))
-        .route("/userinfo", web::post().to(userinfo::userinfo))
-        .route("/login", web::get().to(pages::login_form))
-        .route("/login", web::post().to(pages::login_submit))
-        .route("/consent", web::get().to(pages::consent_form))
-        .route("/consent", web::post().to(pages::consent_submit))
-        .route("/theme/{name}/style.css", web::get().to(pages::theme_css));
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery::metadata),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(discovery::metadata),
+    )
+    .route("/jwks", web::get().to(jwks::jwks))
+    .route("/authorize", web::get().to(authorize::authorize))
+    .route("/authorize", web::post().to(authorize::authorize))
+    .route("/token", web::post().to(token::token))
+    .route("/token", web::route().to(token::method_not_allowed))
+    .route("/userinfo", web::get().to(userinfo::userinfo))
+    .route("/userinfo", web::post().to(userinfo::userinfo))
+    .route("/login", web::get().to(pages::login_form))
+    .route("/login", web::post().to(pages::login_submit))
+    .route("/consent", web::get().to(pages::consent_form))
+    .route("/consent", web::post().to(pages::consent_submit))
+    .route("/theme/{name}/style.css", web::get().to(pages::theme_css));
 }

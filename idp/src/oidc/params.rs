@@ -113,6 +113,9 @@ mod tests {
     #[test]
     fn oversized_values_are_refused() {
         let long = format!("state={}", "x".repeat(MAX_VALUE_BYTES + 1));
-        assert_eq!(Params::parse(long.as_bytes()), Err(ParamError::TooLong("state".into())));
+        assert_eq!(
+            Params::parse(long.as_bytes()),
+            Err(ParamError::TooLong("state".into()))
+        );
     }
 }

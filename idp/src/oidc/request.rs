@@ -66,15 +66,19 @@ pub struct Target {
 
 impl Target {
     pub fn of(request: &AuthRequest) -> Self {
-        Self { redirect_uri: request.redirect_uri.clone(), response_mode: request.response_mode, state: request.state.clone() }
+        Self {
+            redirect_uri: request.redirect_uri.clone(),
+            response_mode: request.response_mode,
+            state: request.state.clone(),
+        }
     }
 }
 
 /// Step 1 (RFC 6749 §4.1.2.1): the client must be given and known. Returns its id.
 pub fn client_id(params: &Params) -> Result<&str, AuthorizeError> {
-    params
-        .get("client_id")
-        .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("the client_id parameter is missing")))
+    params.get("client_id").ok_or_else(|| {
+        AuthorizeError::Page(OAuthError::invalid_request("the client_id parameter is missing"))
+    })
 }
 
 /// Step 2 (RFC 6749 §3.1.2.3, OIDC Core §3.1.2.1): the redirect URI must exactly equal a
@@ -87,10 +91,18 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<String, AuthorizeErr
             "the redirect_uri is not registered for this client",
         ))),
         // OAuth 2.0 lets a client with exactly one URI omit it; OpenID requests must send it.
-        None if registered.len() == 1 && !params.get("scope").unwrap_or_default().split(' ').any(|s| s == "openid") => {
+        None if registered.len() == 1
+            && !params
+                .get("scope")
+                .unwrap_or_default()
+                .split(' ')
+                .any(|s| s == "openid") =>
+        {
             Ok(registered[0].to_string())
         }
-        None => Err(AuthorizeError::Page(OAuthError::invalid_request("the redirect_uri parameter is missing"))),
+        None => Err(AuthorizeError::Page(OAuthError::invalid_request(
+            "the redirect_uri parameter is missing",
+        ))),
     }
 }
 
@@ -107,10 +119,14 @@ fn response_mode(params: &Params) -> Result<ResponseMode, OAuthError> {
 /// Step 4 (OIDC Core §6): request objects are not supported.
 fn no_request_objects(params: &Params) -> Result<(), OAuthError> {
     if params.contains("request") {
-        return Err(OAuthError::request_not_supported("request objects are not supported"));
+        return Err(OAuthError::request_not_supported(
+            "request objects are not supported",
+        ));
     }
     if params.contains("request_uri") {
-        return Err(OAuthError::request_uri_not_supported("request_uri is not supported"));
+        return Err(OAuthError::request_uri_not_supported(
+            "request_uri is not supported",
+        ));
     }
     Ok(())
 }
@@ -118,10 +134,16 @@ fn no_request_objects(params: &Params) -> Result<(), OAuthError> {
 /// Step 5 (RFC 6749 §3.1.1): only the code flow.
 fn response_type(params: &Params, client: &Client) -> Result<(), OAuthError> {
     match params.get("response_type") {
-        None => Err(OAuthError::invalid_request("the response_type parameter is missing")),
+        None => Err(OAuthError::invalid_request(
+            "the response_type parameter is missing",
+        )),
         Some("code") if client.allows_grant(GrantType::AuthorizationCode) => Ok(()),
-        Some("code") => Err(OAuthError::unauthorized_client("this client may not use the authorization code flow")),
-        Some(_) => Err(OAuthError::unsupported_response_type("only response_type=code is supported")),
+        Some("code") => Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization code flow",
+        )),
+        Some(_) => Err(OAuthError::unsupported_response_type(
+            "only response_type=code is supported",
+        )),
     }
 }
 
@@ -132,7 +154,9 @@ fn scope(params: &Params, client: &Client) -> Result<Scopes, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_scope("the scope parameter is malformed"))?;
     let granted = requested.intersect(&client.scopes);
     if granted.is_empty() {
-        return Err(OAuthError::invalid_scope("none of the requested scopes is allowed for this client"));
+        return Err(OAuthError::invalid_scope(
+            "none of the requested scopes is allowed for this client",
+        ));
     }
     Ok(granted)
 }
@@ -144,23 +168,36 @@ fn pkce_challenge(params: &Params, client: &Client) -> Result<Option<String>, OA
     match (challenge, params.get("code_challenge_method")) {
         (Some(c), Some("S256")) if pkce::is_valid_verifier_or_challenge(c) => Ok(Some(c.to_string())),
         (Some(_), Some("S256")) => Err(OAuthError::invalid_request("the code_challenge is malformed")),
-        (Some(_), None) | (Some(_), Some("plain")) => {
-            Err(OAuthError::invalid_request("code_challenge_method must be S256; plain is not allowed"))
-        }
+        (Some(_), None) | (Some(_), Some("plain")) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256; plain is not allowed",
+        )),
         (_, Some(_)) => Err(OAuthError::invalid_request("unsupported code_challenge_method")),
-        (None, None) if client.require_pkce => Err(OAuthError::invalid_request("this client must use PKCE (S256)")),
+        (None, None) if client.require_pkce => {
+            Err(OAuthError::invalid_request("this client must use PKCE (S256)"))
+        }
         (None, None) => Ok(None),
     }
 }
 
 /// Step 8 (OIDC Core §3.1.2.1): `prompt` values; `none` must stand alone.
 fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
-    let values: Vec<String> = params.get("prompt").unwrap_or_default().split(' ').filter(|p| !p.is_empty()).map(String::from).collect();
-    if values.iter().any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
+    let values: Vec<String> = params
+        .get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect();
+    if values
+        .iter()
+        .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+    {
         return Err(OAuthError::invalid_request("unsupported prompt value"));
     }
     if values.iter().any(|p| p == "none") && values.len() > 1 {
-        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
     }
     Ok(values)
 }
@@ -169,7 +206,12 @@ fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
 fn max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
     params
         .get("max_age")
-        .map(|raw| raw.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer")))
+        .map(|raw| {
+            raw.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))
+        })
         .transpose()
 }
 
@@ -183,7 +225,10 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
         response_mode: *mode_result.as_ref().unwrap_or(&ResponseMode::Query),
         state: state.clone(),
     };
-    let to_client = |error: OAuthError| AuthorizeError::Redirect { error, target: target.clone() };
+    let to_client = |error: OAuthError| AuthorizeError::Redirect {
+        error,
+        target: target.clone(),
+    };
     let response_mode = mode_result.map_err(to_client)?;
     no_request_objects(params).map_err(to_client)?;
     response_type(params, client).map_err(to_client)?;

@@ -25,23 +25,44 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>, meta: RequestMeta) -> Result<HttpResponse, OAuthError> {
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> Result<HttpResponse, OAuthError> {
     // RFC 6749 §3.2: POST with application/x-www-form-urlencoded.
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request("the request body must be application/x-www-form-urlencoded"));
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
     }
     let params = Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let services = &state.services;
     let presented = client_auth::presented(req.headers(), &params)?;
     let client = client_auth::authenticate(services, &presented, &meta).await?;
-    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("the grant_type parameter is missing"))?;
-    let grant_type = GrantType::parse(grant_type).map_err(|_| OAuthError::unsupported_grant_type("unsupported grant_type"))?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("the grant_type parameter is missing"))?;
+    let grant_type = GrantType::parse(grant_type)
+        .map_err(|_| OAuthError::unsupported_grant_type("unsupported grant_type"))?;
     if !client.allows_grant(grant_type) {
-        return Err(OAuthError::unauthorized_client("this client may not use this grant type"));
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use this grant type",
+        ));
     }
     let response = match grant_type {
-        GrantType::AuthorizationCode => grants::authorization_code::exchange(services, &client, &params, &meta).await?,
+        GrantType::AuthorizationCode => {
+            grants::authorization_code::exchange(services, &client, &params, &meta).await?
+        }
         GrantType::RefreshToken => grants::refresh_token::refresh(services, &client, &params, &meta).await?,
         GrantType::ClientCredentials => grants::client_credentials::grant(services, &client, &params)?,
     };
@@ -53,8 +74,13 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
 
 /// Any method but POST (RFC 6749 §3.2).
 pub async fn method_not_allowed() -> HttpResponse {
-    let mut response = actix_web::ResponseError::error_response(&OAuthError::invalid_request("the token endpoint accepts only POST")
-        .with_status(actix_web::http::StatusCode::METHOD_NOT_ALLOWED));
-    response.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static("POST"));
+    let mut response = actix_web::ResponseError::error_response(
+        &OAuthError::invalid_request("the token endpoint accepts only POST")
+            .with_status(actix_web::http::StatusCode::METHOD_NOT_ALLOWED),
+    );
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static("POST"),
+    );
     response
 }

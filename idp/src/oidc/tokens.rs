@@ -37,7 +37,10 @@ pub struct IssuedAccessToken {
 
 /// The algorithm that signs this client's access tokens.
 fn access_token_alg(services: &Services, client: &Client) -> Result<Alg, OAuthError> {
-    let name = client.access_token_signing_alg.as_deref().unwrap_or(&services.settings.access_token_signing_alg);
+    let name = client
+        .access_token_signing_alg
+        .as_deref()
+        .unwrap_or(&services.settings.access_token_signing_alg);
     Alg::parse(name).map_err(OAuthError::internal)
 }
 
@@ -50,7 +53,9 @@ pub fn issue_access_token(
     sid: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<IssuedAccessToken, OAuthError> {
-    let ttl = client.access_token_ttl_s.unwrap_or(services.settings.access_token_ttl_s as i64);
+    let ttl = client
+        .access_token_ttl_s
+        .unwrap_or(services.settings.access_token_ttl_s as i64);
     let claims = AccessTokenClaims {
         iss: services.settings.issuer_str(),
         sub: subject,
@@ -65,8 +70,15 @@ pub fn issue_access_token(
     };
     let alg = access_token_alg(services, client)?;
     // RFC 9068 §2.1: typ "at+jwt" tells access tokens from ID tokens.
-    let token = services.keys.current().sign(alg, "at+jwt", &claims, now).map_err(OAuthError::internal)?;
-    Ok(IssuedAccessToken { token, expires_in: ttl })
+    let token = services
+        .keys
+        .current()
+        .sign(alg, "at+jwt", &claims, now)
+        .map_err(OAuthError::internal)?;
+    Ok(IssuedAccessToken {
+        token,
+        expires_in: ttl,
+    })
 }
 
 /// What an ID token says about an authentication.
@@ -99,7 +111,11 @@ struct IdTokenClaims<'a> {
     at_hash: Option<String>,
 }
 
-pub fn issue_id_token(services: &Services, facts: &IdTokenFacts<'_>, now: DateTime<Utc>) -> Result<String, OAuthError> {
+pub fn issue_id_token(
+    services: &Services,
+    facts: &IdTokenFacts<'_>,
+    now: DateTime<Utc>,
+) -> Result<String, OAuthError> {
     let alg = Alg::parse(&facts.client.id_token_signed_response_alg).map_err(OAuthError::internal)?;
     let claims = IdTokenClaims {
         iss: services.settings.issuer_str(),
@@ -114,7 +130,11 @@ pub fn issue_id_token(services: &Services, facts: &IdTokenFacts<'_>, now: DateTi
         sid: facts.sid,
         at_hash: facts.access_token.map(|t| token_hash_claim(alg, t)),
     };
-    services.keys.current().sign(alg, "JWT", &claims, now).map_err(OAuthError::internal)
+    services
+        .keys
+        .current()
+        .sign(alg, "JWT", &claims, now)
+        .map_err(OAuthError::internal)
 }
 
 /// OIDC Core §3.1.3.6 `at_hash`: the left half of the hash of the token's ASCII, with the
@@ -143,6 +163,9 @@ mod tests {
     #[test]
     fn at_hash_matches_the_oidc_example() {
         // OIDC Core A.3: at_hash of "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" with RS256.
-        assert_eq!(token_hash_claim(Alg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            token_hash_claim(Alg::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 }

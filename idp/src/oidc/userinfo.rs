@@ -19,23 +19,38 @@ fn no_token() -> OAuthError {
 }
 
 fn invalid_token(description: &str) -> OAuthError {
-    OAuthError::invalid_token(description.to_string())
-        .with_www_authenticate(format!("Bearer realm=\"idp\", error=\"invalid_token\", error_description=\"{description}\""))
+    OAuthError::invalid_token(description.to_string()).with_www_authenticate(format!(
+        "Bearer realm=\"idp\", error=\"invalid_token\", error_description=\"{description}\""
+    ))
 }
 
 fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
-    let header = req.headers().get("authorization").map(|v| v.to_str().unwrap_or_default().to_string());
+    let header = req
+        .headers()
+        .get("authorization")
+        .map(|v| v.to_str().unwrap_or_default().to_string());
     let form = if req.method() == actix_web::http::Method::POST
-        && req.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        && req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
     {
-        Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?.get("access_token").map(str::to_string)
+        Params::parse(body)
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+            .get("access_token")
+            .map(str::to_string)
     } else {
         None
     };
     match (header, form) {
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request("present the access token in one place only")),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "present the access token in one place only",
+        )),
         (Some(h), None) => match h.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim().to_string()),
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Ok(token.trim().to_string())
+            }
             _ => Err(invalid_token("malformed Authorization header")),
         },
         (None, Some(token)) => Ok(token),
@@ -43,7 +58,11 @@ fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
     }
 }
 
-pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+pub async fn userinfo(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
     let services = &state.services;
     let token = bearer(&req, &body)?;
     let (typ, claims) = services
@@ -61,10 +80,14 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
             return Err(invalid_token("the access token has been revoked"));
         }
     }
-    let scope = Scopes::parse(claims.get("scope").and_then(Value::as_str).unwrap_or_default()).unwrap_or_default();
+    let scope =
+        Scopes::parse(claims.get("scope").and_then(Value::as_str).unwrap_or_default()).unwrap_or_default();
     if !scope.contains("openid") {
-        return Err(OAuthError::insufficient_scope("the access token lacks the openid scope")
-            .with_www_authenticate("Bearer realm=\"idp\", error=\"insufficient_scope\", scope=\"openid\""));
+        return Err(
+            OAuthError::insufficient_scope("the access token lacks the openid scope").with_www_authenticate(
+                "Bearer realm=\"idp\", error=\"insufficient_scope\", scope=\"openid\"",
+            ),
+        );
     }
     let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     let user = match uuid::Uuid::parse_str(subject) {
@@ -89,5 +112,8 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
             out.insert("email_verified".into(), json!(user.email_verified));
         }
     }
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache")).json(Value::Object(out)))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(Value::Object(out)))
 }

@@ -69,7 +69,9 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").field("kids", &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>()).finish()
+        f.debug_struct("KeyRing")
+            .field("kids", &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -89,12 +91,15 @@ impl KeyRing {
             let pair = match alg {
                 Alg::RS256 => Pair::Rsa(rsa::KeyPair::from_pkcs8(der).map_err(|_| KeyError::Decryption)?),
                 Alg::ES256 => Pair::Ec(
-                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|_| KeyError::Decryption)?,
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                        .map_err(|_| KeyError::Decryption)?,
                 ),
                 Alg::EdDSA => Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError::Decryption)?),
             };
-            let public_jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(|_| KeyError::Decryption)?;
-            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(public_jwk.clone()).map_err(|_| KeyError::Decryption)?;
+            let public_jwk: serde_json::Value =
+                serde_json::from_str(&key.public_jwk).map_err(|_| KeyError::Decryption)?;
+            let jwk: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(public_jwk.clone()).map_err(|_| KeyError::Decryption)?;
             let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::Decryption)?;
             keys.push(LoadedKey {
                 kid: key.kid.clone(),
@@ -116,14 +121,28 @@ impl KeyRing {
             keys[i].publish_until = superseded_at.map(|t| t + retention);
         }
         keys.retain(|k| k.publish_until.is_none_or(|until| now < until));
-        let jwks = serde_json::json!({ "keys": keys.iter().map(|k| &k.public_jwk).collect::<Vec<_>>() }).to_string();
-        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest::digest(&digest::SHA256, jwks.as_bytes()).as_ref()[..16]));
-        Ok(Self { keys, jwks: jwks.into(), jwks_etag: etag.into(), rng: SystemRandom::new() })
+        let jwks =
+            serde_json::json!({ "keys": keys.iter().map(|k| &k.public_jwk).collect::<Vec<_>>() }).to_string();
+        let etag = format!(
+            "\"{}\"",
+            URL_SAFE_NO_PAD.encode(&digest::digest(&digest::SHA256, jwks.as_bytes()).as_ref()[..16])
+        );
+        Ok(Self {
+            keys,
+            jwks: jwks.into(),
+            jwks_etag: etag.into(),
+            rng: SystemRandom::new(),
+        })
     }
 
     /// A ring without keys, until the store's are loaded.
     pub fn empty() -> Self {
-        Self { keys: Vec::new(), jwks: "{\"keys\":[]}".into(), jwks_etag: "\"empty\"".into(), rng: SystemRandom::new() }
+        Self {
+            keys: Vec::new(),
+            jwks: "{\"keys\":[]}".into(),
+            jwks_etag: "\"empty\"".into(),
+            rng: SystemRandom::new(),
+        }
     }
 
     /// The JWKS document (RFC 7517 §5) and its ETag.
@@ -138,11 +157,20 @@ impl KeyRing {
 
     /// The key that signs for `alg` now: the newest activated one.
     fn signing_key(&self, alg: Alg, now: DateTime<Utc>) -> Option<&LoadedKey> {
-        self.keys.iter().rev().find(|k| k.alg == alg && k.activates_at <= now)
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.alg == alg && k.activates_at <= now)
     }
 
     /// A JWS compact serialisation (RFC 7515 §7.1) of `claims` with header `typ`.
-    pub fn sign<C: Serialize>(&self, alg: Alg, typ: &str, claims: &C, now: DateTime<Utc>) -> Result<String, SignError> {
+    pub fn sign<C: Serialize>(
+        &self,
+        alg: Alg,
+        typ: &str,
+        claims: &C,
+        now: DateTime<Utc>,
+    ) -> Result<String, SignError> {
         let key = self.signing_key(alg, now).ok_or(SignError::NoKey(alg))?;
         let header = serde_json::json!({ "alg": alg.as_str(), "typ": typ, "kid": key.kid });
         let payload = serde_json::to_vec(claims).map_err(|e| SignError::Claims(e.to_string()))?;
@@ -153,10 +181,15 @@ impl KeyRing {
         let signature = match &key.pair {
             Pair::Rsa(pair) => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &self.rng, message.as_bytes(), &mut sig).map_err(|_| SignError::Crypto)?;
+                pair.sign(&RSA_PKCS1_SHA256, &self.rng, message.as_bytes(), &mut sig)
+                    .map_err(|_| SignError::Crypto)?;
                 sig
             }
-            Pair::Ec(pair) => pair.sign(&self.rng, message.as_bytes()).map_err(|_| SignError::Crypto)?.as_ref().to_vec(),
+            Pair::Ec(pair) => pair
+                .sign(&self.rng, message.as_bytes())
+                .map_err(|_| SignError::Crypto)?
+                .as_ref()
+                .to_vec(),
             Pair::Ed(pair) => pair.sign(message.as_bytes()).as_ref().to_vec(),
         };
         message.push('.');
@@ -174,7 +207,11 @@ impl KeyRing {
     ) -> Result<(Option<String>, HashMap<String, serde_json::Value>), VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
-        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(VerifyError::UnknownKey)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(VerifyError::UnknownKey)?;
         let expected = match key.alg {
             Alg::RS256 => jsonwebtoken::Algorithm::RS256,
             Alg::ES256 => jsonwebtoken::Algorithm::ES256,
@@ -189,8 +226,9 @@ impl KeyRing {
         validation.leeway = 0;
         validation.validate_exp = !allow_expired;
         validation.set_required_spec_claims(&["exp", "iss"]);
-        let data = jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key.decoding, &validation)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let data =
+            jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key.decoding, &validation)
+                .map_err(|e| VerifyError::Invalid(e.to_string()))?;
         Ok((header.typ, data.claims))
     }
 }
@@ -210,7 +248,9 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     pub fn new(ring: KeyRing) -> Self {
-        Self { current: Arc::new(RwLock::new(Arc::new(ring))) }
+        Self {
+            current: Arc::new(RwLock::new(Arc::new(ring))),
+        }
     }
 
     pub fn current(&self) -> Arc<KeyRing> {

@@ -65,10 +65,9 @@ pub struct GeneratedKey {
 pub fn generate(alg: Alg) -> Result<GeneratedKey, KeyError> {
     let (pkcs8, mut jwk) = match alg {
         Alg::RS256 => {
-            let pair =
-                rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(|_| KeyError::Generation)?;
-            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
-                .map_err(|_| KeyError::Generation)?;
+            let pair = rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(|_| KeyError::Generation)?;
+            let der =
+                AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(|_| KeyError::Generation)?;
             let public = pair.public_key();
             let jwk = serde_json::json!({
                 "kty": "RSA",
@@ -78,9 +77,8 @@ pub fn generate(alg: Alg) -> Result<GeneratedKey, KeyError> {
             (der.as_ref().to_vec(), jwk)
         }
         Alg::ES256 => {
-            let pair =
-                signature::EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|_| KeyError::Generation)?;
+            let pair = signature::EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(|_| KeyError::Generation)?;
             let der = pair.to_pkcs8v1().map_err(|_| KeyError::Generation)?;
             // Uncompressed SEC1 point: 0x04 || X (32 bytes) || Y (32 bytes).
             let point = pair.public_key().as_ref();
@@ -95,7 +93,8 @@ pub fn generate(alg: Alg) -> Result<GeneratedKey, KeyError> {
         Alg::EdDSA => {
             let pair = signature::Ed25519KeyPair::generate().map_err(|_| KeyError::Generation)?;
             let der = pair.to_pkcs8v1().map_err(|_| KeyError::Generation)?;
-            let jwk = serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()) });
+            let jwk =
+                serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()) });
             (der.as_ref().to_vec(), jwk)
         }
     };
@@ -151,8 +150,7 @@ impl std::fmt::Debug for KeyEncryptor {
 
 impl KeyEncryptor {
     pub fn new(key: &DerivedKey) -> Result<Self, KeyError> {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| KeyError::Generation)?;
+        let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| KeyError::Generation)?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
         })
@@ -211,10 +209,7 @@ mod tests {
     fn the_rsa_thumbprint_matches_rfc_7638_example() {
         // RFC 7638 §3.1: the example key's thumbprint.
         let jwk = serde_json::json!({"kty":"RSA","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
-        assert_eq!(
-            thumbprint(&jwk),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
+        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

@@ -18,10 +18,7 @@ pub enum MasterKeyError {
     #[error("master_key must be 32 bytes encoded in base64 ({0})")]
     Malformed(String),
     #[error("master key file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error(transparent)]
     Random(#[from] random::RandomError),
 }

@@ -60,9 +60,7 @@ pub fn check_policy(password: &str) -> Result<(), String> {
         ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(format!(
-            "password must be at most {MAX_PASSWORD_BYTES} bytes"
-        ));
+        return Err(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
     }
     Ok(())
 }
@@ -75,8 +73,7 @@ impl PasswordHasher {
 
     /// Explicit parameters; tests use small ones to check parameter upgrades.
     pub fn with_params(concurrency: usize, m: u32, t: u32, p: u32) -> Result<Self, PasswordError> {
-        let params =
-            Params::new(m, t, p, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+        let params = Params::new(m, t, p, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
         let dummy_phc = hash_blocking(&params, b"dummy password for unknown users")?;
         Ok(Self {
             params,
@@ -161,9 +158,7 @@ fn uses_params(phc: &str, current: &Params) -> bool {
     }
     match Params::try_from(&hash) {
         Ok(p) => {
-            p.m_cost() == current.m_cost()
-                && p.t_cost() == current.t_cost()
-                && p.p_cost() == current.p_cost()
+            p.m_cost() == current.m_cost() && p.t_cost() == current.t_cost() && p.p_cost() == current.p_cost()
         }
         Err(_) => false,
     }
@@ -211,11 +206,7 @@ mod tests {
         let old = PasswordHasher::with_params(1, 8192, 1, 1).unwrap();
         let phc = old.hash(&secret("pa55word!")).await.unwrap();
         let current = PasswordHasher::new(1).unwrap();
-        match current
-            .verify(&secret("pa55word!"), Some(phc))
-            .await
-            .unwrap()
-        {
+        match current.verify(&secret("pa55word!"), Some(phc)).await.unwrap() {
             Verification::Valid { rehash: Some(new) } => assert!(new.contains("m=19456,t=2,p=1")),
             other => panic!("expected an upgrade, got {other:?}"),
         }

@@ -57,19 +57,9 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_username(&self, username_key: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
     /// Returns false when no such user exists.
-    async fn set_user_status(
-        &self,
-        id: Uuid,
-        status: UserStatus,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    async fn set_user_status(&self, id: Uuid, status: UserStatus, now: DateTime<Utc>) -> StoreResult<bool>;
     async fn password_phc(&self, user_id: Uuid) -> StoreResult<Option<String>>;
-    async fn set_password_phc(
-        &self,
-        user_id: Uuid,
-        phc: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    async fn set_password_phc(&self, user_id: Uuid, phc: &str, now: DateTime<Utc>) -> StoreResult<()>;
     async fn admin_exists(&self) -> StoreResult<bool>;
 }
 
@@ -123,7 +113,13 @@ pub trait ConsentStore: Send + Sync {
     /// The scopes the user has granted the client, if any.
     async fn find_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
     /// Records (or widens) the user's consent for the client.
-    async fn save_consent(&self, user_id: &str, client_id: &str, scopes: &[String], now: DateTime<Utc>) -> StoreResult<()>;
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -139,7 +135,12 @@ pub trait GrantStore: Send + Sync {
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// Retires `old_hash` (only if still active: a compare-and-set) and stores `successor`,
     /// in one transaction. False when `old_hash` was no longer active.
-    async fn rotate_refresh_token(&self, old_hash: &str, successor: &RefreshToken, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        successor: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// Everything the server needs from its database.

@@ -6,9 +6,9 @@ use uuid::Uuid;
 
 use super::{StoreError, StoreResult, StoredKey};
 use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::client::{Client, ClientType, GrantType, RedirectUri, TokenEndpointAuthMethod};
 use crate::domain::grant::{AuthorizationCode, Grant, RefreshState, RefreshToken};
 use crate::domain::session::Session;
-use crate::domain::client::{Client, ClientType, GrantType, RedirectUri, TokenEndpointAuthMethod};
 use crate::domain::user::{Email, User, UserStatus, Username};
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -75,8 +75,7 @@ impl TryFrom<UserRow> for User {
                 .map_err(|e| corrupt("email", e))?,
             email_verified: r.email_verified,
             name: r.name,
-            status: UserStatus::parse(&r.status)
-                .ok_or_else(|| corrupt("user status", &r.status))?,
+            status: UserStatus::parse(&r.status).ok_or_else(|| corrupt("user status", &r.status))?,
             roles: from_json("roles", &r.roles)?,
             failed_login_count: r.failed_login_count,
             locked_until: opt_time(r.locked_until)?,
@@ -131,16 +130,11 @@ impl TryFrom<ClientRow> for Client {
             client_type: ClientType::parse(&r.client_type)
                 .ok_or_else(|| corrupt("client type", &r.client_type))?,
             redirect_uris: from_json::<Vec<RedirectUri>>("redirect_uris", &r.redirect_uris)?,
-            post_logout_redirect_uris: from_json(
-                "post_logout_redirect_uris",
-                &r.post_logout_redirect_uris,
-            )?,
+            post_logout_redirect_uris: from_json("post_logout_redirect_uris", &r.post_logout_redirect_uris)?,
             grant_types: from_json::<Vec<GrantType>>("grant_types", &r.grant_types)?,
             scopes: from_json("scopes", &r.scopes)?,
-            token_endpoint_auth_method: TokenEndpointAuthMethod::parse(
-                &r.token_endpoint_auth_method,
-            )
-            .ok_or_else(|| corrupt("token_endpoint_auth_method", &r.token_endpoint_auth_method))?,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::parse(&r.token_endpoint_auth_method)
+                .ok_or_else(|| corrupt("token_endpoint_auth_method", &r.token_endpoint_auth_method))?,
             id: r.id,
             name: r.name,
             secret_hash: r.secret_hash,

@@ -2,6 +2,7 @@
 //! runs the real server on a free port of 127.0.0.1.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
 pub mod proxy;
 
 use std::collections::HashMap;
@@ -51,9 +52,7 @@ impl TestDb {
                 let name = format!("idp_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
                     .await
-                    .expect(
-                        "PostgreSQL must run on 127.0.0.1:5432 (scripts/services.sh starts it)",
-                    );
+                    .expect("PostgreSQL must run on 127.0.0.1:5432 (scripts/services.sh starts it)");
                 // `name` is our own generated identifier (hex only).
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
@@ -115,6 +114,14 @@ impl Drop for TestDb {
     }
 }
 
+fn workspace_path(relative: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+        .display()
+        .to_string()
+}
+
 /// Settings for a test server on `db`, with extra `IDP_*` variables applied last.
 pub fn test_settings(db: &TestDb, extra: &[(&str, &str)]) -> Settings {
     let mut env: HashMap<String, String> = HashMap::from([
@@ -128,6 +135,8 @@ pub fn test_settings(db: &TestDb, extra: &[(&str, &str)]) -> Settings {
         ("IDP_BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
         ("IDP_PASSWORD_HASH_CONCURRENCY".into(), "2".into()),
         ("IDP_SHUTDOWN_GRACE_S".into(), "1".into()),
+        ("IDP_KEY_ACTIVATION_DELAY_S".into(), "0".into()),
+        ("IDP_THEMES_DIR".into(), workspace_path("themes")),
         (
             "IDP_ADMIN_UI_DIR".into(),
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -155,11 +164,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
-    let settings = test_settings(&db, extra);
+    // The issuer must name the real port, so pick a free one first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut all: Vec<(&str, &str)> = vec![("IDP_LISTEN", &listen), ("IDP_ISSUER", &issuer)];
+    all.extend_from_slice(extra);
+    let settings = test_settings(&db, &all);
     let services = Services::build(settings, true).await.unwrap();
-    let app = idp::startup::Application::build(services.clone())
-        .await
-        .unwrap();
+    let app = idp::startup::Application::build(services.clone()).await.unwrap();
     let base = format!("http://{}", app.address);
     tokio::spawn(app.server);
     let http = reqwest::Client::builder()
@@ -187,4 +204,96 @@ macro_rules! on_both_backends {
             async fn $test() { super::$test($crate::common::Backend::Postgres).await })+
         }
     };
+}
+
+pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The relying party as the `openidconnect` crate builds it from discovery.
+pub type Rp = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// A client registered for a test.
+pub struct Registered {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestApp {
+    pub async fn add_user(&self, username: &str) -> idp::domain::user::User {
+        use secrecy::SecretString;
+        let request = idp::manage::users::AddUser {
+            username: username.into(),
+            email: Some(format!("{username}@example.com")),
+            name: Some(format!("{username} Tester")),
+            password: SecretString::from(PASSWORD),
+            admin: false,
+        };
+        idp::manage::users::add_user(&self.services, request, idp::manage::Actor::Cli)
+            .await
+            .unwrap()
+    }
+
+    /// Registers a client; `adjust` may change anything before it is stored.
+    pub async fn add_client(
+        &self,
+        public: bool,
+        adjust: impl FnOnce(&mut idp::domain::client::NewClient),
+    ) -> Registered {
+        use idp::domain::client::*;
+        let client_type = if public {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        };
+        let mut new = NewClient {
+            name: "Test app".into(),
+            client_type,
+            redirect_uris: vec![RedirectUri::parse(REDIRECT, client_type).unwrap()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            first_party: false,
+            refresh_reuse_window_s: 0,
+        };
+        adjust(&mut new);
+        let registered = idp::manage::clients::register(&self.services, new, idp::manage::Actor::Cli)
+            .await
+            .unwrap();
+        use secrecy::ExposeSecret;
+        Registered {
+            id: registered.client.id,
+            secret: registered.secret.map(|s| s.expose_secret().to_string()),
+        }
+    }
+
+    /// An `openidconnect` relying party for `client`, configured by discovery.
+    pub async fn relying_party(&self, client: &Registered) -> Rp {
+        use openidconnect::core::{CoreClient, CoreProviderMetadata};
+        use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+        let metadata =
+            CoreProviderMetadata::discover_async(IssuerUrl::new(self.base.clone()).unwrap(), &self.rp_http())
+                .await
+                .unwrap();
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(client.id.clone()),
+            client.secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
+    }
+
+    /// The HTTP client the relying party uses (no redirects: it must not follow them).
+    pub fn rp_http(&self) -> openidconnect::reqwest::Client {
+        openidconnect::reqwest::Client::builder()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
 }

@@ -14,10 +14,21 @@ use crate::oidc::pkce;
 use crate::oidc::token::TokenResponse;
 use crate::services::Services;
 
-pub async fn exchange(services: &Services, client: &Client, params: &Params, meta: &RequestMeta) -> Result<TokenResponse, OAuthError> {
-    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("the code parameter is missing"))?;
+pub async fn exchange(
+    services: &Services,
+    client: &Client,
+    params: &Params,
+    meta: &RequestMeta,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("the code parameter is missing"))?;
     let now = services.clock.now();
-    let code = match services.store.consume_code(&services.tokens.hash(code), now).await? {
+    let code = match services
+        .store
+        .consume_code(&services.tokens.hash(code), now)
+        .await?
+    {
         CodeUse::First(code) => code,
         CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
         // RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
@@ -40,14 +51,23 @@ pub async fn exchange(services: &Services, client: &Client, params: &Params, met
     }
     match params.get("redirect_uri") {
         Some(uri) if uri == code.redirect_uri => {}
-        None if client.redirect_uris.len() == 1 && !Scopes::parse(&code.scope).unwrap_or_default().contains("openid") => {}
-        _ => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")),
+        None if client.redirect_uris.len() == 1
+            && !Scopes::parse(&code.scope).unwrap_or_default().contains("openid") => {}
+        _ => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
     }
     match (&code.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
         (Some(_), _) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
         // RFC 9700 §2.1.1: a verifier without a challenge signals a downgrade attempt.
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code_challenge was sent with the authorization request")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "no code_challenge was sent with the authorization request",
+            ));
+        }
         (None, None) => {}
     }
     active_user(services, &code.user_id).await?;

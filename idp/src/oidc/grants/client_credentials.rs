@@ -14,14 +14,24 @@ const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 pub fn grant(services: &Services, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
     if client.client_type != ClientType::Confidential {
-        return Err(OAuthError::unauthorized_client("client_credentials requires a confidential client"));
+        return Err(OAuthError::unauthorized_client(
+            "client_credentials requires a confidential client",
+        ));
     }
-    let allowed: Vec<String> = client.scopes.iter().filter(|s| !USER_SCOPES.contains(&s.as_str())).cloned().collect();
+    let allowed: Vec<String> = client
+        .scopes
+        .iter()
+        .filter(|s| !USER_SCOPES.contains(&s.as_str()))
+        .cloned()
+        .collect();
     let scope = match params.get("scope") {
         Some(raw) => {
-            let asked = Scopes::parse(raw).ok_or_else(|| OAuthError::invalid_scope("the scope parameter is malformed"))?;
+            let asked = Scopes::parse(raw)
+                .ok_or_else(|| OAuthError::invalid_scope("the scope parameter is malformed"))?;
             if asked.iter().any(|s| !allowed.iter().any(|a| a == s)) {
-                return Err(OAuthError::invalid_scope("a requested scope is not allowed for this client"));
+                return Err(OAuthError::invalid_scope(
+                    "a requested scope is not allowed for this client",
+                ));
             }
             asked
         }

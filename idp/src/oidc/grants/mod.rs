@@ -7,8 +7,8 @@ pub mod refresh_token;
 use chrono::{DateTime, Utc};
 
 use super::error::OAuthError;
-use super::tokens::{IdTokenFacts, issue_access_token, issue_id_token, opaque_token};
 use super::token::TokenResponse;
+use super::tokens::{IdTokenFacts, issue_access_token, issue_id_token, opaque_token};
 use crate::domain::client::{Client, GrantType};
 use crate::domain::grant::{Grant, RefreshState, RefreshToken};
 use crate::domain::scope::Scopes;
@@ -34,7 +34,15 @@ pub fn user_tokens(
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope_text = scope.to_string();
-    let access = issue_access_token(services, client, auth.user_id, &scope_text, Some(&grant.id), auth.sid, now)?;
+    let access = issue_access_token(
+        services,
+        client,
+        auth.user_id,
+        &scope_text,
+        Some(&grant.id),
+        auth.sid,
+        now,
+    )?;
     let id_token = if scope.contains("openid") {
         Some(issue_id_token(
             services,
@@ -97,7 +105,8 @@ pub fn new_refresh_token(
 
 /// The user of a grant, if still allowed to receive tokens (exists and is active).
 pub async fn active_user(services: &Services, user_id: &str) -> Result<(), OAuthError> {
-    let id = uuid::Uuid::parse_str(user_id).map_err(|_| OAuthError::invalid_grant("the grant's user no longer exists"))?;
+    let id = uuid::Uuid::parse_str(user_id)
+        .map_err(|_| OAuthError::invalid_grant("the grant's user no longer exists"))?;
     match services.store.find_user(id).await? {
         Some(user) if user.status == crate::domain::user::UserStatus::Active => Ok(()),
         _ => Err(OAuthError::invalid_grant("the user is not active")),

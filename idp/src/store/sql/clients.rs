@@ -59,9 +59,7 @@ macro_rules! impl_client_store {
                 row.map(TryInto::try_into).transpose()
             }
 
-            async fn list_clients(
-                &self,
-            ) -> $crate::store::StoreResult<Vec<$crate::domain::client::Client>> {
+            async fn list_clients(&self) -> $crate::store::StoreResult<Vec<$crate::domain::client::Client>> {
                 use $crate::store::{map_sqlx, rows};
                 let found: Vec<rows::ClientRow> = sqlx::query_as(concat!(
                     "SELECT ",
