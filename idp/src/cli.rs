@@ -119,6 +119,12 @@ pub struct ClientAddArgs {
     /// Seconds during which a just-rotated refresh token may be presented again and get the same answer.
     #[arg(long, default_value_t = 0)]
     refresh_reuse_window: i64,
+    /// Algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
+    #[arg(long, default_value = "RS256")]
+    id_token_signing_alg: String,
+    /// Algorithm of this client's access tokens; default: the deployment's access_token_signing_alg.
+    #[arg(long)]
+    access_token_signing_alg: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -430,6 +436,8 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         scopes,
         first_party: args.first_party,
         refresh_reuse_window_s: args.refresh_reuse_window,
+        id_token_signed_response_alg: args.id_token_signing_alg,
+        access_token_signing_alg: args.access_token_signing_alg,
     })
 }
 

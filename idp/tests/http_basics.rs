@@ -183,7 +183,32 @@ async fn readiness_follows_a_postgres_outage_and_recovers_without_restart() {
     let ready = || async { app.http.get(format!("{}/readyz", app.base)).send().await.unwrap() };
     assert_eq!(ready().await.status(), 200);
 
+    let client = app
+        .add_client(false, |c| {
+            c.grant_types = vec![idp::domain::client::GrantType::ClientCredentials];
+            c.redirect_uris.clear();
+            c.scopes = vec!["api".into()];
+        })
+        .await;
+    let token = || async {
+        app.http
+            .post(format!("{}/token", app.base))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(token().await.status(), 200);
+
     proxy.cut();
+    let refused = token().await;
+    assert_eq!(
+        refused.status(),
+        503,
+        "requests fail cleanly while the database is down"
+    );
+    assert!(refused.headers().get("retry-after").is_some());
     let down = ready().await;
     assert_eq!(down.status(), 503);
     let body: Value = down.json().await.unwrap();
@@ -209,4 +234,9 @@ async fn readiness_follows_a_postgres_outage_and_recovers_without_restart() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(status, 200, "readiness recovers once the database is back");
+    assert_eq!(
+        token().await.status(),
+        200,
+        "requests work again without a restart"
+    );
 }

@@ -553,7 +553,43 @@ async fn a_disabled_user_cannot_log_in(backend: Backend) {
     assert_eq!(status, 401);
 }
 
+async fn id_tokens_can_be_signed_with_es256_and_eddsa(backend: Backend) {
+    use openidconnect::core::CoreJwsSigningAlgorithm;
+    let app = spawn_app(backend).await;
+    app.add_user("oli").await;
+    for (alg, rp_alg) in [
+        ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+        ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+    ] {
+        let client = app
+            .add_client(false, |c| {
+                c.first_party = true;
+                c.id_token_signed_response_alg = alg.into();
+                c.access_token_signing_alg = Some(alg.into());
+            })
+            .await;
+        let rp = app.relying_party(&client).await;
+        let (code, nonce, verifier) = log_in(&app, &rp, &Browser::new(&app.base), "oli", &["openid"]).await;
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&app.rp_http())
+            .await
+            .unwrap();
+        let id_token = tokens.id_token().unwrap();
+        let verifier = rp.id_token_verifier().set_allowed_algs(vec![rp_alg]);
+        let claims = id_token
+            .claims(&verifier, &nonce)
+            .unwrap_or_else(|e| panic!("{alg} ID token: {e}"));
+        assert!(claims.access_token_hash().is_some());
+        assert_eq!(decode_part(&id_token.to_string(), 0)["alg"], alg);
+        assert_eq!(decode_part(tokens.access_token().secret(), 0)["alg"], alg);
+    }
+}
+
 on_both_backends!(
+    id_tokens_can_be_signed_with_es256_and_eddsa,
     a_confidential_client_logs_a_user_in_and_reads_userinfo,
     a_public_client_uses_pkce_and_gets_a_refresh_token_with_offline_access,
     client_credentials_issue_an_access_token_for_the_client_itself,

@@ -165,6 +165,9 @@ pub fn parse_scope_token(raw: &str) -> Result<String, Invalid> {
     }
 }
 
+/// JWS algorithms tokens can be signed with.
+pub const SIGNING_ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
 pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -211,6 +214,10 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub refresh_reuse_window_s: i64,
+    /// JWS algorithm of ID tokens (OIDC Registration `id_token_signed_response_alg`).
+    pub id_token_signed_response_alg: String,
+    /// JWS algorithm of access tokens; `None` uses the deployment's default.
+    pub access_token_signing_alg: Option<String>,
 }
 
 impl NewClient {
@@ -234,6 +241,13 @@ impl NewClient {
         }
         if self.refresh_reuse_window_s < 0 || self.refresh_reuse_window_s > 300 {
             return Err(Invalid::new("the refresh reuse window must be 0 to 300 seconds"));
+        }
+        for alg in std::iter::once(&self.id_token_signed_response_alg).chain(&self.access_token_signing_alg) {
+            if !SIGNING_ALGS.contains(&alg.as_str()) {
+                return Err(Invalid::new(format!(
+                    "unknown signing algorithm {alg:?}; expected RS256, ES256 or EdDSA"
+                )));
+            }
         }
         Ok(())
     }

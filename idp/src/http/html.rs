@@ -27,3 +27,15 @@ pub fn page(
         .insert_header(("Referrer-Policy", "no-referrer"))
         .body(body)
 }
+
+/// The CSP source expression that lets a form lead to `uri`: its origin, or its scheme for a
+/// private-use scheme (CSP3 source lists carry no query). Browsers apply `form-action` to
+/// the redirects that follow a form submission too (CSP3 §6.3.1), so the login and consent
+/// pages, whose answers may redirect to the client, must allow the client's redirect URI.
+pub fn csp_source(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(url) if url.origin().is_tuple() => url.origin().ascii_serialization(),
+        Ok(url) => format!("{}:", url.scheme()),
+        Err(_) => "'none'".into(),
+    }
+}

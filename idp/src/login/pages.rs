@@ -122,7 +122,12 @@ async fn login_page(
         StatusCode::OK
     };
     let mut response = match theme.render("login.html", context) {
-        Ok(body) => html::page(status, body, None, None),
+        Ok(body) => html::page(
+            status,
+            body,
+            Some(&html::csp_source(&interaction.request.redirect_uri)),
+            None,
+        ),
         Err(e) => return error_page(state, &OAuthError::internal(e)),
     };
     if let Some(cookie) = new_cookie {
@@ -289,7 +294,12 @@ pub async fn consent_form(
         interaction => state.interactions.seal(&interaction),
     };
     let mut response = match theme.render("consent.html", context) {
-        Ok(body) => html::page(StatusCode::OK, body, None, None),
+        Ok(body) => html::page(
+            StatusCode::OK,
+            body,
+            Some(&html::csp_source(&interaction.request.redirect_uri)),
+            None,
+        ),
         Err(e) => return error_page(&state, &OAuthError::internal(e)),
     };
     if let Some(cookie) = new_cookie {

@@ -266,22 +266,12 @@ fn respond_to_client(state: &AppState, target: &Target, params: &[(&'static str,
                 Ok(body) => html::page(
                     StatusCode::OK,
                     body,
-                    Some(&csp_source(&target.redirect_uri)),
+                    Some(&html::csp_source(&target.redirect_uri)),
                     Some(&nonce),
                 ),
                 Err(e) => error_page(state, &OAuthError::internal(e)),
             }
         }
-    }
-}
-
-/// The CSP source expression that lets a form post to `uri`: its origin, or its scheme for
-/// a private-use scheme (CSP3 §2.3.1 source lists carry no query).
-fn csp_source(uri: &str) -> String {
-    match url::Url::parse(uri) {
-        Ok(url) if url.origin().is_tuple() => url.origin().ascii_serialization(),
-        Ok(url) => format!("{}:", url.scheme()),
-        Err(_) => "'none'".into(),
     }
 }
 

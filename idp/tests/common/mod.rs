@@ -261,6 +261,8 @@ impl TestApp {
             scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
             first_party: false,
             refresh_reuse_window_s: 0,
+            id_token_signed_response_alg: "RS256".into(),
+            access_token_signing_alg: None,
         };
         adjust(&mut new);
         let registered = idp::manage::clients::register(&self.services, new, idp::manage::Actor::Cli)

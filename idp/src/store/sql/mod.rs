@@ -31,10 +31,24 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
-                $migrator
-                    .run(&self.pool)
-                    .await
-                    .map_err(|e| $crate::store::StoreError::Other(format!("migration failed: {e}")))
+                let mut attempt = 0u64;
+                loop {
+                    match $migrator.run(&self.pool).await {
+                        Ok(()) => return Ok(()),
+                        // SQLite has no migration lock: when two processes migrate at the same
+                        // moment, the loser's transaction rolls back; run again, it finds the
+                        // migration applied. (PostgreSQL serialises through an advisory lock.)
+                        Err(_) if attempt < 3 => {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(e) => {
+                            return Err($crate::store::StoreError::Other(format!(
+                                "migration failed: {e}"
+                            )));
+                        }
+                    }
+                }
             }
 
             async fn ping(&self) -> $crate::store::StoreResult<()> {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Load benchmarks against a release build on 127.0.0.1 only, bounded in time:
+# discovery, JWKS, and client_credentials with ES256 and RS256 access tokens.
+# Usage: scripts/bench.sh [seconds-per-run]   (results go to stdout; copy them to docs/benchmarks.md)
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+DURATION="${1:-10}"
+apt_install wrk
+step "Building the release binary"
+cargo build --release -p idp
+BIN="$CARGO_TARGET_DIR/release/idp"
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+PORT=18443
+
+SERVER_PID=""
+start() {  # start ALG: (re)starts the server with ALG access tokens
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; fi
+  (cd "$WORK" && IDP_LISTEN=127.0.0.1:$PORT IDP_ISSUER=http://127.0.0.1:$PORT IDP_LOG_LEVEL=warn \
+     IDP_ACCESS_TOKEN_SIGNING_ALG="$1" IDP_BOOTSTRAP_ADMIN_PASSWORD=bench-admin-password \
+     exec "$BIN" serve >"$WORK/server.log" 2>&1) &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.1; done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+
+start ES256
+CLIENT=$(cd "$WORK" && "$BIN" client add --name bench --grant-type client_credentials --scope api --json)
+export CLIENT_ID=$(echo "$CLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+export CLIENT_SECRET=$(echo "$CLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+
+run() {  # run NAME URL [wrk args...]
+  local name="$1" url="$2"; shift 2
+  step "$name"
+  wrk -t2 -c64 -d"${DURATION}s" --latency "$@" "$url" | grep -E "Requests/sec|Latency|50%|99%|non-200|Socket errors"
+}
+
+run "discovery" "http://127.0.0.1:$PORT/.well-known/openid-configuration"
+run "jwks" "http://127.0.0.1:$PORT/jwks"
+run "client_credentials (ES256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
+start RS256
+run "client_credentials (RS256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
+start EdDSA
+run "client_credentials (EdDSA)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
+step "Idle memory after the runs"
+grep -E "VmRSS|VmHWM" "/proc/$SERVER_PID/status"
