@@ -51,6 +51,15 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Maintenance tasks.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Delete expired codes, tokens, grants and sessions now (the server also does it periodically).
+    Cleanup,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +128,9 @@ pub struct ClientAddArgs {
     /// Seconds during which a just-rotated refresh token may be presented again and get the same answer.
     #[arg(long, default_value_t = 0)]
     refresh_reuse_window: i64,
+    /// Where logout tokens are POSTed when the user logs out (Back-Channel Logout).
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
     /// Algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
     #[arg(long, default_value = "RS256")]
     id_token_signing_alg: String,
@@ -224,6 +236,15 @@ pub async fn run(command: Command, settings: Settings) -> Result<String, Failure
                 code: 1,
             })?;
             Ok(format!("{}\n", key.encode().expose_secret()))
+        }
+        Command::Maintenance(MaintenanceCommand::Cleanup) => {
+            let migrate = settings.migrate_on_start;
+            let services = Services::build(settings, migrate).await?;
+            let counts = manage::housekeeping::cleanup(&services).await?;
+            Ok(counts
+                .iter()
+                .map(|(kind, n)| format!("{kind}\t{n} deleted\n"))
+                .collect())
         }
         Command::Migrate => {
             Services::build(settings, true).await?;
@@ -438,6 +459,7 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         refresh_reuse_window_s: args.refresh_reuse_window,
         id_token_signed_response_alg: args.id_token_signing_alg,
         access_token_signing_alg: args.access_token_signing_alg,
+        backchannel_logout_uri: args.backchannel_logout_uri,
     })
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::security::client_secret::SecretHasher;
+use crate::security::denylist::{DenyList, MemoryDenyList, RedisDenyList};
 use crate::security::keyring::{KeyRing, Keys};
 use crate::security::keys::{KeyEncryptor, KeyError};
 use crate::security::master_key::{self, MasterKey, MasterKeyError};
@@ -44,6 +45,10 @@ pub struct Services {
     pub keys: Keys,
     /// The key that signs interactions and CSRF tokens.
     pub interaction_key: Arc<crate::security::master_key::DerivedKey>,
+    /// The key that encrypts saved token responses (refresh reuse window).
+    pub response_key: Arc<KeyEncryptor>,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub deny_list: Arc<dyn DenyList>,
 }
 
 impl std::fmt::Debug for Services {
@@ -58,6 +63,8 @@ impl Services {
     /// Opens the database (creating the data directory for SQLite), migrates it when
     /// `migrate` is set, and loads or creates the master key.
     pub async fn build(settings: Settings, migrate: bool) -> Result<Self, StartupError> {
+        // Several dependencies bring rustls; its crypto is aws-lc-rs, like ours.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         if settings.uses_sqlite() {
             prepare_data_dir(&settings)?;
         }
@@ -80,7 +87,20 @@ impl Services {
                 .await
                 .map_err(|e| StartupError::config("database_url", describe_store_error(&e)))?;
         }
+        let redis = match &settings.redis_url {
+            Some(url) => Some(connect_redis(secrecy::ExposeSecret::expose_secret(url)).await?),
+            None => None,
+        };
+        let deny_list: Arc<dyn DenyList> = match &redis {
+            Some(redis) => Arc::new(RedisDenyList::new(redis.clone(), &settings.redis_key_prefix)),
+            None => Arc::new(MemoryDenyList::default()),
+        };
         Ok(Self {
+            response_key: Arc::new(KeyEncryptor::new(
+                &master.derive(master_key::SAVED_RESPONSE_ENCRYPTION),
+            )?),
+            redis,
+            deny_list,
             passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
             secrets: Arc::new(SecretHasher::new(
                 &master.derive(master_key::CLIENT_SECRET_PEPPER),
@@ -115,6 +135,16 @@ impl Services {
                 self.key_retention(),
             )
             .await
+    }
+}
+
+async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, StartupError> {
+    let unreachable = |e: String| StartupError::config("redis_url", format!("cannot reach Redis ({e})"));
+    let client = redis::Client::open(url).map_err(|e| unreachable(e.to_string()))?;
+    match tokio::time::timeout(std::time::Duration::from_secs(5), client.get_connection_manager()).await {
+        Ok(Ok(manager)) => Ok(manager),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable("timed out after 5 s".into())),
     }
 }
 

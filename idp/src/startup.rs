@@ -18,7 +18,6 @@ use crate::services::{Services, StartupError};
 /// Shared by every request handler.
 pub struct AppState {
     pub services: Services,
-    pub redis: Option<redis::aio::ConnectionManager>,
     pub discovery: Discovery,
     pub themes: Themes,
     pub interactions: InteractionSigner,
@@ -30,8 +29,6 @@ pub enum ServeError {
     Startup(#[from] StartupError),
     #[error("invalid configuration: listen: cannot bind {address}: {source}")]
     Bind { address: String, source: std::io::Error },
-    #[error("invalid configuration: redis_url: cannot reach Redis ({0})")]
-    Redis(String),
     #[error("invalid configuration: theme: {0}")]
     Theme(#[from] ThemeError),
     #[error("signing keys: {0}")]
@@ -46,10 +43,7 @@ impl ServeError {
     /// Exit code 2 for configuration problems, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Startup(StartupError::Config { .. })
-            | Self::Bind { .. }
-            | Self::Redis(_)
-            | Self::Theme(_) => 2,
+            Self::Startup(StartupError::Config { .. }) | Self::Bind { .. } | Self::Theme(_) => 2,
             _ => 1,
         }
     }
@@ -72,11 +66,8 @@ impl Application {
         }
         services.reload_keys().await.map_err(ServeError::Keys)?;
         spawn_key_reloader(services.clone());
+        manage::housekeeping::spawn(services.clone());
         let themes = Themes::load(&services.settings.themes_dir, &services.settings.theme)?;
-        let redis = match &services.settings.redis_url {
-            Some(url) => Some(connect_redis(secrecy::ExposeSecret::expose_secret(url)).await?),
-            None => None,
-        };
         let address = services.settings.listen;
         let listener = TcpListener::bind(address).map_err(|source| ServeError::Bind {
             address: address.to_string(),
@@ -88,7 +79,6 @@ impl Application {
             interactions: InteractionSigner::new(&services.interaction_key),
             themes,
             services: services.clone(),
-            redis,
         });
         let settings = services.settings.clone();
         let admin_ui = admin_ui_dir(settings.admin_ui_dir.clone());
@@ -185,16 +175,6 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, ServeError> {
-    let client = redis::Client::open(url).map_err(|e| ServeError::Redis(e.to_string()))?;
-    let connect = client.get_connection_manager();
-    match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok(manager)) => Ok(manager),
-        Ok(Err(e)) => Err(ServeError::Redis(e.to_string())),
-        Err(_) => Err(ServeError::Redis("timed out after 5 s".into())),
     }
 }
 

@@ -324,7 +324,124 @@ async fn concurrent_migrations_from_two_pools_leave_one_schema(backend: Backend)
     assert!(b.find_user_by_username("one").await.unwrap().is_some());
 }
 
+fn grant(id: &str, user: &str, expires: chrono::DateTime<Utc>) -> idp::domain::grant::Grant {
+    idp::domain::grant::Grant {
+        id: id.into(),
+        client_id: "client-1".into(),
+        user_id: Some(user.into()),
+        session_id: Some("sid-1".into()),
+        scope: "openid offline_access".into(),
+        offline: true,
+        created_at: t0(),
+        expires_at: expires,
+        revoked_at: None,
+        auth_time: Some(t0()),
+        amr: vec!["pwd".into()],
+    }
+}
+
+fn refresh_token(
+    hash: &str,
+    grant_id: &str,
+    generation: i64,
+    expires: chrono::DateTime<Utc>,
+) -> idp::domain::grant::RefreshToken {
+    idp::domain::grant::RefreshToken {
+        token_hash: hash.into(),
+        grant_id: grant_id.into(),
+        client_id: "client-1".into(),
+        user_id: None,
+        generation,
+        parent_hash: None,
+        state: idp::domain::grant::RefreshState::Active,
+        scope: "openid".into(),
+        created_at: t0(),
+        expires_at: expires,
+        last_used_at: None,
+        rotated_at: None,
+        successor_response: None,
+    }
+}
+
+async fn rotation_is_a_compare_and_set_that_keeps_the_saved_answer(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.create_client(&client("client-1")).await.unwrap();
+    let user = store.create_user(&new_user("rot"), None, t0()).await.unwrap();
+    let g = grant("g1", &user.id.to_string(), t0() + Duration::days(1));
+    store.create_grant(&g).await.unwrap();
+    assert_eq!(store.find_grant("g1").await.unwrap(), Some(g));
+    store
+        .insert_refresh_token(&refresh_token("r1", "g1", 1, t0() + Duration::days(1)))
+        .await
+        .unwrap();
+    let successor = refresh_token("r2", "g1", 2, t0() + Duration::days(1));
+    assert!(
+        store
+            .rotate_refresh_token("r1", &successor, Some(&[1, 2, 3]), t0())
+            .await
+            .unwrap()
+    );
+    let other = refresh_token("r3", "g1", 2, t0() + Duration::days(1));
+    assert!(
+        !store
+            .rotate_refresh_token("r1", &other, None, t0())
+            .await
+            .unwrap(),
+        "a second rotation of r1 loses"
+    );
+    assert!(
+        store.find_refresh_token("r3").await.unwrap().is_none(),
+        "the loser wrote nothing"
+    );
+    let retired = store.find_refresh_token("r1").await.unwrap().unwrap();
+    assert_eq!(retired.state, idp::domain::grant::RefreshState::Rotated);
+    assert_eq!(retired.successor_response.as_deref(), Some(&[1u8, 2, 3][..]));
+    assert_eq!(store.grants_of_session("sid-1").await.unwrap().len(), 1);
+    assert!(store.revoke_grant("g1", t0()).await.unwrap());
+    assert!(!store.revoke_grant("g1", t0()).await.unwrap());
+    assert_eq!(
+        store.find_refresh_token("r2").await.unwrap().unwrap().state,
+        idp::domain::grant::RefreshState::Revoked
+    );
+}
+
+async fn cleanup_deletes_only_what_has_expired(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.create_client(&client("client-1")).await.unwrap();
+    let user = store.create_user(&new_user("old"), None, t0()).await.unwrap();
+    let now = t0() + Duration::days(10);
+    for i in 0..5 {
+        store
+            .create_grant(&grant(&format!("old{i}"), &user.id.to_string(), t0()))
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token(&refresh_token(&format!("ro{i}"), &format!("old{i}"), 1, t0()))
+            .await
+            .unwrap();
+    }
+    store
+        .create_grant(&grant("live", &user.id.to_string(), now + Duration::days(1)))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh_token("rl", "live", 1, now + Duration::days(1)))
+        .await
+        .unwrap();
+    let counts = store.delete_expired(now, 2).await.unwrap();
+    let count = |table: &str| counts.iter().find(|(t, _)| *t == table).map(|(_, n)| *n).unwrap();
+    assert_eq!(count("refresh_tokens"), 5, "in batches of 2 until none is left");
+    assert_eq!(count("grants"), 5);
+    assert!(store.find_grant("live").await.unwrap().is_some());
+    assert!(store.find_refresh_token("rl").await.unwrap().is_some());
+    assert!(store.find_grant("old0").await.unwrap().is_none());
+}
+
 on_both_backends!(
+    rotation_is_a_compare_and_set_that_keeps_the_saved_answer,
+    cleanup_deletes_only_what_has_expired,
     a_created_user_is_found_by_id_and_case_insensitive_username,
     usernames_and_emails_are_unique_ignoring_case,
     users_page_by_cursor_and_search_by_substring,

@@ -218,6 +218,8 @@ pub struct NewClient {
     pub id_token_signed_response_alg: String,
     /// JWS algorithm of access tokens; `None` uses the deployment's default.
     pub access_token_signing_alg: Option<String>,
+    /// Where logout tokens are POSTed (OIDC Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl NewClient {
@@ -241,6 +243,15 @@ impl NewClient {
         }
         if self.refresh_reuse_window_s < 0 || self.refresh_reuse_window_s > 300 {
             return Err(Invalid::new("the refresh reuse window must be 0 to 300 seconds"));
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            let parsed =
+                Url::parse(uri).map_err(|e| Invalid::new(format!("back-channel logout URI {uri:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.fragment().is_some() {
+                return Err(Invalid::new(format!(
+                    "back-channel logout URI {uri:?} must be an http(s) URL without fragment"
+                )));
+            }
         }
         for alg in std::iter::once(&self.id_token_signed_response_alg).chain(&self.access_token_signing_alg) {
             if !SIGNING_ALGS.contains(&alg.as_str()) {

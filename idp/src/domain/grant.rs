@@ -18,6 +18,9 @@ pub struct Grant {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the user authenticated for this grant (user grants only).
+    pub auth_time: Option<DateTime<Utc>>,
+    pub amr: Vec<String>,
 }
 
 /// An authorization code as stored: only its hash, bound to everything the token
@@ -91,4 +94,6 @@ pub struct RefreshToken {
     pub expires_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub rotated_at: Option<DateTime<Utc>>,
+    /// The encrypted token response that replaced this token, kept during the reuse window.
+    pub successor_response: Option<Vec<u8>>,
 }

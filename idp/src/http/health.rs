@@ -25,7 +25,7 @@ pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
     checks.insert("database".into(), json!(if database { "ok" } else { "down" }));
     let mut ready = database;
-    if let Some(redis) = &state.redis {
+    if let Some(redis) = &state.services.redis {
         let up = matches!(
             tokio::time::timeout(timeout, ping_redis(redis.clone())).await,
             Ok(Ok(()))

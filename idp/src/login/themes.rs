@@ -7,15 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const TEMPLATES: [&str; 5] = [
-    "base.html",
-    "login.html",
-    "consent.html",
-    "error.html",
-    "form_post.html",
-];
-
-const DEFAULT: [(&str, &str); 5] = [
+const DEFAULT: [(&str, &str); 6] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -27,6 +19,7 @@ const DEFAULT: [(&str, &str); 5] = [
         "form_post.html",
         include_str!("../../../themes/default/form_post.html"),
     ),
+    ("logout.html", include_str!("../../../themes/default/logout.html")),
 ];
 const DEFAULT_CSS: &str = include_str!("../../../themes/default/style.css");
 
@@ -143,7 +136,6 @@ fn from_dir(name: &str, dir: &Path) -> Result<Theme, ThemeError> {
         env.add_template_owned(template.to_string(), source)
             .map_err(|e| error(e.to_string()))?;
     }
-    debug_assert_eq!(TEMPLATES.len(), DEFAULT.len());
     let css = std::fs::read_to_string(dir.join("style.css")).unwrap_or_else(|_| DEFAULT_CSS.to_string());
     Ok(Theme { env, css })
 }

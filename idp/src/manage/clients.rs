@@ -35,7 +35,7 @@ pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Resu
         require_pkce: new.client_type == ClientType::Public,
         redirect_uris: new.redirect_uris,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
-        backchannel_logout_uri: None,
+        backchannel_logout_uri: new.backchannel_logout_uri,
         grant_types: new.grant_types,
         scopes: new.scopes,
         id_token_signed_response_alg: new.id_token_signed_response_alg,

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod clients;
+pub mod housekeeping;
 pub mod keys;
 pub mod users;
 

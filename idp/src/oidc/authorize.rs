@@ -166,6 +166,8 @@ pub async fn issue_code(
         created_at: now,
         expires_at: now + Duration::seconds(services.settings.refresh_token_ttl_s as i64),
         revoked_at: None,
+        auth_time: Some(session.auth_time),
+        amr: session.amr.clone(),
     };
     services.store.create_grant(&grant).await?;
     let (code, code_hash) = opaque_token(services)?;

@@ -1,14 +1,18 @@
 //! OpenID Connect and OAuth 2.0 endpoints, one file each.
 
+pub mod access_check;
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod introspection;
 pub mod jwks;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod request;
+pub mod revocation;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
@@ -31,6 +35,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::post().to(authorize::authorize))
     .route("/token", web::post().to(token::token))
     .route("/token", web::route().to(token::method_not_allowed))
+    .route("/revoke", web::post().to(revocation::revoke))
+    .route("/introspect", web::post().to(introspection::introspect))
+    .route("/logout", web::get().to(logout::end_session))
+    .route("/logout", web::post().to(logout::end_session))
+    .route("/logout/confirm", web::post().to(logout::confirm))
     .route("/userinfo", web::get().to(userinfo::userinfo))
     .route("/userinfo", web::post().to(userinfo::userinfo))
     .route("/login", web::get().to(pages::login_form))

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 
+use super::access_check::{AccessCheck, check};
 use super::error::OAuthError;
 use super::params::Params;
 use crate::domain::scope::Scopes;
@@ -65,21 +66,21 @@ pub async fn userinfo(
 ) -> Result<HttpResponse, OAuthError> {
     let services = &state.services;
     let token = bearer(&req, &body)?;
-    let (typ, claims) = services
-        .keys
-        .current()
-        .verify(&token, services.settings.issuer_str(), false)
-        .map_err(|_| invalid_token("the access token is invalid or expired"))?;
-    // RFC 9068 §4: only access tokens, told apart from ID tokens by their typ.
-    if !typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
-        return Err(invalid_token("not an access token"));
-    }
-    if let Some(grant_id) = claims.get("gid").and_then(Value::as_str) {
-        let grant = services.store.find_grant(grant_id).await?;
-        if grant.is_none_or(|g| g.revoked_at.is_some()) {
-            return Err(invalid_token("the access token has been revoked"));
+    let claims = match check(services, &token).await {
+        AccessCheck::Active(claims) => claims,
+        AccessCheck::Inactive => {
+            return Err(invalid_token("the access token is invalid, expired or revoked"));
         }
-    }
+        AccessCheck::Unknown(cause) if services.settings.deny_list_unavailable == "inactive" => {
+            tracing::warn!(%cause, "deny-list unavailable: refusing the token");
+            return Err(invalid_token("the access token could not be checked"));
+        }
+        AccessCheck::Unknown(cause) => {
+            return Err(OAuthError::temporarily_unavailable(format!(
+                "deny-list unavailable: {cause}"
+            )));
+        }
+    };
     let scope =
         Scopes::parse(claims.get("scope").and_then(Value::as_str).unwrap_or_default()).unwrap_or_default();
     if !scope.contains("openid") {

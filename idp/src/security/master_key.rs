@@ -107,6 +107,7 @@ impl MasterKey {
 pub const SIGNING_KEY_ENCRYPTION: &str = "signing-key-encryption v1";
 pub const CLIENT_SECRET_PEPPER: &str = "client-secret-pepper v1";
 pub const TOKEN_HASH_PEPPER: &str = "token-hash-pepper v1";
+pub const SAVED_RESPONSE_ENCRYPTION: &str = "saved-token-response v1";
 pub const CSRF_KEY: &str = "interaction-and-csrf v1";
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! from it, password hashing, client-secret hashing, signing keys.
 
 pub mod client_secret;
+pub mod denylist;
 pub mod keyring;
 pub mod keys;
 pub mod master_key;

@@ -133,14 +133,21 @@ pub trait GrantStore: Send + Sync {
     async fn consume_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeUse>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
-    /// Retires `old_hash` (only if still active: a compare-and-set) and stores `successor`,
-    /// in one transaction. False when `old_hash` was no longer active.
+    /// Retires `old_hash` (only if still active: a compare-and-set), keeping `response_enc`
+    /// (the encrypted answer that replaced it) on it, and stores `successor`, in one
+    /// transaction. False when `old_hash` was no longer active.
     async fn rotate_refresh_token(
         &self,
         old_hash: &str,
         successor: &RefreshToken,
+        response_enc: Option<&[u8]>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// The grants given in the provider session `sid`.
+    async fn grants_of_session(&self, sid: &str) -> StoreResult<Vec<Grant>>;
+    /// Deletes expired codes, refresh tokens, grants and sessions, at most `batch` rows per
+    /// statement, until none is left. Returns the number of rows deleted per kind.
+    async fn delete_expired(&self, now: DateTime<Utc>, batch: u32) -> StoreResult<Vec<(&'static str, u64)>>;
 }
 
 /// Everything the server needs from its database.

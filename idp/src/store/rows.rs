@@ -287,11 +287,13 @@ pub(crate) struct GrantRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    auth_time: Option<i64>,
+    amr: String,
 }
 
 macro_rules! grant_columns {
     () => {
-        "id, client_id, user_id, session_id, scope, offline, created_at, expires_at, revoked_at"
+        "id, client_id, user_id, session_id, scope, offline, created_at, expires_at, revoked_at, auth_time, amr"
     };
 }
 pub(crate) use grant_columns;
@@ -310,6 +312,8 @@ impl TryFrom<GrantRow> for Grant {
             created_at: time(r.created_at)?,
             expires_at: time(r.expires_at)?,
             revoked_at: opt_time(r.revoked_at)?,
+            auth_time: opt_time(r.auth_time)?,
+            amr: from_json("amr", &r.amr)?,
         })
     }
 }
@@ -379,12 +383,13 @@ pub(crate) struct RefreshRow {
     expires_at: i64,
     last_used_at: Option<i64>,
     rotated_at: Option<i64>,
+    successor_response_enc: Option<Vec<u8>>,
 }
 
 macro_rules! refresh_columns {
     () => {
         "token_hash, grant_id, client_id, user_id, generation, parent_hash, state, scope, created_at, \
-         expires_at, last_used_at, rotated_at"
+         expires_at, last_used_at, rotated_at, successor_response_enc"
     };
 }
 pub(crate) use refresh_columns;
@@ -406,6 +411,7 @@ impl TryFrom<RefreshRow> for RefreshToken {
             expires_at: time(r.expires_at)?,
             last_used_at: opt_time(r.last_used_at)?,
             rotated_at: opt_time(r.rotated_at)?,
+            successor_response: r.successor_response_enc,
         })
     }
 }

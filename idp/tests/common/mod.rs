@@ -32,12 +32,17 @@ pub struct TestDb {
     pub url: String,
     pub backend: Backend,
     pub dir: tempfile::TempDir,
+    /// This test's own Redis key prefix; its keys are deleted with it.
+    pub redis_prefix: String,
     pg_name: Option<String>,
+    /// Only the owner drops the database and the Redis keys.
+    owner: bool,
 }
 
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let redis_prefix = format!("idp-test:{}:", uuid::Uuid::new_v4().simple());
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("idp.db").display());
@@ -45,7 +50,9 @@ impl TestDb {
                     url,
                     backend,
                     dir,
+                    redis_prefix,
                     pg_name: None,
+                    owner: true,
                 }
             }
             Backend::Postgres => {
@@ -63,9 +70,23 @@ impl TestDb {
                     url,
                     backend,
                     dir,
+                    redis_prefix,
                     pg_name: Some(name),
+                    owner: true,
                 }
             }
+        }
+    }
+
+    /// The same database and Redis prefix, for a second server instance (or a restart).
+    pub fn new_shared(other: &TestDb) -> Self {
+        Self {
+            url: other.url.clone(),
+            backend: other.backend,
+            dir: tempfile::tempdir().unwrap(),
+            redis_prefix: other.redis_prefix.clone(),
+            pg_name: None,
+            owner: false,
         }
     }
 
@@ -92,6 +113,17 @@ fn database_url_for(name: &str) -> String {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.owner && self.backend == Backend::Postgres {
+            if let Ok(mut redis) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{}*", self.redis_prefix))
+                    .query(&mut redis)
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut redis);
+                }
+            }
+        }
         if let Some(name) = self.pg_name.take() {
             // Drop runs outside any runtime guarantee: use a thread with its own runtime.
             let _ = std::thread::spawn(move || {
@@ -159,8 +191,13 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+/// A server on a fresh database: SQLite with in-process deny-list, or PostgreSQL with Redis.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(TestDb::new(backend).await, &[]).await
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
@@ -173,6 +210,12 @@ pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
     let listen = format!("127.0.0.1:{port}");
     let issuer = format!("http://127.0.0.1:{port}");
     let mut all: Vec<(&str, &str)> = vec![("IDP_LISTEN", &listen), ("IDP_ISSUER", &issuer)];
+    let redis = redis_url();
+    let prefix = db.redis_prefix.clone();
+    if db.backend == Backend::Postgres {
+        all.push(("IDP_REDIS_URL", &redis));
+        all.push(("IDP_REDIS_KEY_PREFIX", &prefix));
+    }
     all.extend_from_slice(extra);
     let settings = test_settings(&db, &all);
     let services = Services::build(settings, true).await.unwrap();
@@ -263,6 +306,7 @@ impl TestApp {
             refresh_reuse_window_s: 0,
             id_token_signed_response_alg: "RS256".into(),
             access_token_signing_alg: None,
+            backchannel_logout_uri: None,
         };
         adjust(&mut new);
         let registered = idp::manage::clients::register(&self.services, new, idp::manage::Actor::Cli)
@@ -297,5 +341,72 @@ impl TestApp {
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .build()
             .unwrap()
+    }
+}
+
+/// A token response obtained the way a web app would: browser login, code, exchange.
+impl TestApp {
+    pub async fn tokens(&self, client: &Registered, username: &str, scope: &str) -> serde_json::Value {
+        use sha2_free::s256;
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let mut url = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", &client.id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("response_type", "code")
+            .append_pair("scope", scope)
+            .append_pair("state", "s")
+            .append_pair("code_challenge", &s256(verifier))
+            .append_pair("code_challenge_method", "S256");
+        let browser = browser::Browser::new(&self.base);
+        let landing = browser.visit(url.as_str()).await;
+        let code = browser
+            .log_in_and_consent(landing, username, PASSWORD)
+            .await
+            .query("code")
+            .unwrap();
+        let response = self
+            .token_request(
+                client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", verifier),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// POSTs to the token endpoint with the client's credentials (Basic, or client_id if public).
+    pub async fn token_request(&self, client: &Registered, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post_as(client, "/token", form).await
+    }
+
+    pub async fn post_as(&self, client: &Registered, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        match &client.secret {
+            Some(secret) => request = request.basic_auth(&client.id, Some(secret)),
+            None => fields.push(("client_id", &client.id)),
+        }
+        request.form(&fields).send().await.unwrap()
+    }
+
+    pub async fn introspect(&self, client: &Registered, token: &str) -> serde_json::Value {
+        let response = self.post_as(client, "/introspect", &[("token", token)]).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}
+
+/// PKCE S256 without pulling another hash crate into the tests: the server's own digest.
+mod sha2_free {
+    pub fn s256(verifier: &str) -> String {
+        use base64::Engine;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
     }
 }

@@ -33,7 +33,8 @@ pub async fn exchange(
         CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
         // RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
         CodeUse::Replayed(code) => {
-            let revoked = services.store.revoke_grant(&code.grant_id, now).await?;
+            let revoked =
+                crate::oidc::revocation::revoke_grant(services, &code.grant_id, Some(client), now).await?;
             let mut event = SecurityEvent::new(EventType::CodeReuseDetected, Outcome::Failure, now);
             event.client_id = Some(client.id.clone());
             event.user_id = Some(code.user_id.clone());

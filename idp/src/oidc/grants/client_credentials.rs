@@ -42,7 +42,7 @@ pub fn grant(services: &Services, client: &Client, params: &Params) -> Result<To
     let access = issue_access_token(services, client, &client.id, &scope_text, None, None, now)?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: access.expires_in,
         scope: scope_text,
         refresh_token: None,

@@ -62,7 +62,7 @@ pub fn user_tokens(
     };
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: access.expires_in,
         scope: scope_text,
         refresh_token: refresh,
@@ -99,6 +99,7 @@ pub fn new_refresh_token(
         expires_at: grant.expires_at,
         last_used_at: None,
         rotated_at: None,
+        successor_response: None,
     };
     Ok((token, record))
 }

@@ -9,7 +9,7 @@ macro_rules! impl_grant_store {
                 sqlx::query(concat!(
                     "INSERT INTO grants (",
                     $crate::store::rows::grant_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 ))
                 .bind(&g.id)
                 .bind(&g.client_id)
@@ -20,6 +20,8 @@ macro_rules! impl_grant_store {
                 .bind(rows::ms(g.created_at))
                 .bind(rows::ms(g.expires_at))
                 .bind(g.revoked_at.map(rows::ms))
+                .bind(g.auth_time.map(rows::ms))
+                .bind(rows::json(&g.amr))
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)?;
@@ -143,6 +145,7 @@ macro_rules! impl_grant_store {
                 &self,
                 old_hash: &str,
                 successor: &$crate::domain::grant::RefreshToken,
+                response_enc: Option<&[u8]>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<bool> {
                 use $crate::store::{map_sqlx, rows};
@@ -150,10 +153,11 @@ macro_rules! impl_grant_store {
                 // Compare-and-set: only an active token is retired, so of concurrent
                 // rotations of the same token exactly one succeeds.
                 let retired = sqlx::query(
-                    "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $1, last_used_at = $1 \
-                     WHERE token_hash = $2 AND state = 'active'",
+                    "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $1, last_used_at = $1, \
+                     successor_response_enc = $2 WHERE token_hash = $3 AND state = 'active'",
                 )
                 .bind(rows::ms(now))
+                .bind(response_enc)
                 .bind(old_hash)
                 .execute(&mut *tx)
                 .await
@@ -166,6 +170,74 @@ macro_rules! impl_grant_store {
                 tx.commit().await.map_err(map_sqlx)?;
                 Ok(true)
             }
+
+            async fn grants_of_session(&self, sid: &str) -> $crate::store::StoreResult<Vec<$crate::domain::grant::Grant>> {
+                use $crate::store::{map_sqlx, rows};
+                let found: Vec<rows::GrantRow> =
+                    sqlx::query_as(concat!("SELECT ", $crate::store::rows::grant_columns!(), " FROM grants WHERE session_id = $1"))
+                        .bind(sid)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_sqlx)?;
+                found.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn delete_expired(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                batch: u32,
+            ) -> $crate::store::StoreResult<Vec<(&'static str, u64)>> {
+                use $crate::store::{map_sqlx, rows};
+                // Bounded batches keep each statement short, so cleanup never holds long locks.
+                const STATEMENTS: [(&str, &str); 4] = [
+                    ("authorization_codes", "DELETE FROM authorization_codes WHERE code_hash IN \
+                        (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)"),
+                    ("refresh_tokens", "DELETE FROM refresh_tokens WHERE token_hash IN \
+                        (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)"),
+                    ("grants", "DELETE FROM grants WHERE id IN (SELECT id FROM grants WHERE expires_at < $1 LIMIT $2)"),
+                    ("sessions", "DELETE FROM sessions WHERE id_hash IN \
+                        (SELECT id_hash FROM sessions WHERE expires_at < $1 LIMIT $2)"),
+                ];
+                let mut counts = Vec::new();
+                for (table, statement) in STATEMENTS {
+                    let mut total = 0u64;
+                    loop {
+                        let done = sqlx::query(statement)
+                            .bind(rows::ms(now))
+                            .bind(i64::from(batch))
+                            .execute(&self.pool)
+                            .await
+                            .map_err(map_sqlx)?
+                            .rows_affected();
+                        total += done;
+                        if done < u64::from(batch) {
+                            break;
+                        }
+                    }
+                    counts.push((table, total));
+                }
+                // Saved answers for the reuse window (at most 300 s) are not needed after it.
+                let mut cleared = 0u64;
+                loop {
+                    let done = sqlx::query(
+                        "UPDATE refresh_tokens SET successor_response_enc = NULL WHERE token_hash IN \
+                         (SELECT token_hash FROM refresh_tokens WHERE successor_response_enc IS NOT NULL \
+                          AND rotated_at < $1 LIMIT $2)",
+                    )
+                    .bind(rows::ms(now - chrono::Duration::seconds(300)))
+                    .bind(i64::from(batch))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx)?
+                    .rows_affected();
+                    cleared += done;
+                    if done < u64::from(batch) {
+                        break;
+                    }
+                }
+                counts.push(("saved_refresh_responses", cleared));
+                Ok(counts)
+            }
         }
 
         async fn insert_refresh_token<'e, E>(executor: E, t: &$crate::domain::grant::RefreshToken) -> $crate::store::StoreResult<()>
@@ -176,7 +248,7 @@ macro_rules! impl_grant_store {
             sqlx::query(concat!(
                 "INSERT INTO refresh_tokens (",
                 $crate::store::rows::refresh_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ))
             .bind(&t.token_hash)
             .bind(&t.grant_id)
@@ -190,6 +262,7 @@ macro_rules! impl_grant_store {
             .bind(rows::ms(t.expires_at))
             .bind(t.last_used_at.map(rows::ms))
             .bind(t.rotated_at.map(rows::ms))
+            .bind(t.successor_response.as_deref())
             .execute(executor)
             .await
             .map_err(map_sqlx)?;

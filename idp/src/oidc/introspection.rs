@@ -1,0 +1,155 @@
+//! Token introspection (RFC 7662), with the JWT response of RFC 9701 on request. Any
+//! authenticated client (typically a resource server) may introspect; an inactive token
+//! gets `{"active": false}` and nothing else (§2.2).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+
+use super::access_check::{AccessCheck, check};
+use super::client_auth;
+use super::error::OAuthError;
+use super::revocation::form_params;
+use crate::domain::client::Client;
+use crate::domain::grant::RefreshState;
+use crate::http::meta::RequestMeta;
+use crate::security::keys::Alg;
+use crate::services::Services;
+use crate::startup::AppState;
+
+const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
+
+pub async fn introspect(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> Result<HttpResponse, OAuthError> {
+    let services = &state.services;
+    let params = form_params(&req, &body)?;
+    let client =
+        client_auth::authenticate(services, &client_auth::presented(req.headers(), &params)?, &meta).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+    let answer = if params.get("token_type_hint") == Some("refresh_token") {
+        match refresh_token(services, token).await? {
+            Some(answer) => Some(answer),
+            None => access_token(services, token).await?,
+        }
+    } else {
+        match access_token(services, token).await? {
+            Some(answer) => Some(answer),
+            None => refresh_token(services, token).await?,
+        }
+    };
+    let answer = answer.unwrap_or_else(|| json!({ "active": false }));
+    let wants_jwt = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|t| t.trim().starts_with(JWT_MEDIA_TYPE)));
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"));
+    if wants_jwt {
+        return Ok(response
+            .content_type(JWT_MEDIA_TYPE)
+            .body(jwt_response(services, &client, answer)?));
+    }
+    Ok(response.json(answer))
+}
+
+/// RFC 9701 §5: the introspection answer as a signed JWT addressed to the caller.
+fn jwt_response(services: &Services, client: &Client, answer: Value) -> Result<String, OAuthError> {
+    let now = services.clock.now();
+    let claims = json!({
+        "iss": services.settings.issuer_str(),
+        "aud": client.id,
+        "iat": now.timestamp(),
+        "token_introspection": answer,
+    });
+    services
+        .keys
+        .current()
+        .sign(Alg::RS256, "token-introspection+jwt", &claims, now)
+        .map_err(OAuthError::internal)
+}
+
+async fn access_token(services: &Services, token: &str) -> Result<Option<Value>, OAuthError> {
+    let claims = match check(services, token).await {
+        AccessCheck::Active(claims) => claims,
+        AccessCheck::Inactive => return Ok(None),
+        AccessCheck::Unknown(cause) if services.settings.deny_list_unavailable == "inactive" => {
+            tracing::warn!(%cause, "deny-list unavailable: answering inactive");
+            return Ok(Some(json!({ "active": false })));
+        }
+        AccessCheck::Unknown(cause) => {
+            return Err(OAuthError::temporarily_unavailable(format!(
+                "deny-list unavailable: {cause}"
+            )));
+        }
+    };
+    let mut out = Map::new();
+    out.insert("active".into(), json!(true));
+    out.insert("token_type".into(), json!("Bearer"));
+    for name in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti"] {
+        if let Some(value) = claims.get(name) {
+            out.insert(name.into(), value.clone());
+        }
+    }
+    if let Some(iat) = claims.get("iat") {
+        out.insert("nbf".into(), iat.clone());
+    }
+    if let Some(username) = username(services, claims.get("sub").and_then(Value::as_str)).await? {
+        out.insert("username".into(), json!(username));
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+async fn refresh_token(services: &Services, token: &str) -> Result<Option<Value>, OAuthError> {
+    let now = services.clock.now();
+    let Some(found) = services
+        .store
+        .find_refresh_token(&services.tokens.hash(token))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if found.state != RefreshState::Active || found.expires_at <= now {
+        return Ok(None);
+    }
+    let grant = services.store.find_grant(&found.grant_id).await?;
+    if grant.is_none_or(|g| g.revoked_at.is_some()) {
+        return Ok(None);
+    }
+    let mut out = json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": found.scope,
+        "client_id": found.client_id,
+        "aud": found.client_id,
+        "iss": services.settings.issuer_str(),
+        "exp": found.expires_at.timestamp(),
+        "iat": found.created_at.timestamp(),
+        "nbf": found.created_at.timestamp(),
+    });
+    if let Some(user_id) = &found.user_id {
+        out["sub"] = json!(user_id);
+        if let Some(username) = username(services, Some(user_id)).await? {
+            out["username"] = json!(username);
+        }
+    }
+    Ok(Some(out))
+}
+
+async fn username(services: &Services, sub: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let Some(id) = sub.and_then(|s| uuid::Uuid::parse_str(s).ok()) else {
+        return Ok(None);
+    };
+    Ok(services
+        .store
+        .find_user(id)
+        .await?
+        .map(|u| u.username.as_str().to_string()))
+}
