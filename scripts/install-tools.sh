@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, only when missing, what building the portal needs: the wasm target,
 # wasm-bindgen-cli (exactly the version in Cargo.lock) and Trunk, all from crates.io.
-# With --test, also what the test suite needs: Chromium and ChromeDriver (Debian).
+# With --test, also what the test suite needs: Chromium and ChromeDriver, and promtool
+# (Debian package prometheus) for the alert-rule tests.
 source "$(dirname "$0")/lib.sh"
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -23,5 +24,5 @@ if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; 
 fi
 
 if [ "${1:-}" = "--test" ]; then
-  apt_install chromium chromium-driver
+  apt_install chromium chromium-driver prometheus
 fi

@@ -12,6 +12,8 @@ cd "$ROOT"
 step "Checking formatting"
 cargo fmt --all --check
 
+"$ROOT/scripts/check-deploy.sh"
+
 step "Building the server and the tests"
 cargo build -p idp
 export IDP_BIN="$CARGO_TARGET_DIR/debug/idp"

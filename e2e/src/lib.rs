@@ -37,6 +37,11 @@ pub struct Server {
 impl Server {
     /// Starts the server in a fresh directory with the embedded default and `env` on top.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with_log(env, None)
+    }
+
+    /// Like [`Server::start`], writing the server's log (standard error) to `log`.
+    pub fn start_with_log(env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
@@ -54,7 +59,10 @@ impl Server {
             .env("IDP_THEMES_DIR", workspace_root().join("themes"))
             .env("IDP_LOG_FORMAT", "json")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => Stdio::null(),
+            });
         for (k, v) in env {
             command.env(k, v);
         }

@@ -112,6 +112,8 @@ impl SecurityEvent {
 
     /// Writes the event as a structured log line on the `security` target.
     pub fn log(&self) {
+        metrics::counter!("idp_security_events_total", "type" => self.event_type.as_str(), "outcome" => self.outcome.as_str())
+            .increment(1);
         tracing::info!(
             target: "security",
             event_type = self.event_type.as_str(),

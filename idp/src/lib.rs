@@ -8,6 +8,7 @@ pub mod domain;
 pub mod http;
 pub mod login;
 pub mod manage;
+pub mod metrics;
 pub mod oidc;
 pub mod security;
 pub mod services;

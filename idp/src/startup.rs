@@ -59,6 +59,7 @@ pub struct Application {
 impl Application {
     /// Bootstraps first-start state and binds the listener.
     pub async fn build(services: Services) -> Result<Self, ServeError> {
+        crate::metrics::install();
         manage::bootstrap::ensure_admin(&services).await?;
         let created = manage::keys::ensure_signing_keys(&services).await?;
         if !created.is_empty() {

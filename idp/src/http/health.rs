@@ -50,3 +50,12 @@ async fn ping_redis(mut redis: redis::aio::ConnectionManager) -> redis::RedisRes
         .await
         .map(|_| ())
 }
+
+/// `GET /metrics`: Prometheus text exposition. Keep it off the public ingress (deploy/k8s
+/// routes only the protocol paths); Prometheus scrapes the pods directly.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(crate::metrics::render(&state.services))
+}

@@ -12,5 +12,6 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::liveness))
         .route("/readyz", web::get().to(health::readiness))
+        .route("/metrics", web::get().to(health::metrics))
         .configure(crate::oidc::routes);
 }

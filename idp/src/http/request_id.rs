@@ -37,8 +37,21 @@ pub async fn middleware(
     match result {
         Ok(mut response) => {
             let status = response.status().as_u16();
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = started.elapsed();
+            let latency_ms = elapsed.as_secs_f64() * 1000.0;
             tracing::info!(status, latency_ms, "request completed");
+            // Route templates only: a bounded label set whatever paths clients send.
+            let route = response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
+            let method = response.request().method().as_str().to_string();
+            metrics::counter!("idp_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string()).increment(1);
+            crate::metrics::observe(
+                "idp_http_request_duration_seconds",
+                &[("route", route), ("method", method)],
+                elapsed,
+            );
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response
                     .headers_mut()

@@ -229,6 +229,12 @@ async fn check_credentials(
         (Some(_), Verification::Invalid) => Some("bad_password"),
         (Some(_), Verification::Valid { .. }) => None,
     };
+    metrics::counter!(
+        "idp_login_attempts_total",
+        "outcome" => if failure.is_some() { "failure" } else { "success" },
+        "reason" => failure.unwrap_or("none")
+    )
+    .increment(1);
     let mut event = SecurityEvent::new(
         if failure.is_some() {
             EventType::LoginFailed

@@ -16,6 +16,9 @@ pub async fn cleanup(services: &Services) -> Result<Vec<(&'static str, u64)>, Ma
         .delete_expired(now, services.settings.cleanup_batch)
         .await?;
     counts.push(("deny_list", services.deny_list.prune(now).await as u64));
+    for (kind, n) in &counts {
+        metrics::counter!("idp_cleanup_rows_deleted_total", "kind" => *kind).increment(*n);
+    }
     Ok(counts)
 }
 

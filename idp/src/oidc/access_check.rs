@@ -37,6 +37,9 @@ pub async fn check(services: &Services, token: &str) -> AccessCheck {
     match services.deny_list.is_denied(jti, gid, now).await {
         Ok(false) => AccessCheck::Active(claims),
         Ok(true) => AccessCheck::Inactive,
-        Err(e) => AccessCheck::Unknown(e.to_string()),
+        Err(e) => {
+            metrics::counter!("idp_denylist_errors_total").increment(1);
+            AccessCheck::Unknown(e.to_string())
+        }
     }
 }

@@ -43,6 +43,12 @@ pub async fn introspect(
         }
     };
     let answer = answer.unwrap_or_else(|| json!({ "active": false }));
+    let result = if answer["active"] == true {
+        "active"
+    } else {
+        "inactive"
+    };
+    metrics::counter!("idp_introspections_total", "result" => result).increment(1);
     let wants_jwt = req
         .headers()
         .get("accept")

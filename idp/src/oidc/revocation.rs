@@ -89,6 +89,7 @@ pub async fn revoke(
             || revoke_access_token(services, &client, token, now).await?
     };
     if revoked {
+        metrics::counter!("idp_token_revocations_total").increment(1);
         let mut event = SecurityEvent::new(EventType::TokenRevoked, Outcome::Success, now);
         event.client_id = Some(client.id.clone());
         record(services, meta.stamp(event)).await;

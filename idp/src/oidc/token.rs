@@ -66,6 +66,17 @@ pub async fn token(
         GrantType::RefreshToken => grants::refresh_token::refresh(services, &client, &params, &meta).await?,
         GrantType::ClientCredentials => grants::client_credentials::grant(services, &client, &params)?,
     };
+    let grant = grant_type.as_str();
+    metrics::counter!("idp_tokens_issued_total", "grant_type" => grant, "token_type" => "access_token")
+        .increment(1);
+    if response.id_token.is_some() {
+        metrics::counter!("idp_tokens_issued_total", "grant_type" => grant, "token_type" => "id_token")
+            .increment(1);
+    }
+    if response.refresh_token.is_some() {
+        metrics::counter!("idp_tokens_issued_total", "grant_type" => grant, "token_type" => "refresh_token")
+            .increment(1);
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Pragma", "no-cache"))

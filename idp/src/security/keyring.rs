@@ -178,6 +178,7 @@ impl KeyRing {
         URL_SAFE_NO_PAD.encode_string(header.to_string().as_bytes(), &mut message);
         message.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut message);
+        let started = std::time::Instant::now();
         let signature = match &key.pair {
             Pair::Rsa(pair) => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
@@ -192,6 +193,11 @@ impl KeyRing {
                 .to_vec(),
             Pair::Ed(pair) => pair.sign(message.as_bytes()).as_ref().to_vec(),
         };
+        crate::metrics::observe(
+            "idp_token_signing_duration_seconds",
+            &[("alg", alg.as_str().to_string())],
+            started.elapsed(),
+        );
         message.push('.');
         URL_SAFE_NO_PAD.encode_string(&signature, &mut message);
         Ok(message)

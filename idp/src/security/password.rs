@@ -130,9 +130,12 @@ impl PasswordHasher {
             .acquire()
             .await
             .map_err(|_| PasswordError::Cancelled)?;
-        tokio::task::spawn_blocking(work)
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(work)
             .await
-            .map_err(|_| PasswordError::Cancelled)
+            .map_err(|_| PasswordError::Cancelled);
+        crate::metrics::observe("idp_password_hash_duration_seconds", &[], started.elapsed());
+        result
     }
 
     /// Hashes waiting for a permit or running: the queue depth, for metrics.

@@ -33,6 +33,7 @@ pub async fn exchange(
         CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
         // RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
         CodeUse::Replayed(code) => {
+            metrics::counter!("idp_code_reuse_total").increment(1);
             let revoked =
                 crate::oidc::revocation::revoke_grant(services, &code.grant_id, Some(client), now).await?;
             let mut event = SecurityEvent::new(EventType::CodeReuseDetected, Outcome::Failure, now);

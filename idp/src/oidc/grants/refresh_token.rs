@@ -102,6 +102,7 @@ pub async fn refresh(
         .rotate_refresh_token(&hash, &successor, saved.as_deref(), now)
         .await?
     {
+        metrics::counter!("idp_refresh_rotations_total").increment(1);
         return Ok(response);
     }
     // Another request rotated this token a moment ago: this one is a retry, or a replay.
@@ -128,6 +129,7 @@ async fn retired_token(
     if within_window && let Some(saved) = &token.successor_response {
         return open(services, &token.token_hash, saved);
     }
+    metrics::counter!("idp_refresh_token_reuse_total").increment(1);
     let revoked = revoke_grant(services, &token.grant_id, Some(client), now).await?;
     let mut event = SecurityEvent::new(EventType::RefreshTokenReused, Outcome::Failure, now);
     event.client_id = Some(client.id.clone());

@@ -1,0 +1,156 @@
+//! Prometheus metrics: one recorder for the process, rendered at `GET /metrics`.
+//! Names follow Prometheus conventions: `idp_` prefix, base units, `_total` counters, and
+//! bounded label values (route templates, never raw paths or user names). Every metric is
+//! listed in `docs/observability.md`; a test checks that dashboards and alerts use only these.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::services::Services;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Latency buckets in seconds: sub-millisecond to seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Installs the process-wide recorder (once; later calls return the same handle).
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe();
+                    register_zeroes();
+                    metrics::gauge!("idp_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => option_env!("IDP_COMMIT").unwrap_or("unknown")).set(1.0);
+                    handle
+                }
+                // Another recorder is installed (tests embedding the library): render nothing.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// The text exposition, refreshing the gauges that are sampled rather than counted.
+pub fn render(services: &Services) -> String {
+    sample(services);
+    metrics_process::Collector::default().collect();
+    install().render()
+}
+
+fn sample(services: &Services) {
+    let (size, idle) = services.store.pool_status();
+    metrics::gauge!("idp_db_pool_connections", "state" => "idle").set(f64::from(idle));
+    metrics::gauge!("idp_db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
+    metrics::gauge!("idp_db_pool_max_connections").set(f64::from(services.settings.database_max_connections));
+    let queued = services
+        .settings
+        .password_hash_concurrency
+        .saturating_sub(services.passwords.available_permits());
+    metrics::gauge!("idp_password_hashes_in_progress").set(queued as f64);
+    let ring = services.keys.current();
+    metrics::gauge!("idp_signing_keys", "state" => "published").set(ring.published_kids().len() as f64);
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "idp_http_requests_total",
+        "HTTP requests by route template, method and status"
+    );
+    describe_histogram!(
+        "idp_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "HTTP request latency by route template"
+    );
+    describe_counter!(
+        "idp_login_attempts_total",
+        "Password logins by outcome and reason"
+    );
+    describe_counter!(
+        "idp_tokens_issued_total",
+        "Tokens issued by grant type and token type"
+    );
+    describe_counter!("idp_refresh_rotations_total", "Refresh tokens rotated");
+    describe_counter!(
+        "idp_refresh_token_reuse_total",
+        "Retired refresh tokens presented again (family revoked)"
+    );
+    describe_counter!(
+        "idp_code_reuse_total",
+        "Authorization codes presented twice (grant revoked)"
+    );
+    describe_counter!(
+        "idp_token_revocations_total",
+        "Tokens revoked through /revoke by token type"
+    );
+    describe_counter!("idp_introspections_total", "Introspection requests by result");
+    describe_histogram!(
+        "idp_token_signing_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to sign a JWT by algorithm"
+    );
+    describe_histogram!(
+        "idp_password_hash_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to hash or verify a password"
+    );
+    describe_gauge!(
+        "idp_password_hashes_in_progress",
+        "Password hashes running or waiting for a permit"
+    );
+    describe_gauge!("idp_db_pool_connections", "Database pool connections by state");
+    describe_gauge!("idp_db_pool_max_connections", "Configured database pool size");
+    describe_counter!(
+        "idp_denylist_errors_total",
+        "Deny-list (Redis) operations that failed"
+    );
+    describe_counter!(
+        "idp_cleanup_rows_deleted_total",
+        "Rows deleted by housekeeping by kind"
+    );
+    describe_counter!(
+        "idp_security_events_total",
+        "Security events recorded by type and outcome"
+    );
+    describe_gauge!("idp_signing_keys", "Signing keys by state");
+    describe_gauge!("idp_build_info", "Build version and commit");
+}
+
+/// Series that alerts compare against exist from the start, at zero, rather than appearing
+/// with the first event (an absent series makes `rate()` and ratios silently empty).
+fn register_zeroes() {
+    for name in [
+        "idp_refresh_rotations_total",
+        "idp_refresh_token_reuse_total",
+        "idp_code_reuse_total",
+        "idp_token_revocations_total",
+        "idp_denylist_errors_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for (outcome, reason) in [
+        ("success", "none"),
+        ("failure", "unknown_user"),
+        ("failure", "bad_password"),
+        ("failure", "disabled"),
+    ] {
+        metrics::counter!("idp_login_attempts_total", "outcome" => outcome, "reason" => reason).increment(0);
+    }
+}
+
+/// Observes a duration into a histogram.
+pub fn observe(name: &'static str, labels: &[(&'static str, String)], elapsed: Duration) {
+    let labels: Vec<metrics::Label> = labels
+        .iter()
+        .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+        .collect();
+    metrics::histogram!(name, labels).record(elapsed.as_secs_f64());
+}

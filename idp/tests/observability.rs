@@ -1,0 +1,137 @@
+//! Metrics after a scripted flow: counters move with what happened, and every metric the
+//! Grafana dashboards and Prometheus alerts query is really exposed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::browser::{Browser, form};
+use common::{Backend, spawn_app};
+
+/// The value of the series `name{labels}` in a Prometheus text exposition (0 when absent).
+fn value(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.add_user("mia").await;
+    let client = app.add_client(false, |c| c.first_party = true).await;
+    let scrape = || async {
+        app.http
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+
+    // A failed login.
+    let mut url = url::Url::parse(&format!("{}/authorize", app.base)).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", common::REDIRECT)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid");
+    let browser = Browser::new(&app.base);
+    let (_, _, html) = browser.visit(url.as_str()).await.page();
+    browser
+        .submit(
+            &form(&html)
+                .set("username", "mia")
+                .set("password", "wrong-password"),
+        )
+        .await;
+    // A login, a refresh, and a reuse.
+    let tokens = app.tokens(&client, "mia", "openid offline_access").await;
+    let r1 = tokens["refresh_token"].as_str().unwrap();
+    app.token_request(&client, &[("grant_type", "refresh_token"), ("refresh_token", r1)])
+        .await;
+    app.token_request(&client, &[("grant_type", "refresh_token"), ("refresh_token", r1)])
+        .await;
+    app.introspect(&client, tokens["access_token"].as_str().unwrap())
+        .await;
+    idp::manage::housekeeping::cleanup(&app.services).await.unwrap();
+    let after = scrape().await;
+
+    let moved =
+        |name: &str, labels: &[(&str, &str)]| value(&after, name, labels) - value(&before, name, labels);
+    assert_eq!(
+        moved(
+            "idp_login_attempts_total",
+            &[("outcome", "failure"), ("reason", "bad_password")]
+        ),
+        1.0
+    );
+    assert_eq!(moved("idp_login_attempts_total", &[("outcome", "success")]), 1.0);
+    assert_eq!(moved("idp_refresh_rotations_total", &[]), 1.0);
+    assert_eq!(moved("idp_refresh_token_reuse_total", &[]), 1.0);
+    assert!(
+        moved(
+            "idp_tokens_issued_total",
+            &[("grant_type", "authorization_code"), ("token_type", "id_token")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        moved("idp_introspections_total", &[("result", "inactive")]),
+        1.0,
+        "the reused family is revoked"
+    );
+    assert!(
+        moved(
+            "idp_http_requests_total",
+            &[("route", "/token"), ("status", "200")]
+        ) >= 2.0
+    );
+    assert!(
+        value(
+            &after,
+            "idp_token_signing_duration_seconds_count",
+            &[("alg", "RS256")]
+        ) >= 1.0
+    );
+    assert!(after.contains("idp_build_info{"));
+    assert!(!after.contains("mia"), "no user names in labels");
+
+    // Every metric the dashboards and alerts use exists.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
+    let mut sources = vec![std::fs::read_to_string(format!("{root}/prometheus/alerts.yml")).unwrap()];
+    for entry in std::fs::read_dir(format!("{root}/grafana/dashboards")).unwrap() {
+        sources.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let mut referenced = BTreeSet::new();
+    for text in &sources {
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("idp_") || word.starts_with("process_") {
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .fold(word, |w, s| w.strip_suffix(s).unwrap_or(w));
+                referenced.insert(base.to_string());
+            }
+        }
+    }
+    assert!(referenced.len() >= 15, "{referenced:?}");
+    let exposed: BTreeSet<&str> = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .collect();
+    let missing: Vec<&String> = referenced
+        .iter()
+        .filter(|m| !exposed.contains(m.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "dashboards or alerts query metrics that /metrics does not expose: {missing:?}"
+    );
+}
