@@ -40,7 +40,18 @@ run "jwks" "http://127.0.0.1:$PORT/jwks"
 run "client_credentials (ES256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
 start RS256
 run "client_credentials (RS256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
+run "client_credentials (RS256, 8 connections)" "http://127.0.0.1:$PORT/token" -c8 -s scripts/bench/client_credentials.lua
 start EdDSA
 run "client_credentials (EdDSA)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
-step "Idle memory after the runs"
+step "Start-up to ready on an existing SQLite database (5 runs)"
+for _ in 1 2 3 4 5; do
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  t0=$(date +%s%N)
+  (cd "$WORK" && IDP_LISTEN=127.0.0.1:$PORT IDP_ISSUER=http://127.0.0.1:$PORT IDP_LOG_LEVEL=warn exec "$BIN" serve >>"$WORK/server.log" 2>&1) &
+  SERVER_PID=$!
+  until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.005; done
+  echo "ready after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+done
+sleep 2
+step "Idle memory"
 grep -E "VmRSS|VmHWM" "/proc/$SERVER_PID/status"

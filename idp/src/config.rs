@@ -71,6 +71,7 @@ pub struct Settings {
     pub cleanup_interval_s: u64,
     pub cleanup_batch: u32,
     pub backchannel_logout_timeout_ms: u64,
+    pub client_cache_ttl_ms: u64,
     pub admin_ui_dir: Option<PathBuf>,
     pub themes_dir: PathBuf,
     pub theme: String,
@@ -107,6 +108,7 @@ impl Default for Settings {
             cleanup_interval_s: 300,
             cleanup_batch: 1000,
             backchannel_logout_timeout_ms: 5000,
+            client_cache_ttl_ms: 1000,
             admin_ui_dir: None,
             themes_dir: PathBuf::from("./themes"),
             theme: "default".into(),
@@ -307,6 +309,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         kind: Kind::Integer,
         default: "5000",
         doc: "Timeout of each back-channel logout request to a client (three attempts with backoff).",
+    },
+    SettingDoc {
+        key: "client_cache_ttl_ms",
+        kind: Kind::Integer,
+        default: "1000",
+        doc: "How long a replica reuses a client's registration before reading it again (0: always read). Changes made on another replica take effect within this time.",
     },
     SettingDoc {
         key: "admin_ui_dir",

@@ -49,6 +49,7 @@ pub struct Services {
     pub response_key: Arc<KeyEncryptor>,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub deny_list: Arc<dyn DenyList>,
+    pub clients: Arc<crate::store::ClientCache>,
 }
 
 impl std::fmt::Debug for Services {
@@ -101,6 +102,9 @@ impl Services {
             )?),
             redis,
             deny_list,
+            clients: Arc::new(crate::store::ClientCache::new(std::time::Duration::from_millis(
+                settings.client_cache_ttl_ms,
+            ))),
             passwords: PasswordHasher::new(settings.password_hash_concurrency)?,
             secrets: Arc::new(SecretHasher::new(
                 &master.derive(master_key::CLIENT_SECRET_PEPPER),

@@ -59,6 +59,7 @@ pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Resu
 }
 
 pub async fn remove(services: &Services, client_id: &str, actor: Actor) -> Result<(), ManageError> {
+    services.clients.invalidate(client_id);
     if !services.store.delete_client(client_id).await? {
         return Err(ManageError::NotFound(format!("client {client_id:?}")));
     }

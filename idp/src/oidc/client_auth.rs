@@ -100,7 +100,7 @@ pub async fn authenticate(
     presented: &Presented,
     meta: &RequestMeta,
 ) -> Result<Client, OAuthError> {
-    let client = services.store.find_client(&presented.client_id).await?;
+    let client = services.clients.get(services.store.as_ref(), &presented.client_id).await?;
     let verdict = match &client {
         None => {
             // Spend the same HMAC as for a known client: no timing difference.
@@ -119,7 +119,7 @@ pub async fn authenticate(
         },
     };
     match (verdict, client) {
-        (Ok(()), Some(client)) => Ok(client),
+        (Ok(()), Some(client)) => Ok(Client::clone(&client)),
         (verdict, _) => {
             let reason = verdict.err().unwrap_or("unknown client");
             let mut event = SecurityEvent::new(

@@ -12,11 +12,13 @@ use crate::domain::grant::{AuthorizationCode, CodeUse, Grant, RefreshToken};
 use crate::domain::session::Session;
 use crate::domain::user::{NewUser, User, UserStatus};
 
+mod client_cache;
 mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
 
+pub use client_cache::ClientCache;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
