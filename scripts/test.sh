@@ -12,6 +12,10 @@ cd "$ROOT"
 step "Checking formatting"
 cargo fmt --all --check
 
+step "Static analysis (clippy, warnings are errors)"
+cargo clippy -p idp -p e2e -p api-types --all-targets -- -D warnings
+cargo clippy -p admin-ui --target wasm32-unknown-unknown -- -D warnings
+
 "$ROOT/scripts/check-deploy.sh"
 
 step "Building the server and the tests"

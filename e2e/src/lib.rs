@@ -75,10 +75,8 @@ impl Server {
     fn wait_ready(&self) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(response) = reqwest::blocking_get_status(&format!("{}/readyz", self.base)) {
-                if response == 200 {
-                    return;
-                }
+            if let Ok(200) = reqwest::blocking_get_status(&format!("{}/readyz", self.base)) {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -35,15 +35,17 @@ fn free_port() -> u16 {
 
 fn start_chromedriver() -> (Driver, u16) {
     let port = free_port();
-    let child = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver runs (scripts/install-tools.sh --test installs it)");
+    let driver = Driver(
+        Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/install-tools.sh --test installs it)"),
+    );
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Driver(child), port);
+            return (driver, port);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -260,7 +260,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<String, Failure
         }
         Command::Keys(KeysCommand::Rotate { alg }) => {
             let algs = match alg {
-                Some(name) => vec![Alg::parse(&name).map_err(|e| Failure::usage(e))?],
+                Some(name) => vec![Alg::parse(&name).map_err(Failure::usage)?],
                 None => Alg::ALL.to_vec(),
             };
             let migrate = settings.migrate_on_start;

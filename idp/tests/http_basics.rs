@@ -177,6 +177,7 @@ async fn readiness_follows_a_postgres_outage_and_recovers_without_restart() {
         &[
             ("IDP_DATABASE_URL", &via_proxy),
             ("IDP_DATABASE_ACQUIRE_TIMEOUT_MS", "500"),
+            ("IDP_CLIENT_CACHE_TTL_MS", "0"),
         ],
     )
     .await;

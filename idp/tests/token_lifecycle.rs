@@ -495,7 +495,7 @@ async fn back_channel_logout_delivers_a_signed_logout_token(backend: Backend) {
     assert_eq!(claims["sid"], id_claims["sid"]);
     assert_eq!(claims["sub"], id_claims["sub"]);
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
-    assert!(claims.get("nonce").is_none());
+    assert!(!claims.contains_key("nonce"));
 }
 
 /// Reads one HTTP request's body and answers 200.

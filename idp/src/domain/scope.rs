@@ -17,7 +17,7 @@ impl Scopes {
         Some(Self(set))
     }
 
-    pub fn from_iter<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Self {
+    pub fn from_values<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> Self {
         Self(items.into_iter().map(Into::into).collect())
     }
 

@@ -100,7 +100,10 @@ pub async fn authenticate(
     presented: &Presented,
     meta: &RequestMeta,
 ) -> Result<Client, OAuthError> {
-    let client = services.clients.get(services.store.as_ref(), &presented.client_id).await?;
+    let client = services
+        .clients
+        .get(services.store.as_ref(), &presented.client_id)
+        .await?;
     let verdict = match &client {
         None => {
             // Spend the same HMAC as for a known client: no timing difference.

@@ -151,10 +151,11 @@ async fn end(state: &AppState, session: &Session, user: &User, meta: &RequestMet
         .unwrap_or_default();
     let mut clients: Vec<String> = Vec::new();
     for grant in &grants {
-        if !grant.offline && grant.revoked_at.is_none() {
-            if let Err(e) = revoke_grant(services, &grant.id, None, now).await {
-                tracing::error!(error = %e, grant_id = %grant.id, "could not revoke a grant at logout");
-            }
+        if !grant.offline
+            && grant.revoked_at.is_none()
+            && let Err(e) = revoke_grant(services, &grant.id, None, now).await
+        {
+            tracing::error!(error = %e, grant_id = %grant.id, "could not revoke a grant at logout");
         }
         if !clients.contains(&grant.client_id) {
             clients.push(grant.client_id.clone());

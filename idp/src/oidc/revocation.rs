@@ -81,13 +81,18 @@ pub async fn revoke(
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
     let now = services.clock.now();
     // The hint only decides which lookup comes first (RFC 7009 §2.1).
-    let revoked = if params.get("token_type_hint") == Some("access_token") {
-        revoke_access_token(services, &client, token, now).await?
-            || revoke_refresh_token(services, &client, token, now).await?
-    } else {
-        revoke_refresh_token(services, &client, token, now).await?
-            || revoke_access_token(services, &client, token, now).await?
-    };
+    let access_first = params.get("token_type_hint") == Some("access_token");
+    let mut revoked = false;
+    for access in [access_first, !access_first] {
+        revoked = if access {
+            revoke_access_token(services, &client, token, now).await?
+        } else {
+            revoke_refresh_token(services, &client, token, now).await?
+        };
+        if revoked {
+            break;
+        }
+    }
     if revoked {
         metrics::counter!("idp_token_revocations_total").increment(1);
         let mut event = SecurityEvent::new(EventType::TokenRevoked, Outcome::Success, now);

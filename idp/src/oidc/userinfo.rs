@@ -107,11 +107,11 @@ pub async fn userinfo(
         }
         out.insert("updated_at".into(), json!(user.updated_at.timestamp()));
     }
-    if scope.contains("email") {
-        if let Some(email) = &user.email {
-            out.insert("email".into(), json!(email.as_str()));
-            out.insert("email_verified".into(), json!(user.email_verified));
-        }
+    if scope.contains("email")
+        && let Some(email) = &user.email
+    {
+        out.insert("email".into(), json!(email.as_str()));
+        out.insert("email_verified".into(), json!(user.email_verified));
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -169,7 +169,7 @@ fn uses_params(phc: &str, current: &Params) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn secret(s: &str) -> SecretString {

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use super::{Store, StoreResult};
 use crate::domain::client::Client;
 
+/// Client id → (when it was read, the client or `None` for an unknown id).
+type Entries = HashMap<String, (Instant, Option<Arc<Client>>)>;
+
 #[derive(Debug)]
 pub struct ClientCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Instant, Option<Arc<Client>>)>>,
+    entries: RwLock<Entries>,
 }
 
 /// More clients than this and the cache is simply cleared: it is a convenience, not a store.
@@ -20,7 +23,10 @@ const MAX_ENTRIES: usize = 10_000;
 
 impl ClientCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: RwLock::new(HashMap::new()) }
+        Self {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The client, from the cache while fresh, else from the store. Unknown ids are cached
@@ -29,10 +35,10 @@ impl ClientCache {
         if self.ttl.is_zero() {
             return Ok(store.find_client(id).await?.map(Arc::new));
         }
-        if let Some((at, client)) = self.read().get(id) {
-            if at.elapsed() < self.ttl {
-                return Ok(client.clone());
-            }
+        if let Some((at, client)) = self.read().get(id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(client.clone());
         }
         let client = store.find_client(id).await?.map(Arc::new);
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
@@ -47,7 +53,7 @@ impl ClientCache {
         self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (Instant, Option<Arc<Client>>)>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
         self.entries.read().unwrap_or_else(|p| p.into_inner())
     }
 }

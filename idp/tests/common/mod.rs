@@ -113,8 +113,11 @@ fn database_url_for(name: &str) -> String {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if self.owner && self.backend == Backend::Postgres {
-            if let Ok(mut redis) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) {
+        if self.owner
+            && self.backend == Backend::Postgres
+            && let Ok(mut redis) = redis::Client::open(redis_url()).and_then(|c| c.get_connection())
+        {
+            {
                 let keys: Vec<String> = redis::cmd("KEYS")
                     .arg(format!("{}*", self.redis_prefix))
                     .query(&mut redis)

@@ -35,7 +35,7 @@ pub fn grant(services: &Services, client: &Client, params: &Params) -> Result<To
             }
             asked
         }
-        None => Scopes::from_iter(allowed),
+        None => Scopes::from_values(allowed),
     };
     let now = services.clock.now();
     let scope_text = scope.to_string();
