@@ -18,6 +18,7 @@ start() {  # start ALG: (re)starts the server with ALG access tokens
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; fi
   (cd "$WORK" && IDP_LISTEN=127.0.0.1:$PORT IDP_ISSUER=http://127.0.0.1:$PORT IDP_LOG_LEVEL=warn \
      IDP_ACCESS_TOKEN_SIGNING_ALG="$1" IDP_BOOTSTRAP_ADMIN_PASSWORD=bench-admin-password \
+     IDP_RATE_LIMIT_TOKEN_PER_MINUTE=0 IDP_RATE_LIMIT_INTROSPECT_PER_MINUTE=0 \
      exec "$BIN" serve >"$WORK/server.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.1; done

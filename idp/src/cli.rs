@@ -88,6 +88,8 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled user.
     Enable { username: String },
+    /// Lift every brute-force lock of a user, from every source.
+    Unlock { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,6 +363,10 @@ async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> 
         UserCommand::Disable { username } => {
             manage::users::set_status(services, &username, UserStatus::Disabled, Actor::Cli).await?;
             Ok(format!("user {username} disabled\n"))
+        }
+        UserCommand::Unlock { username } => {
+            let lifted = manage::users::unlock(services, &username, Actor::Cli).await?;
+            Ok(format!("user {username} unlocked ({lifted} source(s) cleared)\n"))
         }
         UserCommand::Enable { username } => {
             manage::users::set_status(services, &username, UserStatus::Active, Actor::Cli).await?;

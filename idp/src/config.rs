@@ -72,6 +72,16 @@ pub struct Settings {
     pub cleanup_batch: u32,
     pub backchannel_logout_timeout_ms: u64,
     pub client_cache_ttl_ms: u64,
+    pub rate_limit_login_ip_per_minute: u32,
+    pub rate_limit_login_account_per_minute: u32,
+    pub login_failures_ip_per_minute: u32,
+    pub login_failures_ip_burst: u32,
+    pub lockout_threshold: u32,
+    pub lockout_initial_s: u64,
+    pub lockout_max_s: u64,
+    pub rate_limit_token_per_minute: u32,
+    pub rate_limit_introspect_per_minute: u32,
+    pub trusted_proxies: String,
     pub admin_ui_dir: Option<PathBuf>,
     pub themes_dir: PathBuf,
     pub theme: String,
@@ -109,6 +119,16 @@ impl Default for Settings {
             cleanup_batch: 1000,
             backchannel_logout_timeout_ms: 5000,
             client_cache_ttl_ms: 1000,
+            rate_limit_login_ip_per_minute: 120,
+            rate_limit_login_account_per_minute: 30,
+            login_failures_ip_per_minute: 10,
+            login_failures_ip_burst: 50,
+            lockout_threshold: 5,
+            lockout_initial_s: 60,
+            lockout_max_s: 900,
+            rate_limit_token_per_minute: 120_000,
+            rate_limit_introspect_per_minute: 300_000,
+            trusted_proxies: String::new(),
             admin_ui_dir: None,
             themes_dir: PathBuf::from("./themes"),
             theme: "default".into(),
@@ -317,6 +337,66 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "How long a replica reuses a client's registration before reading it again (0: always read). Changes made on another replica take effect within this time.",
     },
     SettingDoc {
+        key: "rate_limit_login_ip_per_minute",
+        kind: Kind::Integer,
+        default: "120",
+        doc: "Login attempts per minute from one address (bursts of half that). 0 disables. With Redis, shared by all replicas.",
+    },
+    SettingDoc {
+        key: "rate_limit_login_account_per_minute",
+        kind: Kind::Integer,
+        default: "30",
+        doc: "Login attempts per minute for one typed username, from anywhere (bursts of half that). 0 disables.",
+    },
+    SettingDoc {
+        key: "login_failures_ip_per_minute",
+        kind: Kind::Integer,
+        default: "10",
+        doc: "Sustained *failed* logins per minute one address may make across all accounts before it is throttled (password spraying). Successful logins do not count, so a busy office NAT is not throttled. 0 disables.",
+    },
+    SettingDoc {
+        key: "login_failures_ip_burst",
+        kind: Kind::Integer,
+        default: "50",
+        doc: "Failed logins one address may make in a burst before `login_failures_ip_per_minute` applies.",
+    },
+    SettingDoc {
+        key: "lockout_threshold",
+        kind: Kind::Integer,
+        default: "5",
+        doc: "Consecutive failed logins for one account from one address that lock that pair (the two before it are slowed by 1 s and 2 s).",
+    },
+    SettingDoc {
+        key: "lockout_initial_s",
+        kind: Kind::Integer,
+        default: "60",
+        doc: "Length of the first lock; each further lock of the same pair doubles it.",
+    },
+    SettingDoc {
+        key: "lockout_max_s",
+        kind: Kind::Integer,
+        default: "900",
+        doc: "Longest lock. `idp user unlock <username>` lifts locks at once.",
+    },
+    SettingDoc {
+        key: "rate_limit_token_per_minute",
+        kind: Kind::Integer,
+        default: "120000",
+        doc: "Token requests per minute per client and, separately, per address (bursts of 1/30 of that). 0 disables; load tests raise or disable it.",
+    },
+    SettingDoc {
+        key: "rate_limit_introspect_per_minute",
+        kind: Kind::Integer,
+        default: "300000",
+        doc: "Introspection and revocation requests per minute per client (bursts of 1/30 of that). 0 disables.",
+    },
+    SettingDoc {
+        key: "trusted_proxies",
+        kind: Kind::Text,
+        default: "(none)",
+        doc: "Comma-separated addresses or CIDR ranges of reverse proxies (the ingress). Only when the connecting peer is one of them is the client address taken from `X-Forwarded-For`; otherwise that header is ignored.",
+    },
+    SettingDoc {
         key: "admin_ui_dir",
         kind: Kind::Text,
         default: "(admin-ui/dist, or admin-ui beside the binary)",
@@ -410,6 +490,20 @@ impl Settings {
                 "must be RS256, ES256 or EdDSA",
             ));
         }
+        if !matches!(self.deny_list_unavailable.as_str(), "error" | "inactive") {
+            return Err(ConfigError::new(
+                "deny_list_unavailable",
+                "must be error or inactive",
+            ));
+        }
+        if self.cleanup_batch == 0 {
+            return Err(ConfigError::new("cleanup_batch", "must be at least 1"));
+        }
+        if self.lockout_threshold == 0 {
+            return Err(ConfigError::new("lockout_threshold", "must be at least 1"));
+        }
+        crate::http::meta::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError::new("trusted_proxies", e))?;
         let url = self.database_url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {

@@ -50,6 +50,8 @@ pub struct Services {
     pub redis: Option<redis::aio::ConnectionManager>,
     pub deny_list: Arc<dyn DenyList>,
     pub clients: Arc<crate::store::ClientCache>,
+    pub rate_limiter: Arc<dyn crate::security::ratelimit::RateLimiter>,
+    pub trusted_proxies: Arc<crate::http::meta::TrustedProxies>,
 }
 
 impl std::fmt::Debug for Services {
@@ -96,12 +98,24 @@ impl Services {
             Some(redis) => Arc::new(RedisDenyList::new(redis.clone(), &settings.redis_key_prefix)),
             None => Arc::new(MemoryDenyList::default()),
         };
+        let rate_limiter: Arc<dyn crate::security::ratelimit::RateLimiter> = match &redis {
+            Some(redis) => Arc::new(crate::security::ratelimit::RedisRateLimiter::new(
+                redis.clone(),
+                &settings.redis_key_prefix,
+            )),
+            None => Arc::new(crate::security::ratelimit::MemoryRateLimiter::default()),
+        };
         Ok(Self {
             response_key: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::SAVED_RESPONSE_ENCRYPTION),
             )?),
             redis,
             deny_list,
+            rate_limiter,
+            trusted_proxies: Arc::new(
+                crate::http::meta::TrustedProxies::parse(&settings.trusted_proxies)
+                    .map_err(|e| StartupError::config("trusted_proxies", e))?,
+            ),
             clients: Arc::new(crate::store::ClientCache::new(std::time::Duration::from_millis(
                 settings.client_cache_ttl_ms,
             ))),

@@ -4,5 +4,6 @@
 pub mod cookies;
 pub mod interaction;
 pub mod pages;
+pub mod protection;
 pub mod session;
 pub mod themes;

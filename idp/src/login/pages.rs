@@ -8,6 +8,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::interaction::Interaction;
+use super::protection::{self, Gate};
 use super::{cookies, session};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::user::{User, UserStatus, Username};
@@ -169,11 +170,54 @@ pub async fn login_submit(
     }
     let services = &state.services;
     let password = SecretString::from(form.password);
+    let account_key: String = form.username.trim().to_lowercase().chars().take(128).collect();
+    let source = meta.ip.clone().unwrap_or_default();
+    match protection::before_attempt(services, &account_key, &source, services.clock.now()).await {
+        Ok(Gate::Open { delay }) => tokio::time::sleep(delay).await,
+        Ok(Gate::Refused {
+            retry_after_s,
+            reason,
+        }) => {
+            refused_attempt(&state, &form.username, &interaction, &meta, reason).await;
+            let message = format!(
+                "Too many attempts. Try again in {}.",
+                describe_wait(retry_after_s)
+            );
+            let mut page = login_page(&state, &req, &interaction, &form.username, Some(&message)).await;
+            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry_after_s.to_string()) {
+                page.headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, value);
+            }
+            return page;
+        }
+        Err(e) => return error_page(&state, &e.into()),
+    }
     let user = match check_credentials(&state, &form.username, &password, &interaction, &meta).await {
         Ok(Some(user)) => user,
-        Ok(None) => return login_page(&state, &req, &interaction, &form.username, Some(LOGIN_FAILED)).await,
+        Ok(None) => {
+            let user_id = match Username::parse(&form.username) {
+                Ok(name) => services
+                    .store
+                    .find_user_by_username(&name.key())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|u| u.id.to_string()),
+                Err(_) => None,
+            };
+            if let Err(e) =
+                protection::after_failure(services, &account_key, user_id, &meta, services.clock.now()).await
+            {
+                return error_page(&state, &e.into());
+            }
+            return login_page(&state, &req, &interaction, &form.username, Some(LOGIN_FAILED)).await;
+        }
         Err(e) => return error_page(&state, &e),
     };
+    if let Err(e) = protection::after_success(services, &account_key, &source).await {
+        tracing::warn!(error = %e, "could not clear login failures");
+    }
     let now = services.clock.now();
     let (session, cookie_value) = match session::start(services, &user, &meta, now).await {
         Ok(started) => started,
@@ -382,6 +426,32 @@ pub async fn consent_submit(
     .await
     .unwrap_or_else(|error| authorize::error_response(target, &error));
     render(&state, next)
+}
+
+/// A refused attempt is a failed login too: recorded with why, counted, never explained.
+async fn refused_attempt(
+    state: &AppState,
+    username: &str,
+    interaction: &Interaction,
+    meta: &RequestMeta,
+    reason: &'static str,
+) {
+    let services = &state.services;
+    metrics::counter!("idp_login_attempts_total", "outcome" => "failure", "reason" => reason).increment(1);
+    let mut event = SecurityEvent::new(EventType::RateLimited, Outcome::Failure, services.clock.now());
+    event.username = Some(username.chars().take(64).collect());
+    event.client_id = Some(interaction.request.client_id.clone());
+    event.details = serde_json::json!({ "limiter": "login", "reason": reason });
+    record(services, meta.stamp(event)).await;
+}
+
+fn describe_wait(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "a second".into(),
+        2..=59 => format!("{seconds} seconds"),
+        60..=119 => "a minute".into(),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
 }
 
 fn describe_scope(scope: &str) -> String {

@@ -83,3 +83,18 @@ pub async fn set_status(
         ..user
     })
 }
+
+/// Lifts the brute-force locks of `username` from every source. Works for any typed name,
+/// so it also clears locks on names that do not exist.
+pub async fn unlock(services: &Services, username: &str, actor: Actor) -> Result<u64, ManageError> {
+    let key: String = username.trim().to_lowercase();
+    let lifted = services.store.unlock_account(&key).await?;
+    let user = services.store.find_user_by_username(&key).await?;
+    let mut event = SecurityEvent::new(EventType::AccountUnlocked, Outcome::Success, services.clock.now());
+    event.user_id = user.map(|u| u.id.to_string());
+    event.username = Some(key);
+    event.actor_id = Some(actor.id());
+    event.details = serde_json::json!({ "sources_cleared": lifted });
+    record(services, event).await;
+    Ok(lifted)
+}

@@ -13,6 +13,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     /// For `invalid_client` after HTTP Basic, and bearer-token errors.
     pub www_authenticate: Option<String>,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl std::fmt::Display for OAuthError {
@@ -27,7 +29,7 @@ macro_rules! constructors {
     ($($name:ident => $code:literal, $status:ident;)+) => {
         impl OAuthError {
             $(pub fn $name(description: impl Into<String>) -> Self {
-                Self { code: $code, description: description.into(), status: StatusCode::$status, www_authenticate: None }
+                Self { code: $code, description: description.into(), status: StatusCode::$status, www_authenticate: None, retry_after: None }
             })+
         }
     };
@@ -57,6 +59,15 @@ impl OAuthError {
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
+    }
+
+    /// 429 Too Many Requests with `Retry-After` (RFC 6585 §4).
+    pub fn too_many_requests(retry_after_s: u64) -> Self {
+        let mut error =
+            Self::temporarily_unavailable(format!("too many requests; retry after {retry_after_s} s"))
+                .with_status(StatusCode::TOO_MANY_REQUESTS);
+        error.retry_after = Some(retry_after_s);
+        error
     }
 
     pub fn with_www_authenticate(mut self, value: impl Into<String>) -> Self {
@@ -97,8 +108,14 @@ impl ResponseError for OAuthError {
         if let Some(challenge) = &self.www_authenticate {
             response.insert_header(("WWW-Authenticate", challenge.as_str()));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header(("Retry-After", "5"));
+        match self.retry_after {
+            Some(seconds) => {
+                response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            None => {}
         }
         response.json(serde_json::json!({ "error": self.code, "error_description": self.description }))
     }

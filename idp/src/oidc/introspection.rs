@@ -26,8 +26,10 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let services = &state.services;
     let params = form_params(&req, &body)?;
-    let client =
-        client_auth::authenticate(services, &client_auth::presented(req.headers(), &params)?, &meta).await?;
+    let presented = client_auth::presented(req.headers(), &params)?;
+    let per_minute = services.settings.rate_limit_introspect_per_minute;
+    super::throttle::enforce(services, "introspect-client", &presented.client_id, per_minute).await?;
+    let client = client_auth::authenticate(services, &presented, &meta).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;

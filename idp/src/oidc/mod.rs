@@ -13,6 +13,7 @@ pub mod params;
 pub mod pkce;
 pub mod request;
 pub mod revocation;
+pub mod throttle;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;

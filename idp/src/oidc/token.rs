@@ -48,6 +48,15 @@ pub async fn token(
     let params = Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let services = &state.services;
     let presented = client_auth::presented(req.headers(), &params)?;
+    let per_minute = services.settings.rate_limit_token_per_minute;
+    super::throttle::enforce(
+        services,
+        "token-ip",
+        meta.ip.as_deref().unwrap_or_default(),
+        per_minute,
+    )
+    .await?;
+    super::throttle::enforce(services, "token-client", &presented.client_id, per_minute).await?;
     let client = client_auth::authenticate(services, &presented, &meta).await?;
     let grant_type = params
         .get("grant_type")

@@ -8,3 +8,4 @@ pub mod keys;
 pub mod master_key;
 pub mod password;
 pub mod random;
+pub mod ratelimit;

@@ -152,10 +152,50 @@ pub trait GrantStore: Send + Sync {
     async fn delete_expired(&self, now: DateTime<Utc>, batch: u32) -> StoreResult<Vec<(&'static str, u64)>>;
 }
 
+/// The brute-force state of one (account, source) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailureState {
+    pub failures: i64,
+    pub lockouts: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait LoginFailureStore: Send + Sync {
+    async fn login_failure_state(&self, account_key: &str, source: &str) -> StoreResult<FailureState>;
+    /// Counts one more failure atomically and returns the new state.
+    async fn record_login_failure(
+        &self,
+        account_key: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FailureState>;
+    /// Locks the pair until `until`, resetting its failure count and counting the lockout.
+    async fn lock_login(
+        &self,
+        account_key: &str,
+        source: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Forgets the pair (a successful login).
+    async fn clear_login_failures(&self, account_key: &str, source: &str) -> StoreResult<()>;
+    /// Forgets every source's failures and locks for the account (an administrator's unlock).
+    async fn unlock_account(&self, account_key: &str) -> StoreResult<u64>;
+}
+
 /// Everything the server needs from its database.
 #[async_trait]
 pub trait Store:
-    UserStore + ClientStore + KeyStore + EventStore + SessionStore + ConsentStore + GrantStore + std::fmt::Debug
+    UserStore
+    + ClientStore
+    + KeyStore
+    + EventStore
+    + SessionStore
+    + ConsentStore
+    + GrantStore
+    + LoginFailureStore
+    + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.
     async fn migrate(&self) -> StoreResult<()>;

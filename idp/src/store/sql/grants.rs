@@ -236,6 +236,17 @@ macro_rules! impl_grant_store {
                     }
                 }
                 counts.push(("saved_refresh_responses", cleared));
+                // Failure counters untouched for a day, and not locked, are history.
+                let forgotten = sqlx::query(
+                    "DELETE FROM login_failures WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until < $2)",
+                )
+                .bind(rows::ms(now - chrono::Duration::days(1)))
+                .bind(rows::ms(now))
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)?
+                .rows_affected();
+                counts.push(("login_failures", forgotten));
                 Ok(counts)
             }
         }

@@ -7,6 +7,7 @@ mod clients;
 mod events;
 mod grants;
 mod keys;
+mod login_failures;
 mod sessions;
 mod users;
 
@@ -14,6 +15,7 @@ pub(crate) use clients::impl_client_store;
 pub(crate) use events::impl_event_store;
 pub(crate) use grants::impl_grant_store;
 pub(crate) use keys::impl_key_store;
+pub(crate) use login_failures::impl_login_failure_store;
 pub(crate) use sessions::impl_session_store;
 pub(crate) use users::impl_user_store;
 
@@ -27,6 +29,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_event_store!($store, $db);
         $crate::store::sql::impl_session_store!($store, $db);
         $crate::store::sql::impl_grant_store!($store, $db);
+        $crate::store::sql::impl_login_failure_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

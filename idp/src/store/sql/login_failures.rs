@@ -1,0 +1,97 @@
+//! SQL for brute-force counters.
+
+macro_rules! impl_login_failure_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::LoginFailureStore for $store {
+            async fn login_failure_state(
+                &self,
+                account_key: &str,
+                source: &str,
+            ) -> $crate::store::StoreResult<$crate::store::FailureState> {
+                use $crate::store::{map_sqlx, rows};
+                let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT failures, lockouts, locked_until FROM login_failures WHERE account_key = $1 AND source = $2",
+                )
+                .bind(account_key)
+                .bind(source)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                Ok(match row {
+                    Some((failures, lockouts, locked_until)) => $crate::store::FailureState {
+                        failures,
+                        lockouts,
+                        locked_until: locked_until.map(rows::time).transpose()?,
+                    },
+                    None => $crate::store::FailureState::default(),
+                })
+            }
+
+            async fn record_login_failure(
+                &self,
+                account_key: &str,
+                source: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<$crate::store::FailureState> {
+                use $crate::store::{map_sqlx, rows};
+                // One atomic upsert: concurrent failures each count.
+                let (failures, lockouts, locked_until): (i64, i64, Option<i64>) = sqlx::query_as(
+                    "INSERT INTO login_failures (account_key, source, failures, lockouts, updated_at) \
+                     VALUES ($1, $2, 1, 0, $3) ON CONFLICT (account_key, source) DO UPDATE \
+                     SET failures = login_failures.failures + 1, updated_at = excluded.updated_at \
+                     RETURNING failures, lockouts, locked_until",
+                )
+                .bind(account_key)
+                .bind(source)
+                .bind(rows::ms(now))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                Ok($crate::store::FailureState { failures, lockouts, locked_until: locked_until.map(rows::time).transpose()? })
+            }
+
+            async fn lock_login(
+                &self,
+                account_key: &str,
+                source: &str,
+                until: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::{map_sqlx, rows};
+                sqlx::query(
+                    "UPDATE login_failures SET failures = 0, lockouts = lockouts + 1, locked_until = $1, updated_at = $2 \
+                     WHERE account_key = $3 AND source = $4",
+                )
+                .bind(rows::ms(until))
+                .bind(rows::ms(now))
+                .bind(account_key)
+                .bind(source)
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                Ok(())
+            }
+
+            async fn clear_login_failures(&self, account_key: &str, source: &str) -> $crate::store::StoreResult<()> {
+                sqlx::query("DELETE FROM login_failures WHERE account_key = $1 AND source = $2")
+                    .bind(account_key)
+                    .bind(source)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok(())
+            }
+
+            async fn unlock_account(&self, account_key: &str) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM login_failures WHERE account_key = $1")
+                    .bind(account_key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+pub(crate) use impl_login_failure_store;
