@@ -16,6 +16,8 @@ step "Static analysis (clippy, warnings are errors)"
 cargo clippy -p idp -p e2e -p api-types --all-targets -- -D warnings
 cargo clippy -p admin-ui --target wasm32-unknown-unknown -- -D warnings
 
+"$ROOT/scripts/supply-chain.sh"
+
 "$ROOT/scripts/check-deploy.sh"
 
 step "Building the server and the tests"

@@ -89,18 +89,14 @@ impl Application {
             );
         }
         let max_body = settings.max_body_bytes;
+        let https = settings.issuer.scheme() == "https";
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::FormConfig::default().limit(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer"))
-                        .add(("X-Frame-Options", "DENY")),
-                )
+                .wrap(security_headers(https))
                 .wrap(from_fn(request_id::middleware))
                 .configure(http::routes)
                 .route(
@@ -142,6 +138,19 @@ impl Application {
         services.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Headers on every response; HSTS (one year, subdomains) whenever the issuer is https.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"));
+    if https {
+        headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    } else {
+        headers
     }
 }
 

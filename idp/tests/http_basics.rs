@@ -156,7 +156,36 @@ async fn security_headers_are_on_every_response(backend: Backend) {
     }
 }
 
+async fn hsts_is_sent_only_when_the_issuer_is_https(backend: Backend) {
+    let plain = spawn_app(backend).await;
+    let response = plain
+        .http
+        .get(format!("{}/healthz", plain.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("strict-transport-security").is_none());
+    // Behind a TLS-terminating ingress the issuer is https while the pod speaks http.
+    let tls = spawn_app_with(
+        TestDb::new(backend).await,
+        &[("IDP_ISSUER", "https://idp.example.com")],
+    )
+    .await;
+    let response = tls
+        .http
+        .get(format!("{}/healthz", tls.base))
+        .send()
+        .await
+        .unwrap();
+    let hsts = response.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(hsts.contains("max-age=31536000"), "{hsts}");
+}
+
 on_both_backends!(
+    hsts_is_sent_only_when_the_issuer_is_https,
     liveness_and_readiness_answer_ok,
     every_response_carries_a_request_id_and_an_incoming_one_is_kept,
     an_unknown_path_gets_a_json_404,
