@@ -14,6 +14,10 @@ for tool in cargo-audit cargo-deny; do
   fi
 done
 
+if [ ! -d "$ADVISORY_DB/crates" ]; then
+  echo "RustSec advisory database not found at $ADVISORY_DB (set ADVISORY_DB)" >&2
+  exit 1
+fi
 step "cargo audit (RustSec snapshot: $(cat "$ADVISORY_DB/SNAPSHOT" 2>/dev/null | head -c 40))"
 # The database is read-only here: copy it so cargo-audit may write its lock file.
 DB_COPY="$(mktemp -d)"

@@ -52,6 +52,8 @@ pub struct Services {
     pub clients: Arc<crate::store::ClientCache>,
     pub rate_limiter: Arc<dyn crate::security::ratelimit::RateLimiter>,
     pub trusted_proxies: Arc<crate::http::meta::TrustedProxies>,
+    /// Origins allowed to call the CORS endpoints (those of registered redirect URIs).
+    pub cors_origins: Arc<crate::http::cors::AllowedOrigins>,
 }
 
 impl std::fmt::Debug for Services {
@@ -112,6 +114,9 @@ impl Services {
             redis,
             deny_list,
             rate_limiter,
+            cors_origins: Arc::new(crate::http::cors::AllowedOrigins::new(
+                std::time::Duration::from_secs(5),
+            )),
             trusted_proxies: Arc::new(
                 crate::http::meta::TrustedProxies::parse(&settings.trusted_proxies)
                     .map_err(|e| StartupError::config("trusted_proxies", e))?,

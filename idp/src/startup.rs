@@ -97,6 +97,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
                 .wrap(security_headers(https))
+                .wrap(from_fn(crate::http::cors::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .configure(http::routes)
                 .route(

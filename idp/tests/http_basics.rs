@@ -184,7 +184,63 @@ async fn hsts_is_sent_only_when_the_issuer_is_https(backend: Backend) {
     assert!(hsts.contains("max-age=31536000"), "{hsts}");
 }
 
+async fn cors_is_allowed_only_for_origins_of_registered_redirect_uris(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_client(true, |_| {}).await; // redirect URI http://127.0.0.1:9/callback
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}/token", app.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("http://127.0.0.1:9").await.unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:9"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    // Actual requests carry the header for allowed origins only, and never on the login pages.
+    let jwks = app
+        .http
+        .get(format!("{}/jwks", app.base))
+        .header("origin", "http://127.0.0.1:9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:9"
+    );
+    let evil = app
+        .http
+        .get(format!("{}/jwks", app.base))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    let login = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .header("origin", "http://127.0.0.1:9")
+        .send()
+        .await
+        .unwrap();
+    assert!(login.headers().get("access-control-allow-origin").is_none());
+}
+
 on_both_backends!(
+    cors_is_allowed_only_for_origins_of_registered_redirect_uris,
     hsts_is_sent_only_when_the_issuer_is_https,
     liveness_and_readiness_answer_ok,
     every_response_carries_a_request_id_and_an_incoming_one_is_kept,

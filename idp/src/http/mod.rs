@@ -1,5 +1,6 @@
 //! HTTP: routes, middleware and the mapping of errors to responses.
 
+pub mod cors;
 pub mod error;
 pub mod health;
 pub mod html;
