@@ -143,19 +143,12 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(backend: Back
 }
 
 async fn token_requests_beyond_the_limit_get_429_with_retry_after(backend: Backend) {
-    use idp::domain::client::GrantType;
     let app = spawn_app_with(
         TestDb::new(backend).await,
         &[("IDP_RATE_LIMIT_TOKEN_PER_MINUTE", "60")],
     )
     .await;
-    let client = app
-        .add_client(false, |c| {
-            c.grant_types = vec![GrantType::ClientCredentials];
-            c.redirect_uris.clear();
-            c.scopes = vec!["api".into()];
-        })
-        .await;
+    let client = app.add_service_client(&["api"]).await;
     let mut statuses = Vec::new();
     for _ in 0..15 {
         let response = app
@@ -187,7 +180,6 @@ on_both_backends!(
 /// Two replicas sharing Redis share one budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_redis_rate_limit_budget() {
-    use idp::domain::client::GrantType;
     let db = TestDb::new(Backend::Postgres).await;
     let first = spawn_app_with(
         TestDb::new_shared(&db),
@@ -195,13 +187,7 @@ async fn two_instances_share_one_redis_rate_limit_budget() {
     )
     .await;
     let second = spawn_app_with(db, &[("IDP_RATE_LIMIT_TOKEN_PER_MINUTE", "60")]).await;
-    let client = first
-        .add_client(false, |c| {
-            c.grant_types = vec![GrantType::ClientCredentials];
-            c.redirect_uris.clear();
-            c.scopes = vec!["api".into()];
-        })
-        .await;
+    let client = first.add_service_client(&["api"]).await;
     let mut ok = 0;
     for i in 0..14 {
         let app = if i % 2 == 0 { &first } else { &second };
@@ -221,7 +207,6 @@ async fn two_instances_share_one_redis_rate_limit_budget() {
 /// still limited), and the fallback is visible in the metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_fall_back_to_in_process_when_redis_is_down() {
-    use idp::domain::client::GrantType;
     let proxy = common::proxy::Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
     let via_proxy = format!("redis://{}", proxy.address);
     let app = spawn_app_with(
@@ -232,13 +217,7 @@ async fn rate_limits_fall_back_to_in_process_when_redis_is_down() {
         ],
     )
     .await;
-    let client = app
-        .add_client(false, |c| {
-            c.grant_types = vec![GrantType::ClientCredentials];
-            c.redirect_uris.clear();
-            c.scopes = vec!["api".into()];
-        })
-        .await;
+    let client = app.add_service_client(&["api"]).await;
     assert_eq!(
         app.token_request(&client, &[("grant_type", "client_credentials")])
             .await

@@ -269,13 +269,7 @@ async fn readiness_follows_a_postgres_outage_and_recovers_without_restart() {
     let ready = || async { app.http.get(format!("{}/readyz", app.base)).send().await.unwrap() };
     assert_eq!(ready().await.status(), 200);
 
-    let client = app
-        .add_client(false, |c| {
-            c.grant_types = vec![idp::domain::client::GrantType::ClientCredentials];
-            c.redirect_uris.clear();
-            c.scopes = vec!["api".into()];
-        })
-        .await;
+    let client = app.add_service_client(&["api"]).await;
     let token = || async {
         app.http
             .post(format!("{}/token", app.base))

@@ -442,7 +442,6 @@ async fn a_code_needs_the_right_verifier_and_redirect_uri(backend: Backend) {
 }
 
 async fn userinfo_refuses_bad_tokens_with_bearer_challenges(backend: Backend) {
-    use idp::domain::client::GrantType;
     let app = spawn_app(backend).await;
     let none = app
         .http
@@ -472,13 +471,7 @@ async fn userinfo_refuses_bad_tokens_with_bearer_challenges(backend: Backend) {
             .contains("error=\"invalid_token\"")
     );
     // A client-credentials token has no openid scope: insufficient scope.
-    let client = app
-        .add_client(false, |c| {
-            c.grant_types = vec![GrantType::ClientCredentials];
-            c.redirect_uris.clear();
-            c.scopes = vec!["api".into()];
-        })
-        .await;
+    let client = app.add_service_client(&["api"]).await;
     let token: Value = post(
         &app,
         "grant_type=client_credentials",

@@ -180,15 +180,8 @@ async fn a_public_client_uses_pkce_and_gets_a_refresh_token_with_offline_access(
 }
 
 async fn client_credentials_issue_an_access_token_for_the_client_itself(backend: Backend) {
-    use idp::domain::client::GrantType;
     let app = spawn_app(backend).await;
-    let client = app
-        .add_client(false, |c| {
-            c.grant_types = vec![GrantType::ClientCredentials];
-            c.redirect_uris.clear();
-            c.scopes = vec!["reports.read".into(), "openid".into()];
-        })
-        .await;
+    let client = app.add_service_client(&["reports.read", "openid"]).await;
     let rp = app.relying_party(&client).await;
     let tokens = rp
         .exchange_client_credentials()

@@ -90,6 +90,23 @@ fn open_interaction(state: &AppState, sealed: Option<&str>) -> Result<Interactio
         })
 }
 
+/// The interaction of a submitted form, once its CSRF token checks out.
+fn submitted_interaction(
+    state: &AppState,
+    req: &HttpRequest,
+    sealed: &str,
+    csrf: &str,
+) -> Result<Interaction, HttpResponse> {
+    let interaction = open_interaction(state, Some(sealed))?;
+    if !csrf_ok(state, req, csrf) {
+        return Err(error_page(
+            state,
+            &OAuthError::invalid_request("the form expired; go back and try again"),
+        ));
+    }
+    Ok(interaction)
+}
+
 async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
     match state.services.store.find_client(client_id).await {
         Ok(Some(c)) => (c.name, c.theme),
@@ -158,16 +175,10 @@ pub async fn login_submit(
     meta: RequestMeta,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let interaction = match open_interaction(&state, Some(&form.interaction)) {
+    let interaction = match submitted_interaction(&state, &req, &form.interaction, &form.csrf) {
         Ok(i) => i,
         Err(page) => return page,
     };
-    if !csrf_ok(&state, &req, &form.csrf) {
-        return error_page(
-            &state,
-            &OAuthError::invalid_request("the form expired; go back and try again"),
-        );
-    }
     let services = &state.services;
     let password = SecretString::from(form.password);
     let account_key: String = form.username.trim().to_lowercase().chars().take(128).collect();
@@ -364,16 +375,10 @@ pub async fn consent_submit(
     state: web::Data<AppState>,
     meta: RequestMeta,
 ) -> HttpResponse {
-    let interaction = match open_interaction(&state, Some(&form.interaction)) {
+    let interaction = match submitted_interaction(&state, &req, &form.interaction, &form.csrf) {
         Ok(i) => i,
         Err(page) => return page,
     };
-    if !csrf_ok(&state, &req, &form.csrf) {
-        return error_page(
-            &state,
-            &OAuthError::invalid_request("the form expired; go back and try again"),
-        );
-    }
     let services = &state.services;
     let now = services.clock.now();
     let (session, user) = match session::current(services, &req, now).await {

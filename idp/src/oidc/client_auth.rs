@@ -145,6 +145,20 @@ pub async fn authenticate(
     }
 }
 
+/// Rate-limits by the presented client id (`limiter`, `per_minute`), then authenticates.
+pub async fn authenticate_limited(
+    services: &Services,
+    headers: &HeaderMap,
+    params: &Params,
+    meta: &RequestMeta,
+    limiter: &'static str,
+    per_minute: u32,
+) -> Result<Client, OAuthError> {
+    let presented = presented(headers, params)?;
+    super::throttle::enforce(services, limiter, &presented.client_id, per_minute).await?;
+    authenticate(services, &presented, meta).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::access_check::{AccessCheck, check};
 use super::client_auth;
 use super::error::OAuthError;
-use super::revocation::form_params;
+use super::params::form_params;
 use crate::domain::client::Client;
 use crate::domain::grant::RefreshState;
 use crate::http::meta::RequestMeta;
@@ -26,10 +26,16 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let services = &state.services;
     let params = form_params(&req, &body)?;
-    let presented = client_auth::presented(req.headers(), &params)?;
     let per_minute = services.settings.rate_limit_introspect_per_minute;
-    super::throttle::enforce(services, "introspect-client", &presented.client_id, per_minute).await?;
-    let client = client_auth::authenticate(services, &presented, &meta).await?;
+    let client = client_auth::authenticate_limited(
+        services,
+        req.headers(),
+        &params,
+        &meta,
+        "introspect-client",
+        per_minute,
+    )
+    .await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;

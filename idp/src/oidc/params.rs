@@ -65,6 +65,24 @@ impl Params {
     }
 }
 
+/// Requires a form-encoded POST body and parses it (token, introspection and revocation; RFC 6749 §3.2).
+pub fn form_params(req: &actix_web::HttpRequest, body: &[u8]) -> Result<Params, super::error::OAuthError> {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(super::error::OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Params::parse(body).map_err(|e| super::error::OAuthError::invalid_request(e.to_string()))
+}
+
 /// Decodes `+` and `%XX`; anything else after a `%` is an error.
 fn decode(raw: &[u8]) -> Result<String, ParamError> {
     let mut out = Vec::with_capacity(raw.len());

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::client_auth;
 use super::error::OAuthError;
-use super::params::Params;
+use super::params::form_params;
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::client::Client;
 use crate::domain::grant::RefreshState;
@@ -46,24 +46,6 @@ pub async fn revoke_grant(
     Ok(revoked)
 }
 
-/// Requires a form-encoded POST body and parses it (shared by revocation and introspection).
-pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ));
-    }
-    Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))
-}
-
 /// `POST /revoke` (RFC 7009 §2.1). The answer is 200 whether or not the token was known,
 /// valid or the caller's: a client cannot learn anything about other clients' tokens.
 pub async fn revoke(
@@ -74,10 +56,16 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let services = &state.services;
     let params = form_params(&req, &body)?;
-    let presented = client_auth::presented(req.headers(), &params)?;
     let per_minute = services.settings.rate_limit_introspect_per_minute;
-    super::throttle::enforce(services, "introspect-client", &presented.client_id, per_minute).await?;
-    let client = client_auth::authenticate(services, &presented, &meta).await?;
+    let client = client_auth::authenticate_limited(
+        services,
+        req.headers(),
+        &params,
+        &meta,
+        "introspect-client",
+        per_minute,
+    )
+    .await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use super::client_auth;
 use super::error::OAuthError;
 use super::grants;
-use super::params::Params;
 use crate::domain::client::GrantType;
 use crate::http::meta::RequestMeta;
 use crate::startup::AppState;
@@ -32,20 +31,7 @@ pub async fn token(
     meta: RequestMeta,
 ) -> Result<HttpResponse, OAuthError> {
     // RFC 6749 §3.2: POST with application/x-www-form-urlencoded.
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let params = super::params::form_params(&req, &body)?;
     let services = &state.services;
     let presented = client_auth::presented(req.headers(), &params)?;
     let per_minute = services.settings.rate_limit_token_per_minute;

@@ -322,6 +322,17 @@ impl TestApp {
         }
     }
 
+    /// A confidential client that acts for itself (client_credentials only) with `scopes`.
+    pub async fn add_service_client(&self, scopes: &[&str]) -> Registered {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        self.add_client(false, |c| {
+            c.grant_types = vec![idp::domain::client::GrantType::ClientCredentials];
+            c.redirect_uris.clear();
+            c.scopes = scopes;
+        })
+        .await
+    }
+
     /// An `openidconnect` relying party for `client`, configured by discovery.
     pub async fn relying_party(&self, client: &Registered) -> Rp {
         use openidconnect::core::{CoreClient, CoreProviderMetadata};
