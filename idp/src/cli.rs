@@ -130,6 +130,12 @@ pub struct ClientAddArgs {
     /// Seconds during which a just-rotated refresh token may be presented again and get the same answer.
     #[arg(long, default_value_t = 0)]
     refresh_reuse_window: i64,
+    /// Require PKCE (S256) even though the client is confidential.
+    #[arg(long)]
+    require_pkce: bool,
+    /// Seconds a refresh token may go unused before it lapses (default: only the absolute lifetime).
+    #[arg(long, value_name = "SECONDS")]
+    refresh_idle_timeout: Option<i64>,
     /// Where logout tokens are POSTed when the user logs out (Back-Channel Logout).
     #[arg(long)]
     backchannel_logout_uri: Option<String>,
@@ -466,6 +472,8 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         id_token_signed_response_alg: args.id_token_signing_alg,
         access_token_signing_alg: args.access_token_signing_alg,
         backchannel_logout_uri: args.backchannel_logout_uri,
+        require_pkce: args.require_pkce,
+        refresh_idle_ttl_s: args.refresh_idle_timeout,
     })
 }
 

@@ -598,7 +598,25 @@ async fn login_and_consent_pages_are_hardened(backend: Backend) {
     assert_eq!(forged.status(), 400);
 }
 
+async fn a_confidential_client_can_be_required_to_use_pkce(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.add_client(false, |c| c.require_pkce = true).await;
+    let without = authorize_query(&client.id, "").replace(
+        &format!("&code_challenge={CHALLENGE}&code_challenge_method=S256"),
+        "",
+    );
+    let response = get(&app, &without).await;
+    assert_redirected_error(&app, &response, "invalid_request");
+    let with = get(&app, &authorize_query(&client.id, "")).await;
+    assert_eq!(
+        with.status(),
+        303,
+        "with PKCE the request goes on to the login page"
+    );
+}
+
 on_both_backends!(
+    a_confidential_client_can_be_required_to_use_pkce,
     an_unknown_or_missing_client_is_shown_an_error_page,
     a_mismatched_redirect_uri_is_never_redirected_to,
     protocol_errors_after_the_client_is_known_go_back_to_the_client,

@@ -581,7 +581,26 @@ async fn id_tokens_can_be_signed_with_es256_and_eddsa(backend: Backend) {
     }
 }
 
+async fn prompt_consent_asks_again_even_when_consent_was_given(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_user("pia").await;
+    let client = app.add_client(false, |_| {}).await;
+    let rp = app.relying_party(&client).await;
+    let browser = Browser::new(&app.base);
+    log_in(&app, &rp, &browser, "pia", &["openid"]).await;
+    let (mut url, ..) = auth_request(&rp, &["openid"]);
+    url.query_pairs_mut().append_pair("prompt", "consent");
+    let (_, page_url, html) = browser.visit(url.as_str()).await.page();
+    assert!(page_url.contains("/consent"), "{page_url}");
+    let back = browser
+        .submit(&form(&html).set("decision", "allow"))
+        .await
+        .client_url();
+    assert!(param(&back, "code").is_some());
+}
+
 on_both_backends!(
+    prompt_consent_asks_again_even_when_consent_was_given,
     id_tokens_can_be_signed_with_es256_and_eddsa,
     a_confidential_client_logs_a_user_in_and_reads_userinfo,
     a_public_client_uses_pkce_and_gets_a_refresh_token_with_offline_access,

@@ -609,7 +609,47 @@ async fn a_refresh_token_survives_a_restart_and_so_does_reuse_detection(backend:
     );
 }
 
+async fn an_idle_refresh_token_lapses_after_the_clients_idle_timeout(backend: Backend) {
+    let clock = idp::domain::clock::ManualClock::at(chrono::Utc::now());
+    let app = common::spawn_app_at(backend, clock.clone()).await;
+    app.add_user("rita").await;
+    let idle = app
+        .add_client(false, |c| {
+            c.first_party = true;
+            c.refresh_idle_ttl_s = Some(120);
+        })
+        .await;
+    let plain = app.add_client(false, |c| c.first_party = true).await;
+    let idle_tokens = app.tokens(&idle, "rita", OFFLINE).await;
+    let plain_tokens = app.tokens(&plain, "rita", OFFLINE).await;
+    // Used within the timeout: rotates, and the successor's idle clock starts afresh.
+    clock.advance(chrono::Duration::seconds(100));
+    let next: Value = refresh(&app, &idle, idle_tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    clock.advance(chrono::Duration::seconds(100));
+    let r2 = next["refresh_token"].as_str().unwrap();
+    let again: Value = refresh(&app, &idle, r2).await.json().await.unwrap();
+    // Left unused beyond it: lapsed. A client without an idle timeout is unaffected.
+    clock.advance(chrono::Duration::seconds(121));
+    assert_eq!(
+        refresh(&app, &idle, again["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        refresh(&app, &plain, plain_tokens["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}
+
 on_both_backends!(
+    an_idle_refresh_token_lapses_after_the_clients_idle_timeout,
     a_refresh_rotates_and_a_reused_token_revokes_the_whole_family,
     within_the_reuse_window_a_retry_gets_the_same_answer,
     twenty_concurrent_strict_refreshes_rotate_exactly_once,

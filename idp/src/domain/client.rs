@@ -214,6 +214,10 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub first_party: bool,
     pub refresh_reuse_window_s: i64,
+    /// Require PKCE even of a confidential client (always required of public ones).
+    pub require_pkce: bool,
+    /// Seconds a refresh token may go unused before it lapses; `None`: only the absolute lifetime.
+    pub refresh_idle_ttl_s: Option<i64>,
     /// JWS algorithm of ID tokens (OIDC Registration `id_token_signed_response_alg`).
     pub id_token_signed_response_alg: String,
     /// JWS algorithm of access tokens; `None` uses the deployment's default.
@@ -239,6 +243,11 @@ impl NewClient {
         {
             return Err(Invalid::new(
                 "public clients cannot use client_credentials (RFC 6749 §4.4)",
+            ));
+        }
+        if self.refresh_idle_ttl_s.is_some_and(|s| s < 60) {
+            return Err(Invalid::new(
+                "the refresh idle timeout must be at least 60 seconds",
             ));
         }
         if self.refresh_reuse_window_s < 0 || self.refresh_reuse_window_s > 300 {

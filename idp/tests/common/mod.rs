@@ -204,6 +204,19 @@ pub fn redis_url() -> String {
 }
 
 pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_full(db, extra, None).await
+}
+
+/// A server whose clock the test moves.
+pub async fn spawn_app_at(backend: Backend, clock: idp::domain::clock::ManualClock) -> TestApp {
+    spawn_app_full(TestDb::new(backend).await, &[], Some(Arc::new(clock))).await
+}
+
+async fn spawn_app_full(
+    db: TestDb,
+    extra: &[(&str, &str)],
+    clock: Option<Arc<dyn idp::domain::clock::Clock>>,
+) -> TestApp {
     // The issuer must name the real port, so pick a free one first.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -221,7 +234,10 @@ pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
     }
     all.extend_from_slice(extra);
     let settings = test_settings(&db, &all);
-    let services = Services::build(settings, true).await.unwrap();
+    let mut services = Services::build(settings, true).await.unwrap();
+    if let Some(clock) = clock {
+        services.clock = clock;
+    }
     let app = idp::startup::Application::build(services.clone()).await.unwrap();
     let base = format!("http://{}", app.address);
     tokio::spawn(app.server);
@@ -310,6 +326,8 @@ impl TestApp {
             id_token_signed_response_alg: "RS256".into(),
             access_token_signing_alg: None,
             backchannel_logout_uri: None,
+            require_pkce: false,
+            refresh_idle_ttl_s: None,
         };
         adjust(&mut new);
         let registered = idp::manage::clients::register(&self.services, new, idp::manage::Actor::Cli)

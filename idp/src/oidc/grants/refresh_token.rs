@@ -50,7 +50,11 @@ pub async fn refresh(
         RefreshState::Revoked => return Err(invalid()),
         RefreshState::Rotated => return retired_token(services, client, &token, meta, now).await,
     }
-    if token.expires_at <= now {
+    // The idle timeout counts from the token's issue: each rotation issues a new one.
+    let idle_expired = client
+        .refresh_idle_ttl_s
+        .is_some_and(|idle| (now - token.created_at).num_seconds() > idle);
+    if token.expires_at <= now || idle_expired {
         return Err(invalid());
     }
     let grant = services
