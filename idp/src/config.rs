@@ -82,6 +82,7 @@ pub struct Settings {
     pub rate_limit_token_per_minute: u32,
     pub rate_limit_introspect_per_minute: u32,
     pub trusted_proxies: String,
+    pub security_event_retention_days: u32,
     pub admin_ui_dir: Option<PathBuf>,
     pub themes_dir: PathBuf,
     pub theme: String,
@@ -129,6 +130,7 @@ impl Default for Settings {
             rate_limit_token_per_minute: 120_000,
             rate_limit_introspect_per_minute: 300_000,
             trusted_proxies: String::new(),
+            security_event_retention_days: 365,
             admin_ui_dir: None,
             themes_dir: PathBuf::from("./themes"),
             theme: "default".into(),
@@ -395,6 +397,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         kind: Kind::Text,
         default: "(none)",
         doc: "Comma-separated addresses or CIDR ranges of reverse proxies (the ingress). Only when the connecting peer is one of them is the client address taken from `X-Forwarded-For`; otherwise that header is ignored.",
+    },
+    SettingDoc {
+        key: "security_event_retention_days",
+        kind: Kind::Integer,
+        default: "365",
+        doc: "Security events older than this are deleted by housekeeping (their log lines, shipped to a log store, follow that store's own retention). 0 keeps them forever.",
     },
     SettingDoc {
         key: "admin_ui_dir",

@@ -439,7 +439,33 @@ async fn cleanup_deletes_only_what_has_expired(backend: Backend) {
     assert!(store.find_grant("old0").await.unwrap().is_none());
 }
 
+async fn old_security_events_are_pruned_in_batches(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    for days in [400, 380, 370, 10, 1] {
+        let event = SecurityEvent::new(
+            EventType::LoginSucceeded,
+            Outcome::Success,
+            t0() - Duration::days(days),
+        );
+        store.record_event(&event).await.unwrap();
+    }
+    assert_eq!(
+        store.prune_events(t0() - Duration::days(365), 2).await.unwrap(),
+        3
+    );
+    let left = store
+        .query_events(&EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2);
+}
+
 on_both_backends!(
+    old_security_events_are_pruned_in_batches,
     rotation_is_a_compare_and_set_that_keeps_the_saved_answer,
     cleanup_deletes_only_what_has_expired,
     a_created_user_is_found_by_id_and_case_insensitive_username,

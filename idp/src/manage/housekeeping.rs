@@ -16,6 +16,17 @@ pub async fn cleanup(services: &Services) -> Result<Vec<(&'static str, u64)>, Ma
         .delete_expired(now, services.settings.cleanup_batch)
         .await?;
     counts.push(("deny_list", services.deny_list.prune(now).await as u64));
+    let retention = services.settings.security_event_retention_days;
+    if retention > 0 {
+        let before = now - chrono::Duration::days(i64::from(retention));
+        counts.push((
+            "security_events",
+            services
+                .store
+                .prune_events(before, services.settings.cleanup_batch)
+                .await?,
+        ));
+    }
     for (kind, n) in &counts {
         metrics::counter!("idp_cleanup_rows_deleted_total", "kind" => *kind).increment(*n);
     }

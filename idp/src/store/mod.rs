@@ -100,6 +100,8 @@ pub trait EventStore: Send + Sync {
     async fn record_event(&self, event: &SecurityEvent) -> StoreResult<i64>;
     /// Events matching the query, newest first.
     async fn query_events(&self, query: &EventQuery) -> StoreResult<Vec<SecurityEvent>>;
+    /// Deletes events older than `before`, `batch` rows per statement; returns how many.
+    async fn prune_events(&self, before: DateTime<Utc>, batch: u32) -> StoreResult<u64>;
 }
 
 #[async_trait]

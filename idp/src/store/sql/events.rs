@@ -61,6 +61,31 @@ macro_rules! impl_event_store {
                 let found: Vec<rows::EventRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(map_sqlx)?;
                 found.into_iter().map(TryInto::try_into).collect()
             }
+
+            async fn prune_events(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                batch: u32,
+            ) -> $crate::store::StoreResult<u64> {
+                use $crate::store::{map_sqlx, rows};
+                let mut total = 0u64;
+                loop {
+                    let done = sqlx::query(
+                        "DELETE FROM security_events WHERE id IN \
+                         (SELECT id FROM security_events WHERE occurred_at < $1 LIMIT $2)",
+                    )
+                    .bind(rows::ms(before))
+                    .bind(i64::from(batch))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx)?
+                    .rows_affected();
+                    total += done;
+                    if done < u64::from(batch) {
+                        return Ok(total);
+                    }
+                }
+            }
         }
     };
 }
