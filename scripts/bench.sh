@@ -4,6 +4,7 @@
 # Usage: scripts/bench.sh [seconds-per-run]   (results go to stdout; copy them to docs/benchmarks.md)
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+"$ROOT/scripts/services.sh"
 DURATION="${1:-10}"
 apt_install wrk
 step "Building the release binary"
@@ -19,6 +20,7 @@ start() {  # start ALG: (re)starts the server with ALG access tokens
   (cd "$WORK" && IDP_LISTEN=127.0.0.1:$PORT IDP_ISSUER=http://127.0.0.1:$PORT IDP_LOG_LEVEL=warn \
      IDP_ACCESS_TOKEN_SIGNING_ALG="$1" IDP_BOOTSTRAP_ADMIN_PASSWORD=bench-admin-password \
      IDP_RATE_LIMIT_TOKEN_PER_MINUTE=0 IDP_RATE_LIMIT_INTROSPECT_PER_MINUTE=0 \
+     IDP_REDIS_URL=redis://127.0.0.1:6379 IDP_REDIS_KEY_PREFIX="bench:$$:" \
      exec "$BIN" serve >"$WORK/server.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.1; done
@@ -38,12 +40,18 @@ run() {  # run NAME URL [wrk args...]
 
 run "discovery" "http://127.0.0.1:$PORT/.well-known/openid-configuration"
 run "jwks" "http://127.0.0.1:$PORT/jwks"
-run "client_credentials (ES256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
+run "client_credentials (ES256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/basic_post.lua
+ACCESS=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+export BODY="token=$ACCESS"
+run "introspection of an ES256 access token (Redis deny-list)" "http://127.0.0.1:$PORT/introspect" \
+  -s scripts/bench/basic_post.lua
+unset BODY
 start RS256
-run "client_credentials (RS256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
-run "client_credentials (RS256, 8 connections)" "http://127.0.0.1:$PORT/token" -c8 -s scripts/bench/client_credentials.lua
+run "client_credentials (RS256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/basic_post.lua
+run "client_credentials (RS256, 8 connections)" "http://127.0.0.1:$PORT/token" -c8 -s scripts/bench/basic_post.lua
 start EdDSA
-run "client_credentials (EdDSA)" "http://127.0.0.1:$PORT/token" -s scripts/bench/client_credentials.lua
+run "client_credentials (EdDSA)" "http://127.0.0.1:$PORT/token" -s scripts/bench/basic_post.lua
 step "Start-up to ready on an existing SQLite database (5 runs)"
 for _ in 1 2 3 4 5; do
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true

@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::{
+    self as sig, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey,
+    RSA_PKCS1_SHA256,
+};
 use aws_lc_rs::{digest, rsa};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,7 +38,8 @@ struct LoadedKey {
     activates_at: DateTime<Utc>,
     publish_until: Option<DateTime<Utc>>,
     public_jwk: serde_json::Value,
-    decoding: jsonwebtoken::DecodingKey,
+    /// The public key, parsed once: verifying with it skips a per-call parse.
+    verifier: ParsedPublicKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +102,14 @@ impl KeyRing {
             };
             let public_jwk: serde_json::Value =
                 serde_json::from_str(&key.public_jwk).map_err(|_| KeyError::Decryption)?;
-            let jwk: jsonwebtoken::jwk::Jwk =
-                serde_json::from_value(public_jwk.clone()).map_err(|_| KeyError::Decryption)?;
-            let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::Decryption)?;
+            let verifier = match &pair {
+                Pair::Rsa(p) => {
+                    ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, p.public_key().as_ref())
+                }
+                Pair::Ec(p) => ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, p.public_key().as_ref()),
+                Pair::Ed(p) => ParsedPublicKey::new(&sig::ED25519, p.public_key().as_ref()),
+            }
+            .map_err(|_| KeyError::Decryption)?;
             keys.push(LoadedKey {
                 kid: key.kid.clone(),
                 alg,
@@ -108,7 +117,7 @@ impl KeyRing {
                 activates_at: key.activates_at,
                 publish_until: None,
                 public_jwk,
-                decoding,
+                verifier,
             });
         }
         keys.sort_by_key(|k| k.activates_at);
@@ -203,39 +212,64 @@ impl KeyRing {
         Ok(message)
     }
 
-    /// Verifies a JWT we signed: known `kid`, the algorithm of that key, signature, `exp`
-    /// (unless `allow_expired`) and `iss`. Returns the header `typ` and the claims.
+    /// Verifies a JWT we signed (RFC 7519 §7.2): three parts, a known `kid`, the algorithm
+    /// of that key (never the one the token claims otherwise), the signature, `iss`, `exp`
+    /// (unless `allow_expired`) and `nbf`. Returns the header `typ` and the claims.
     pub fn verify(
         &self,
         token: &str,
         issuer: &str,
         allow_expired: bool,
     ) -> Result<(Option<String>, HashMap<String, serde_json::Value>), VerifyError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        #[derive(serde::Deserialize)]
+        struct Header {
+            alg: String,
+            kid: Option<String>,
+            typ: Option<String>,
+        }
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| VerifyError::Malformed);
+        let header: Header =
+            serde_json::from_slice(&decode(header_b64)?).map_err(|_| VerifyError::Malformed)?;
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
         let key = self
             .keys
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(VerifyError::UnknownKey)?;
-        let expected = match key.alg {
-            Alg::RS256 => jsonwebtoken::Algorithm::RS256,
-            Alg::ES256 => jsonwebtoken::Algorithm::ES256,
-            Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-        };
-        if header.alg != expected {
+        if header.alg != key.alg.as_str() {
             return Err(VerifyError::Invalid("algorithm does not match the key".into()));
         }
-        let mut validation = jsonwebtoken::Validation::new(expected);
-        validation.set_issuer(&[issuer]);
-        validation.validate_aud = false;
-        validation.leeway = 0;
-        validation.validate_exp = !allow_expired;
-        validation.set_required_spec_claims(&["exp", "iss"]);
-        let data =
-            jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(token, &key.decoding, &validation)
-                .map_err(|e| VerifyError::Invalid(e.to_string()))?;
-        Ok((header.typ, data.claims))
+        let signed = &token[..header_b64.len() + 1 + payload_b64.len()];
+        key.verifier
+            .verify_sig(signed.as_bytes(), &decode(signature_b64)?)
+            .map_err(|_| VerifyError::Invalid("bad signature".into()))?;
+        let claims: HashMap<String, serde_json::Value> =
+            serde_json::from_slice(&decode(payload_b64)?).map_err(|_| VerifyError::Malformed)?;
+        if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer) {
+            return Err(VerifyError::Invalid("wrong issuer".into()));
+        }
+        let now = Utc::now().timestamp();
+        let exp = claims
+            .get("exp")
+            .and_then(|v| v.as_i64())
+            .ok_or(VerifyError::Invalid("no exp".into()))?;
+        if !allow_expired && exp <= now {
+            return Err(VerifyError::Invalid("expired".into()));
+        }
+        if claims
+            .get("nbf")
+            .and_then(|v| v.as_i64())
+            .is_some_and(|nbf| nbf > now)
+        {
+            return Err(VerifyError::Invalid("not yet valid".into()));
+        }
+        Ok((header.typ, claims))
     }
 }
 

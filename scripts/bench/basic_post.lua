@@ -1,5 +1,5 @@
--- wrk script: client_credentials token requests with HTTP Basic client authentication.
--- CLIENT_ID and CLIENT_SECRET come from the environment (scripts/bench.sh sets them).
+-- wrk script: form POSTs with HTTP Basic client authentication. CLIENT_ID, CLIENT_SECRET and
+-- BODY come from the environment (scripts/bench.sh sets them).
 local id = os.getenv("CLIENT_ID")
 local secret = os.getenv("CLIENT_SECRET")
 local function b64(data)
@@ -16,7 +16,7 @@ local function b64(data)
   end) .. ({ '', '==', '=' })[#data % 3 + 1])
 end
 wrk.method = "POST"
-wrk.body = "grant_type=client_credentials"
+wrk.body = os.getenv("BODY") or "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. b64(id .. ":" .. secret)
 
