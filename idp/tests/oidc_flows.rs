@@ -30,6 +30,21 @@ fn auth_request(rp: &Rp, scopes: &[&str]) -> (url::Url, CsrfToken, Nonce, PkceCo
     (url, state, nonce, verifier)
 }
 
+/// Redeems a code at the token endpoint, as the relying party does.
+async fn exchange(
+    app: &TestApp,
+    rp: &Rp,
+    code: String,
+    verifier: PkceCodeVerifier,
+) -> openidconnect::core::CoreTokenResponse {
+    rp.exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&app.rp_http())
+        .await
+        .unwrap()
+}
+
 fn param(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
@@ -73,13 +88,7 @@ async fn a_confidential_client_logs_a_user_in_and_reads_userinfo(backend: Backen
     let (code, nonce, verifier) = log_in(&app, &rp, &browser, "alice", &["openid", "profile", "email"]).await;
 
     let http = app.rp_http();
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = exchange(&app, &rp, code, verifier).await;
     let id_token = tokens.id_token().expect("an ID token");
     let claims = id_token
         .claims(&rp.id_token_verifier(), &nonce)
@@ -143,13 +152,7 @@ async fn a_public_client_uses_pkce_and_gets_a_refresh_token_with_offline_access(
     let browser = Browser::new(&app.base);
     let (code, nonce, verifier) = log_in(&app, &rp, &browser, "bob", &["openid", "offline_access"]).await;
     let http = app.rp_http();
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = exchange(&app, &rp, code, verifier).await;
     tokens
         .id_token()
         .unwrap()
@@ -294,13 +297,7 @@ async fn max_age_exceeded_requires_login_and_auth_time_is_in_the_id_token(backen
         .await
         .client_url();
     let code = param(&back, "code").unwrap();
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&app.rp_http())
-        .await
-        .unwrap();
+    let tokens = exchange(&app, &rp, code, verifier).await;
     let claims = tokens
         .id_token()
         .unwrap()
@@ -319,13 +316,7 @@ async fn a_reused_code_is_refused_and_revokes_the_tokens_issued_from_it(backend:
     let (code, _, verifier) = log_in(&app, &rp, &browser, "hal", &["openid", "offline_access"]).await;
     let http = app.rp_http();
     let verifier_again = PkceCodeVerifier::new(verifier.secret().clone());
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code.clone()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = exchange(&app, &rp, code.clone(), verifier).await;
     let replay = rp
         .exchange_code(AuthorizationCode::new(code))
         .unwrap()
@@ -372,13 +363,7 @@ async fn a_tampered_id_token_is_rejected_by_the_relying_party(backend: Backend) 
     let rp = app.relying_party(&client).await;
     let browser = Browser::new(&app.base);
     let (code, nonce, verifier) = log_in(&app, &rp, &browser, "ivy", &["openid"]).await;
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&app.rp_http())
-        .await
-        .unwrap();
+    let tokens = exchange(&app, &rp, code, verifier).await;
     let jwt = tokens.id_token().unwrap().to_string();
     let mut parts: Vec<String> = jwt.split('.').map(String::from).collect();
     let mut body = decode_part(&jwt, 1);
@@ -396,13 +381,7 @@ async fn a_rotated_key_still_verifies_older_tokens(backend: Backend) {
     let rp = app.relying_party(&client).await;
     let browser = Browser::new(&app.base);
     let (code, nonce, verifier) = log_in(&app, &rp, &browser, "jo", &["openid"]).await;
-    let old = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&app.rp_http())
-        .await
-        .unwrap();
+    let old = exchange(&app, &rp, code, verifier).await;
     let old_kid = decode_part(&old.id_token().unwrap().to_string(), 0)["kid"]
         .as_str()
         .unwrap()
@@ -425,13 +404,7 @@ async fn a_rotated_key_still_verifies_older_tokens(backend: Backend) {
         .expect("old token verifies after rotation");
     // ...and new tokens carry the new key.
     let (code, nonce, verifier) = log_in(&app, &fresh_rp, &Browser::new(&app.base), "jo", &["openid"]).await;
-    let new = fresh_rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&app.rp_http())
-        .await
-        .unwrap();
+    let new = exchange(&app, &fresh_rp, code, verifier).await;
     let new_kid = decode_part(&new.id_token().unwrap().to_string(), 0)["kid"]
         .as_str()
         .unwrap()
@@ -563,13 +536,7 @@ async fn id_tokens_can_be_signed_with_es256_and_eddsa(backend: Backend) {
             .await;
         let rp = app.relying_party(&client).await;
         let (code, nonce, verifier) = log_in(&app, &rp, &Browser::new(&app.base), "oli", &["openid"]).await;
-        let tokens = rp
-            .exchange_code(AuthorizationCode::new(code))
-            .unwrap()
-            .set_pkce_verifier(verifier)
-            .request_async(&app.rp_http())
-            .await
-            .unwrap();
+        let tokens = exchange(&app, &rp, code, verifier).await;
         let id_token = tokens.id_token().unwrap();
         let verifier = rp.id_token_verifier().set_allowed_algs(vec![rp_alg]);
         let claims = id_token

@@ -270,7 +270,8 @@ async fn revoking_tokens_follows_rfc_7009(backend: Backend) {
 }
 
 async fn introspection_answers_every_state(backend: Backend) {
-    let app = spawn_app_with(TestDb::new(backend).await, &[("IDP_ACCESS_TOKEN_TTL_S", "1")]).await;
+    let clock = idp::domain::clock::ManualClock::at(chrono::Utc::now());
+    let app = common::spawn_app_at(backend, clock.clone()).await;
     app.add_user("rita").await;
     let client = app.add_client(false, |c| c.first_party = true).await;
     let tokens = app.tokens(&client, "rita", "openid email offline_access").await;
@@ -312,8 +313,8 @@ async fn introspection_answers_every_state(backend: Backend) {
             "{token}"
         );
     }
-    // Expired.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Expired (access tokens live 600 s).
+    clock.advance(chrono::Duration::seconds(601));
     assert_eq!(app.introspect(&client, access).await, json!({ "active": false }));
 }
 
@@ -467,7 +468,12 @@ async fn back_channel_logout_delivers_a_signed_logout_token(backend: Backend) {
         .services
         .keys
         .current()
-        .verify(tokens["id_token"].as_str().unwrap(), &app.base, false)
+        .verify(
+            tokens["id_token"].as_str().unwrap(),
+            &app.base,
+            false,
+            chrono::Utc::now(),
+        )
         .unwrap()
         .1;
     let received = tokio::spawn(async move { receive_form(receiver).await });
@@ -488,7 +494,7 @@ async fn back_channel_logout_delivers_a_signed_logout_token(backend: Backend) {
         .services
         .keys
         .current()
-        .verify(&token, &app.base, false)
+        .verify(&token, &app.base, false, chrono::Utc::now())
         .unwrap();
     assert_eq!(typ.as_deref(), Some("logout+jwt"));
     assert_eq!(claims["aud"], client.id.as_str());

@@ -23,7 +23,7 @@ pub async fn check(services: &Services, token: &str) -> AccessCheck {
     let Ok((typ, claims)) = services
         .keys
         .current()
-        .verify(token, services.settings.issuer_str(), false)
+        .verify(token, services.settings.issuer_str(), false, now)
     else {
         return AccessCheck::Inactive;
     };

@@ -102,7 +102,7 @@ async fn validate(services: &Services, params: &Params) -> Result<LogoutRequest,
         let (_, claims) = services
             .keys
             .current()
-            .verify(hint, services.settings.issuer_str(), true)
+            .verify(hint, services.settings.issuer_str(), true, services.clock.now())
             .map_err(|_| {
                 OAuthError::invalid_request("the id_token_hint is not an ID token issued by this provider")
             })?;

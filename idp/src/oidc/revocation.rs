@@ -125,7 +125,7 @@ async fn revoke_access_token(
     let Ok((typ, claims)) = services
         .keys
         .current()
-        .verify(token, services.settings.issuer_str(), false)
+        .verify(token, services.settings.issuer_str(), false, now)
     else {
         return Ok(false);
     };

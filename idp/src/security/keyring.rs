@@ -220,6 +220,7 @@ impl KeyRing {
         token: &str,
         issuer: &str,
         allow_expired: bool,
+        now: DateTime<Utc>,
     ) -> Result<(Option<String>, HashMap<String, serde_json::Value>), VerifyError> {
         #[derive(serde::Deserialize)]
         struct Header {
@@ -254,7 +255,7 @@ impl KeyRing {
         if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer) {
             return Err(VerifyError::Invalid("wrong issuer".into()));
         }
-        let now = Utc::now().timestamp();
+        let now = now.timestamp();
         let exp = claims
             .get("exp")
             .and_then(|v| v.as_i64())

@@ -1,0 +1,314 @@
+//! The documentation of every setting, from which `docs/configuration.md` is generated.
+
+/// How an environment variable's text becomes a setting value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+    Bool,
+    /// Text whose value is a secret: never logged, may come from `IDP_<KEY>_FILE`.
+    Secret,
+}
+
+/// The documentation of one setting.
+pub struct SettingDoc {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+impl SettingDoc {
+    pub fn env_var(&self) -> String {
+        format!("IDP_{}", self.key.to_ascii_uppercase())
+    }
+}
+
+/// Every setting, in the order the reference lists them.
+pub const SETTINGS: &[SettingDoc] = &[
+    SettingDoc {
+        key: "issuer",
+        kind: Kind::Text,
+        default: "http://127.0.0.1:8080",
+        doc: "The issuer identifier (OIDC Discovery §4.3): the public base URL of the provider, exactly as relying parties see it. `http` or `https`, no query or fragment.",
+    },
+    SettingDoc {
+        key: "listen",
+        kind: Kind::Text,
+        default: "127.0.0.1:8080",
+        doc: "Address and port the HTTP server binds to. Use `0.0.0.0:8080` in a container; port 0 picks a free port.",
+    },
+    SettingDoc {
+        key: "data_dir",
+        kind: Kind::Text,
+        default: "./data",
+        doc: "Directory for the embedded default: the SQLite database and the generated master key file. Created on first start.",
+    },
+    SettingDoc {
+        key: "database_url",
+        kind: Kind::Secret,
+        default: "sqlite://<data_dir>/idp.db",
+        doc: "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. PostgreSQL is the production backend; it requires `master_key`.",
+    },
+    SettingDoc {
+        key: "database_max_connections",
+        kind: Kind::Integer,
+        default: "10",
+        doc: "Maximum connections in the database pool of each replica.",
+    },
+    SettingDoc {
+        key: "database_acquire_timeout_ms",
+        kind: Kind::Integer,
+        default: "3000",
+        doc: "How long a request waits for a database connection before it fails with 503.",
+    },
+    SettingDoc {
+        key: "migrate_on_start",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Apply pending migrations when `idp serve` starts. Concurrent starts are safe (PostgreSQL advisory lock). Set to false to run `idp migrate` as a separate step.",
+    },
+    SettingDoc {
+        key: "redis_url",
+        kind: Kind::Secret,
+        default: "(unset)",
+        doc: "`redis://HOST:PORT/DB`. When set, rate limits and the token deny-list are shared through Redis by all replicas; when unset they are in-process.",
+    },
+    SettingDoc {
+        key: "redis_key_prefix",
+        kind: Kind::Text,
+        default: "idp:",
+        doc: "Prefix of every Redis key this deployment writes, so several deployments can share one Redis.",
+    },
+    SettingDoc {
+        key: "log_format",
+        kind: Kind::Text,
+        default: "auto",
+        doc: "`json` (one object per line, for log pipelines), `pretty` (for people), or `auto` (pretty on a terminal, JSON otherwise).",
+    },
+    SettingDoc {
+        key: "log_level",
+        kind: Kind::Text,
+        default: "info",
+        doc: "A `tracing` filter: `info`, `debug`, or per target such as `info,idp::store=debug`.",
+    },
+    SettingDoc {
+        key: "master_key",
+        kind: Kind::Secret,
+        default: "(generated into <data_dir>/master.key)",
+        doc: "32 random bytes, base64. Every server key is derived from it (HKDF-SHA-256): the key that encrypts signing keys at rest and the pepper of client-secret hashes. All replicas must share it; generate one with `idp keys generate-master`. Required with PostgreSQL.",
+    },
+    SettingDoc {
+        key: "bootstrap_admin_password",
+        kind: Kind::Secret,
+        default: "(random, printed once)",
+        doc: "Password of the `admin` user created on first start when no administrator exists. Unset: a random password is generated and printed once.",
+    },
+    SettingDoc {
+        key: "shutdown_grace_s",
+        kind: Kind::Integer,
+        default: "30",
+        doc: "On SIGTERM or SIGINT, stop accepting connections and give in-flight requests this long to finish.",
+    },
+    SettingDoc {
+        key: "request_timeout_ms",
+        kind: Kind::Integer,
+        default: "10000",
+        doc: "Time a client has to send the request head; slower clients get 408.",
+    },
+    SettingDoc {
+        key: "max_body_bytes",
+        kind: Kind::Integer,
+        default: "65536",
+        doc: "Largest request body accepted; larger ones get 413.",
+    },
+    SettingDoc {
+        key: "password_hash_concurrency",
+        kind: Kind::Integer,
+        default: "(number of cores)",
+        doc: "How many argon2 password hashes run at once on the blocking pool; further logins wait their turn.",
+    },
+    SettingDoc {
+        key: "access_token_ttl_s",
+        kind: Kind::Integer,
+        default: "600",
+        doc: "Lifetime of access tokens in seconds.",
+    },
+    SettingDoc {
+        key: "access_token_signing_alg",
+        kind: Kind::Text,
+        default: "RS256",
+        doc: "Algorithm of access-token signatures unless a client sets its own: `RS256`, `ES256` (fastest to sign) or `EdDSA`.",
+    },
+    SettingDoc {
+        key: "id_token_ttl_s",
+        kind: Kind::Integer,
+        default: "3600",
+        doc: "Lifetime of ID tokens in seconds.",
+    },
+    SettingDoc {
+        key: "authorization_code_ttl_s",
+        kind: Kind::Integer,
+        default: "60",
+        doc: "Lifetime of authorization codes in seconds (single use in any case).",
+    },
+    SettingDoc {
+        key: "refresh_token_ttl_s",
+        kind: Kind::Integer,
+        default: "2592000",
+        doc: "Absolute lifetime of a refresh-token family (a grant) in seconds, unless the client sets its own.",
+    },
+    SettingDoc {
+        key: "session_ttl_s",
+        kind: Kind::Integer,
+        default: "43200",
+        doc: "Lifetime of a login session at the provider (single sign-on) in seconds.",
+    },
+    SettingDoc {
+        key: "key_activation_delay_s",
+        kind: Kind::Integer,
+        default: "3600",
+        doc: "After `idp keys rotate`, the new key is published at once but signs only after this delay, so relying parties that cache the JWKS never meet an unknown `kid`.",
+    },
+    SettingDoc {
+        key: "deny_list_unavailable",
+        kind: Kind::Text,
+        default: "error",
+        doc: "What introspection and userinfo answer when the deny-list (Redis) cannot be reached: `error` (503, the caller retries) or `inactive` (treat every access token as revoked). Never: accept a token that may have been revoked.",
+    },
+    SettingDoc {
+        key: "cleanup_interval_s",
+        kind: Kind::Integer,
+        default: "300",
+        doc: "How often each replica deletes expired codes, tokens, grants, sessions and deny-list entries. 0 disables the background task (run `idp maintenance cleanup` instead).",
+    },
+    SettingDoc {
+        key: "cleanup_batch",
+        kind: Kind::Integer,
+        default: "1000",
+        doc: "Rows deleted per statement by cleanup, so that it never holds long locks.",
+    },
+    SettingDoc {
+        key: "backchannel_logout_timeout_ms",
+        kind: Kind::Integer,
+        default: "5000",
+        doc: "Timeout of each back-channel logout request to a client (three attempts with backoff).",
+    },
+    SettingDoc {
+        key: "client_cache_ttl_ms",
+        kind: Kind::Integer,
+        default: "1000",
+        doc: "How long a replica reuses a client's registration before reading it again (0: always read). Changes made on another replica take effect within this time.",
+    },
+    SettingDoc {
+        key: "rate_limit_login_ip_per_minute",
+        kind: Kind::Integer,
+        default: "120",
+        doc: "Login attempts per minute from one address (bursts of half that). 0 disables. With Redis, shared by all replicas.",
+    },
+    SettingDoc {
+        key: "rate_limit_login_account_per_minute",
+        kind: Kind::Integer,
+        default: "30",
+        doc: "Login attempts per minute for one typed username, from anywhere (bursts of half that). 0 disables.",
+    },
+    SettingDoc {
+        key: "login_failures_ip_per_minute",
+        kind: Kind::Integer,
+        default: "10",
+        doc: "Sustained *failed* logins per minute one address may make across all accounts before it is throttled (password spraying). Successful logins do not count, so a busy office NAT is not throttled. 0 disables.",
+    },
+    SettingDoc {
+        key: "login_failures_ip_burst",
+        kind: Kind::Integer,
+        default: "50",
+        doc: "Failed logins one address may make in a burst before `login_failures_ip_per_minute` applies.",
+    },
+    SettingDoc {
+        key: "lockout_threshold",
+        kind: Kind::Integer,
+        default: "5",
+        doc: "Consecutive failed logins for one account from one address that lock that pair (the two before it are slowed by 1 s and 2 s).",
+    },
+    SettingDoc {
+        key: "lockout_initial_s",
+        kind: Kind::Integer,
+        default: "60",
+        doc: "Length of the first lock; each further lock of the same pair doubles it.",
+    },
+    SettingDoc {
+        key: "lockout_max_s",
+        kind: Kind::Integer,
+        default: "900",
+        doc: "Longest lock. `idp user unlock <username>` lifts locks at once.",
+    },
+    SettingDoc {
+        key: "rate_limit_token_per_minute",
+        kind: Kind::Integer,
+        default: "120000",
+        doc: "Token requests per minute per client and, separately, per address (bursts of 1/30 of that). 0 disables; load tests raise or disable it.",
+    },
+    SettingDoc {
+        key: "rate_limit_introspect_per_minute",
+        kind: Kind::Integer,
+        default: "300000",
+        doc: "Introspection and revocation requests per minute per client (bursts of 1/30 of that). 0 disables.",
+    },
+    SettingDoc {
+        key: "trusted_proxies",
+        kind: Kind::Text,
+        default: "(none)",
+        doc: "Comma-separated addresses or CIDR ranges of reverse proxies (the ingress). Only when the connecting peer is one of them is the client address taken from `X-Forwarded-For`; otherwise that header is ignored.",
+    },
+    SettingDoc {
+        key: "security_event_retention_days",
+        kind: Kind::Integer,
+        default: "365",
+        doc: "Security events older than this are deleted by housekeeping (their log lines, shipped to a log store, follow that store's own retention). 0 keeps them forever.",
+    },
+    SettingDoc {
+        key: "admin_ui_dir",
+        kind: Kind::Text,
+        default: "(admin-ui/dist, or admin-ui beside the binary)",
+        doc: "Directory of the built admin portal, served under `/admin`.",
+    },
+    SettingDoc {
+        key: "themes_dir",
+        kind: Kind::Text,
+        default: "./themes",
+        doc: "Directory holding login-page themes, one sub-directory per theme, read at run time.",
+    },
+    SettingDoc {
+        key: "theme",
+        kind: Kind::Text,
+        default: "default",
+        doc: "The theme used for login, consent and error pages unless a client names its own.",
+    },
+];
+
+/// The configuration reference in Markdown, as committed in `docs/configuration.md`.
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated by `idp config docs` from idp/src/config/reference.rs; a test fails when this file is out of date. -->\n\n\
+         Settings are read once at start-up, in layers: built-in defaults, then the TOML file named by \
+         `--config FILE` or `IDP_CONFIG`, then environment variables. Every setting `key` can be set as \
+         `key = ...` in the file, as the environment variable `IDP_KEY`, or read from a file named by \
+         `IDP_KEY_FILE` (as Kubernetes mounts secrets; a trailing newline is dropped). An unknown key in the \
+         file, a malformed value or an unreachable database stops start-up with exit code 2 and one line \
+         naming the setting.\n\n\
+         | Setting | Environment | Default | Description |\n|---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let secret = if s.kind == Kind::Secret { " *(secret)*" } else { "" };
+        out.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {}{} |\n",
+            s.key,
+            s.env_var(),
+            s.default,
+            s.doc,
+            secret
+        ));
+    }
+    out
+}
