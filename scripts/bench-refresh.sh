@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Refresh-token rotation under load on PostgreSQL (+ Redis), 127.0.0.1 only, bounded in time.
+# Usage: scripts/bench-refresh.sh [seconds] [workers]
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+SECONDS_RUN="${1:-10}"; WORKERS="${2:-64}"
+"$ROOT/scripts/services.sh"
+step "Building (release)"
+cargo build --release -p idp -p e2e --bin idp --bin refresh-load
+BIN="$CARGO_TARGET_DIR/release/idp"
+DB="idp_bench_$$"
+psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB"
+WORK="$(mktemp -d)"
+cleanup() { [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null
+            psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"; }
+trap cleanup EXIT
+PORT=18444
+export IDP_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" IDP_MASTER_KEY="$("$BIN" keys generate-master)"
+export IDP_REDIS_URL=redis://127.0.0.1:6379 IDP_REDIS_KEY_PREFIX="bench:$$:" IDP_LOG_LEVEL=warn IDP_DATABASE_MAX_CONNECTIONS=${IDP_DATABASE_MAX_CONNECTIONS:-20}
+export IDP_RATE_LIMIT_TOKEN_PER_MINUTE=0 IDP_RATE_LIMIT_LOGIN_IP_PER_MINUTE=0 IDP_RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE=0
+(cd "$WORK" && IDP_LISTEN=127.0.0.1:$PORT IDP_ISSUER=http://127.0.0.1:$PORT exec "$BIN" serve >"$WORK/server.log" 2>&1) &
+SERVER_PID=$!
+until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+printf '%s' 'bench-user-password' | "$BIN" user add bench --password-stdin >/dev/null
+CLIENT=$("$BIN" client add --name refresh-bench --redirect-uri http://127.0.0.1:9/cb --first-party \
+  --id-token-signing-alg ES256 --access-token-signing-alg ES256 --json)
+ID=$(echo "$CLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+SECRET=$(echo "$CLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+step "Refresh rotation on PostgreSQL: $WORKERS chains for $SECONDS_RUN s"
+"$CARGO_TARGET_DIR/release/refresh-load" "http://127.0.0.1:$PORT" "$ID" "$SECRET" bench bench-user-password \
+  "$WORKERS" "$SECONDS_RUN" http://127.0.0.1:9/cb
