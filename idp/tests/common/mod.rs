@@ -442,3 +442,14 @@ mod sha2_free {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
     }
 }
+
+/// The S256 challenge of the RFC 7636 Appendix B verifier.
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+pub fn authorize_query(client_id: &str, extra: &str) -> String {
+    let redirect = url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>();
+    format!(
+        "/authorize?client_id={client_id}&redirect_uri={redirect}&response_type=code&scope=openid&state=xyz\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256{extra}"
+    )
+}
