@@ -136,6 +136,8 @@ pub struct EventQuery {
     pub event_type: Option<EventType>,
     pub outcome: Option<Outcome>,
     pub user_id: Option<String>,
+    /// The username as recorded (case-insensitive).
+    pub username: Option<String>,
     pub client_id: Option<String>,
     pub ip: Option<String>,
     pub from: Option<DateTime<Utc>>,

@@ -17,7 +17,7 @@ use crate::manage::{self, Actor, ManageError};
 use crate::security::keys::Alg;
 use crate::security::master_key::MasterKey;
 use crate::services::{Services, StartupError};
-use crate::store::UserQuery;
+use crate::store::{UserCursor, UserQuery};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -334,7 +334,7 @@ async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> 
             loop {
                 let page = services.store.list_users(&query).await?;
                 let done = page.len() < 1000;
-                query.after = page.last().map(|u| (u.created_at, u.id));
+                query.after = page.last().map(UserCursor::of);
                 all.extend(page);
                 if done {
                     break;
@@ -474,6 +474,9 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         backchannel_logout_uri: args.backchannel_logout_uri,
         require_pkce: args.require_pkce,
         refresh_idle_ttl_s: args.refresh_idle_timeout,
+        token_endpoint_auth_method: None,
+        access_token_ttl_s: None,
+        refresh_token_ttl_s: None,
     })
 }
 

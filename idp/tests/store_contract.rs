@@ -8,7 +8,7 @@ use common::{Backend, TestDb};
 use idp::audit::{EventQuery, EventType, Outcome, SecurityEvent};
 use idp::domain::client::{Client, ClientType, GrantType, RedirectUri, TokenEndpointAuthMethod};
 use idp::domain::user::{Email, NewUser, UserStatus, Username};
-use idp::store::{StoreError, StoredKey, UserQuery};
+use idp::store::{StoreError, StoredKey, UserCursor, UserQuery};
 
 fn new_user(name: &str) -> NewUser {
     NewUser {
@@ -112,7 +112,7 @@ async fn users_page_by_cursor_and_search_by_substring(backend: Backend) {
         .unwrap();
     let names: Vec<_> = first.iter().map(|u| u.username.as_str().to_string()).collect();
     assert_eq!(names, ["carol", "dave"]);
-    let after = first.last().map(|u| (u.created_at, u.id));
+    let after = first.last().map(UserCursor::of);
     let second = store
         .list_users(&UserQuery {
             limit: 2,

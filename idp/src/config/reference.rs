@@ -255,6 +255,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Introspection and revocation requests per minute per client (bursts of 1/30 of that). 0 disables.",
     },
     SettingDoc {
+        key: "rate_limit_admin_per_minute",
+        kind: Kind::Integer,
+        default: "600",
+        doc: "Admin API requests per minute per administrator (bursts of 1/10 of that). 0 disables.",
+    },
+    SettingDoc {
         key: "trusted_proxies",
         kind: Kind::Text,
         default: "(none)",

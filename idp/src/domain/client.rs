@@ -224,6 +224,11 @@ pub struct NewClient {
     pub access_token_signing_alg: Option<String>,
     /// Where logout tokens are POSTed (OIDC Back-Channel Logout 1.0 §2.2).
     pub backchannel_logout_uri: Option<String>,
+    /// `None`: the type's default (client_secret_basic, or none for public clients).
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Lifetimes overriding the deployment's defaults.
+    pub access_token_ttl_s: Option<i64>,
+    pub refresh_token_ttl_s: Option<i64>,
 }
 
 impl NewClient {
@@ -250,6 +255,35 @@ impl NewClient {
                 "the refresh idle timeout must be at least 60 seconds",
             ));
         }
+        if self
+            .access_token_ttl_s
+            .is_some_and(|s| !(60..=86_400).contains(&s))
+        {
+            return Err(Invalid::new(
+                "the access token lifetime must be 60 to 86400 seconds",
+            ));
+        }
+        if self
+            .refresh_token_ttl_s
+            .is_some_and(|s| !(60..=31_536_000).contains(&s))
+        {
+            return Err(Invalid::new(
+                "the refresh token lifetime must be 60 seconds to 365 days",
+            ));
+        }
+        match (self.client_type, self.token_endpoint_auth_method) {
+            (ClientType::Public, Some(m)) if m != TokenEndpointAuthMethod::None => {
+                return Err(Invalid::new(
+                    "a public client has no secret: its auth method is none",
+                ));
+            }
+            (ClientType::Confidential, Some(TokenEndpointAuthMethod::None)) => {
+                return Err(Invalid::new(
+                    "a confidential client authenticates: use client_secret_basic or client_secret_post",
+                ));
+            }
+            _ => {}
+        }
         if self.refresh_reuse_window_s < 0 || self.refresh_reuse_window_s > 300 {
             return Err(Invalid::new("the refresh reuse window must be 0 to 300 seconds"));
         }
@@ -273,6 +307,9 @@ impl NewClient {
     }
 
     pub fn auth_method(&self) -> TokenEndpointAuthMethod {
+        if let Some(method) = self.token_endpoint_auth_method {
+            return method;
+        }
         match self.client_type {
             ClientType::Confidential => TokenEndpointAuthMethod::ClientSecretBasic,
             ClientType::Public => TokenEndpointAuthMethod::None,

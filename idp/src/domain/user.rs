@@ -86,7 +86,24 @@ impl UserStatus {
     }
 }
 
-pub const ADMIN_ROLE: &str = "admin";
+pub const ADMIN_ROLE: &str = api_types::ADMIN_ROLE;
+
+/// A role name: 1 to 64 of `a-z 0-9 _ - . :`. Kept this narrow so that roles can be
+/// matched inside their stored JSON array without escaping.
+pub fn parse_role(raw: &str) -> Result<String, Invalid> {
+    let role = raw.trim();
+    let valid = !role.is_empty()
+        && role.len() <= 64
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.:".contains(c));
+    if !valid {
+        return Err(Invalid::new(format!(
+            "role {raw:?} must be 1 to 64 of a-z, 0-9 and _ - . :"
+        )));
+    }
+    Ok(role.to_string())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {

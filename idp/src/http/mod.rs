@@ -14,5 +14,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::liveness))
         .route("/readyz", web::get().to(health::readiness))
         .route("/metrics", web::get().to(health::metrics))
-        .configure(crate::oidc::routes);
+        .configure(crate::oidc::routes)
+        .configure(crate::admin::routes);
 }

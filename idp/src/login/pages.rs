@@ -317,6 +317,7 @@ async fn check_credentials(
     if let Verification::Valid { rehash: Some(phc) } = verification {
         services.store.set_password_phc(user.id, &phc, now).await?;
     }
+    services.store.record_login(user.id, now).await?;
     Ok(Some(user))
 }
 

@@ -2,8 +2,11 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use api_types::PORTAL_CLIENT_ID;
+
 use super::users::{AddUser, add_user};
-use super::{Actor, ManageError};
+use super::{Actor, ManageError, clients};
+use crate::domain::client::{ClientType, GrantType, NewClient, RedirectUri};
 use crate::security::random;
 use crate::services::Services;
 
@@ -45,4 +48,49 @@ pub async fn ensure_admin(services: &Services) -> Result<(), ManageError> {
         Err(ManageError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Registers the admin portal as a public OIDC client of this provider (authorization code
+/// with PKCE, redirecting to `/admin/callback`), or brings its URIs in line with the issuer.
+pub async fn ensure_portal_client(services: &Services) -> Result<(), ManageError> {
+    let new = portal_client(services)?;
+    match services.store.find_client(PORTAL_CLIENT_ID).await? {
+        Some(current)
+            if current.redirect_uris == new.redirect_uris
+                && current.post_logout_redirect_uris == new.post_logout_redirect_uris =>
+        {
+            Ok(())
+        }
+        Some(_) => clients::update(services, PORTAL_CLIENT_ID, new, Actor::System)
+            .await
+            .map(|_| ()),
+        None => match clients::register_as(services, PORTAL_CLIENT_ID.into(), new, Actor::System).await {
+            // Another replica registered it first.
+            Ok(_) | Err(ManageError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+fn portal_client(services: &Services) -> Result<NewClient, ManageError> {
+    let issuer = services.settings.issuer_str();
+    let uri = |path: &str| RedirectUri::parse(&format!("{issuer}{path}"), ClientType::Public);
+    Ok(NewClient {
+        name: "Admin portal".into(),
+        client_type: ClientType::Public,
+        redirect_uris: vec![uri("/admin/callback")?],
+        post_logout_redirect_uris: vec![uri("/admin/")?],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
+        first_party: true,
+        refresh_reuse_window_s: 10,
+        require_pkce: true,
+        refresh_idle_ttl_s: Some(3600),
+        id_token_signed_response_alg: "ES256".into(),
+        access_token_signing_alg: None,
+        backchannel_logout_uri: None,
+        token_endpoint_auth_method: None,
+        access_token_ttl_s: None,
+        refresh_token_ttl_s: Some(8 * 3600),
+    })
 }

@@ -1,9 +1,10 @@
-//! Registering and removing clients.
+//! Registering, changing and removing clients.
 
 use secrecy::SecretString;
 
 use super::{Actor, ManageError, record};
-use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::audit::EventType;
+use crate::domain::Invalid;
 use crate::domain::client::{Client, ClientType, NewClient};
 use crate::security::random;
 use crate::services::Services;
@@ -15,9 +16,18 @@ pub struct Registered {
 }
 
 pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Result<Registered, ManageError> {
-    new.validate()?;
-    let internal = |e: random::RandomError| ManageError::Internal(e.to_string());
     let id = random::token::<18>().map_err(internal)?;
+    register_as(services, id, new, actor).await
+}
+
+/// Registers `new` under the given client id.
+pub async fn register_as(
+    services: &Services,
+    id: String,
+    new: NewClient,
+    actor: Actor,
+) -> Result<Registered, ManageError> {
+    new.validate()?;
     let (secret, secret_hash) = match new.client_type {
         ClientType::Confidential => {
             let (secret, hash) = services.secrets.generate().map_err(internal)?;
@@ -28,9 +38,104 @@ pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Resu
     let now = services.clock.now();
     let client = Client {
         id,
+        secret_hash,
+        theme: None,
+        created_at: now,
+        ..apply(None, new, now)
+    };
+    services.store.create_client(&client).await?;
+    let mut event = actor.event(EventType::ClientCreated, now);
+    event.client_id = Some(client.id.clone());
+    event.details = serde_json::json!({ "name": client.name, "type": client.client_type.as_str() });
+    record(services, event).await;
+    Ok(Registered { client, secret })
+}
+
+/// Replaces a client's settings. Its id, type and secret stay.
+pub async fn update(
+    services: &Services,
+    client_id: &str,
+    new: NewClient,
+    actor: Actor,
+) -> Result<Client, ManageError> {
+    new.validate()?;
+    let current = get(services, client_id).await?;
+    if new.client_type != current.client_type {
+        return Err(Invalid::new(format!(
+            "the client type cannot change (it is {}); register a new client instead",
+            current.client_type.as_str()
+        ))
+        .into());
+    }
+    let now = services.clock.now();
+    let client = apply(Some(&current), new, now);
+    if !services.store.update_client(&client).await? {
+        return Err(ManageError::NotFound(format!("client {client_id:?}")));
+    }
+    services.clients.invalidate(client_id);
+    let mut event = actor.event(EventType::ClientChanged, now);
+    event.client_id = Some(client.id.clone());
+    event.details = serde_json::json!({ "name": client.name });
+    record(services, event).await;
+    Ok(client)
+}
+
+/// Gives a confidential client a new secret; the old one stops working at once.
+pub async fn rotate_secret(
+    services: &Services,
+    client_id: &str,
+    actor: Actor,
+) -> Result<(Client, SecretString), ManageError> {
+    let client = get(services, client_id).await?;
+    if client.client_type != ClientType::Confidential {
+        return Err(Invalid::new("a public client has no secret to rotate").into());
+    }
+    let (secret, hash) = services.secrets.generate().map_err(internal)?;
+    let now = services.clock.now();
+    if !services.store.set_client_secret(client_id, &hash, now).await? {
+        return Err(ManageError::NotFound(format!("client {client_id:?}")));
+    }
+    services.clients.invalidate(client_id);
+    let mut event = actor.event(EventType::ClientChanged, now);
+    event.client_id = Some(client.id.clone());
+    event.details = serde_json::json!({ "secret_rotated": true });
+    record(services, event).await;
+    Ok((
+        Client {
+            secret_hash: Some(hash),
+            updated_at: now,
+            ..client
+        },
+        secret,
+    ))
+}
+
+pub async fn get(services: &Services, client_id: &str) -> Result<Client, ManageError> {
+    services
+        .store
+        .find_client(client_id)
+        .await?
+        .ok_or_else(|| ManageError::NotFound(format!("client {client_id:?}")))
+}
+
+pub async fn remove(services: &Services, client_id: &str, actor: Actor) -> Result<(), ManageError> {
+    services.clients.invalidate(client_id);
+    if !services.store.delete_client(client_id).await? {
+        return Err(ManageError::NotFound(format!("client {client_id:?}")));
+    }
+    let mut event = actor.event(EventType::ClientDeleted, services.clock.now());
+    event.client_id = Some(client_id.to_string());
+    record(services, event).await;
+    Ok(())
+}
+
+/// The client `new` describes, keeping what only `current` knows (id, secret, creation).
+fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono::Utc>) -> Client {
+    Client {
+        id: current.map(|c| c.id.clone()).unwrap_or_default(),
         name: new.name.trim().to_string(),
         client_type: new.client_type,
-        secret_hash,
+        secret_hash: current.and_then(|c| c.secret_hash.clone()),
         token_endpoint_auth_method: new.auth_method(),
         require_pkce: new.require_pkce || new.client_type == ClientType::Public,
         redirect_uris: new.redirect_uris,
@@ -41,31 +146,16 @@ pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Resu
         id_token_signed_response_alg: new.id_token_signed_response_alg,
         access_token_signing_alg: new.access_token_signing_alg,
         first_party: new.first_party,
-        access_token_ttl_s: None,
-        refresh_token_ttl_s: None,
+        access_token_ttl_s: new.access_token_ttl_s,
+        refresh_token_ttl_s: new.refresh_token_ttl_s,
         refresh_idle_ttl_s: new.refresh_idle_ttl_s,
         refresh_reuse_window_s: new.refresh_reuse_window_s,
-        theme: None,
-        created_at: now,
+        theme: current.and_then(|c| c.theme.clone()),
+        created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,
-    };
-    services.store.create_client(&client).await?;
-    let mut event = SecurityEvent::new(EventType::ClientCreated, Outcome::Success, now);
-    event.client_id = Some(client.id.clone());
-    event.actor_id = Some(actor.id());
-    event.details = serde_json::json!({ "name": client.name, "type": client.client_type.as_str() });
-    record(services, event).await;
-    Ok(Registered { client, secret })
+    }
 }
 
-pub async fn remove(services: &Services, client_id: &str, actor: Actor) -> Result<(), ManageError> {
-    services.clients.invalidate(client_id);
-    if !services.store.delete_client(client_id).await? {
-        return Err(ManageError::NotFound(format!("client {client_id:?}")));
-    }
-    let mut event = SecurityEvent::new(EventType::ClientDeleted, Outcome::Success, services.clock.now());
-    event.client_id = Some(client_id.to_string());
-    event.actor_id = Some(actor.id());
-    record(services, event).await;
-    Ok(())
+fn internal(e: random::RandomError) -> ManageError {
+    ManageError::Internal(e.to_string())
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Actor, ManageError, record};
-use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::audit::EventType;
 use crate::security::keys::{self, Alg};
 use crate::services::Services;
 use crate::store::StoredKey;
@@ -34,8 +34,7 @@ pub async fn rotate(
     let mut staged = Vec::new();
     for &alg in algs {
         let kid = create_key(services, alg, activates_at).await?;
-        let mut event = SecurityEvent::new(EventType::KeyRotated, Outcome::Success, services.clock.now());
-        event.actor_id = Some(actor.id());
+        let mut event = actor.event(EventType::KeyRotated, services.clock.now());
         event.details = serde_json::json!({ "kid": kid, "alg": alg.as_str(), "activates_at": activates_at });
         record(services, event).await;
         staged.push((kid, alg, activates_at));

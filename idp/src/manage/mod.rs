@@ -5,10 +5,14 @@ pub mod bootstrap;
 pub mod clients;
 pub mod housekeeping;
 pub mod keys;
+pub mod sessions;
 pub mod users;
 
-use crate::audit::SecurityEvent;
+use chrono::{DateTime, Utc};
+
+use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::Invalid;
+use crate::http::meta::RequestMeta;
 use crate::services::Services;
 use crate::store::StoreError;
 
@@ -42,8 +46,8 @@ pub enum Actor {
     Cli,
     /// The server itself (first-start bootstrap).
     System,
-    /// An administrator, by user id.
-    Admin(String),
+    /// An administrator through the admin API: their user id and where they called from.
+    Admin { user_id: String, meta: RequestMeta },
 }
 
 impl Actor {
@@ -51,7 +55,17 @@ impl Actor {
         match self {
             Self::Cli => "cli".into(),
             Self::System => "system".into(),
-            Self::Admin(id) => id.clone(),
+            Self::Admin { user_id, .. } => user_id.clone(),
+        }
+    }
+
+    /// A new event naming this actor (and, for an administrator, their address).
+    pub fn event(&self, event_type: EventType, now: DateTime<Utc>) -> SecurityEvent {
+        let mut event = SecurityEvent::new(event_type, Outcome::Success, now);
+        event.actor_id = Some(self.id());
+        match self {
+            Self::Admin { meta, .. } => meta.stamp(event),
+            _ => event,
         }
     }
 }

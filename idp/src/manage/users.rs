@@ -1,13 +1,15 @@
 //! Creating and managing users.
 
 use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
 
-use super::{Actor, ManageError, record};
-use crate::audit::{EventType, Outcome, SecurityEvent};
+use super::{Actor, ManageError, record, sessions};
+use crate::audit::EventType;
 use crate::domain::Invalid;
-use crate::domain::user::{ADMIN_ROLE, Email, NewUser, User, UserStatus, Username};
+use crate::domain::user::{ADMIN_ROLE, Email, NewUser, User, UserStatus, Username, parse_role};
 use crate::security::password;
 use crate::services::Services;
+use crate::store::UserProfile;
 
 pub struct AddUser {
     pub username: String,
@@ -18,18 +20,27 @@ pub struct AddUser {
 }
 
 pub async fn add_user(services: &Services, request: AddUser, actor: Actor) -> Result<User, ManageError> {
+    let roles = if request.admin {
+        vec![ADMIN_ROLE.to_string()]
+    } else {
+        Vec::new()
+    };
+    create(services, request, roles, false, actor).await
+}
+
+/// Creates a user with `roles`; with `must_change_password` the password is temporary.
+pub async fn create(
+    services: &Services,
+    request: AddUser,
+    roles: Vec<String>,
+    must_change_password: bool,
+    actor: Actor,
+) -> Result<User, ManageError> {
     let new = NewUser {
         username: Username::parse(&request.username)?,
         email: request.email.as_deref().map(Email::parse).transpose()?,
-        name: request
-            .name
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty()),
-        roles: if request.admin {
-            vec![ADMIN_ROLE.to_string()]
-        } else {
-            Vec::new()
-        },
+        name: clean_name(request.name),
+        roles: parse_roles(&roles)?,
     };
     password::check_policy(request.password.expose_secret()).map_err(Invalid::new)?;
     // Refuse a duplicate before paying for a hash; the unique index still decides races.
@@ -41,20 +52,95 @@ pub async fn add_user(services: &Services, request: AddUser, actor: Actor) -> Re
     {
         return Err(ManageError::Conflict("a user with this username"));
     }
-    let phc = services
-        .passwords
-        .hash(&request.password)
-        .await
-        .map_err(|e| ManageError::Internal(e.to_string()))?;
+    let phc = hash(services, &request.password).await?;
     let now = services.clock.now();
-    let user = services.store.create_user(&new, Some(&phc), now).await?;
-    let mut event = SecurityEvent::new(EventType::UserCreated, Outcome::Success, now);
+    let mut user = services.store.create_user(&new, Some(&phc), now).await?;
+    if must_change_password && services.store.set_temporary_password(user.id, &phc, now).await? {
+        user.must_change_password = true;
+    }
+    let mut event = actor.event(EventType::UserCreated, now);
     event.user_id = Some(user.id.to_string());
     event.username = Some(user.username.as_str().to_string());
-    event.actor_id = Some(actor.id());
     event.details = serde_json::json!({ "roles": user.roles });
     record(services, event).await;
     Ok(user)
+}
+
+/// The user with this id, or `NotFound`.
+pub async fn get(services: &Services, id: Uuid) -> Result<User, ManageError> {
+    services
+        .store
+        .find_user(id)
+        .await?
+        .ok_or_else(|| ManageError::NotFound(format!("user {id}")))
+}
+
+async fn by_username(services: &Services, username: &str) -> Result<User, ManageError> {
+    let key = Username::parse(username)?.key();
+    services
+        .store
+        .find_user_by_username(&key)
+        .await?
+        .ok_or_else(|| ManageError::NotFound(format!("user {username:?}")))
+}
+
+/// What an administrator may change of a user; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct ProfileChange {
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub name: Option<Option<String>>,
+    pub roles: Option<Vec<String>>,
+}
+
+pub async fn update_profile(
+    services: &Services,
+    id: Uuid,
+    change: ProfileChange,
+    actor: Actor,
+) -> Result<User, ManageError> {
+    let user = get(services, id).await?;
+    let email = match change.email {
+        Some(new) => new
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(Email::parse)
+            .transpose()?,
+        None => user.email.clone(),
+    };
+    // A changed address is no longer verified unless the administrator says it is.
+    let email_changed = email.as_ref().map(Email::key) != user.email.as_ref().map(Email::key);
+    let profile = UserProfile {
+        email_verified: change
+            .email_verified
+            .unwrap_or(user.email_verified && !email_changed),
+        email,
+        name: change.name.map_or_else(|| user.name.clone(), clean_name),
+        roles: change
+            .roles
+            .as_deref()
+            .map(parse_roles)
+            .transpose()?
+            .unwrap_or_else(|| user.roles.clone()),
+    };
+    if user.is_admin() && !profile.roles.iter().any(|r| r == ADMIN_ROLE) && actor.id() == user.id.to_string()
+    {
+        return Err(Invalid::new("you cannot remove your own administrator role").into());
+    }
+    let now = services.clock.now();
+    if !services.store.update_user_profile(id, &profile, now).await? {
+        return Err(ManageError::NotFound(format!("user {id}")));
+    }
+    let mut event = actor.event(EventType::UserChanged, now);
+    event.user_id = Some(id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.details = serde_json::json!({
+        "email_changed": email_changed,
+        "roles": profile.roles,
+    });
+    record(services, event).await;
+    get(services, id).await
 }
 
 pub async fn set_status(
@@ -63,18 +149,29 @@ pub async fn set_status(
     status: UserStatus,
     actor: Actor,
 ) -> Result<User, ManageError> {
-    let key = Username::parse(username)?.key();
-    let user = services
-        .store
-        .find_user_by_username(&key)
-        .await?
-        .ok_or_else(|| ManageError::NotFound(format!("user {username:?}")))?;
+    let user = by_username(services, username).await?;
+    set_status_of(services, user.id, status, actor).await
+}
+
+/// Enables or disables a user. Disabling also ends their sessions and revokes their tokens.
+pub async fn set_status_of(
+    services: &Services,
+    id: Uuid,
+    status: UserStatus,
+    actor: Actor,
+) -> Result<User, ManageError> {
+    let user = get(services, id).await?;
+    if status == UserStatus::Disabled && actor.id() == user.id.to_string() {
+        return Err(Invalid::new("you cannot disable your own account").into());
+    }
     let now = services.clock.now();
     services.store.set_user_status(user.id, status, now).await?;
-    let mut event = SecurityEvent::new(EventType::UserChanged, Outcome::Success, now);
+    if status == UserStatus::Disabled {
+        sessions::revoke_user_access(services, &user, None, &actor).await?;
+    }
+    let mut event = actor.event(EventType::UserChanged, now);
     event.user_id = Some(user.id.to_string());
     event.username = Some(user.username.as_str().to_string());
-    event.actor_id = Some(actor.id());
     event.details = serde_json::json!({ "status": status.as_str() });
     record(services, event).await;
     Ok(User {
@@ -90,11 +187,72 @@ pub async fn unlock(services: &Services, username: &str, actor: Actor) -> Result
     let key: String = username.trim().to_lowercase();
     let lifted = services.store.unlock_account(&key).await?;
     let user = services.store.find_user_by_username(&key).await?;
-    let mut event = SecurityEvent::new(EventType::AccountUnlocked, Outcome::Success, services.clock.now());
+    let mut event = actor.event(EventType::AccountUnlocked, services.clock.now());
     event.user_id = user.map(|u| u.id.to_string());
     event.username = Some(key);
-    event.actor_id = Some(actor.id());
     event.details = serde_json::json!({ "sources_cleared": lifted });
     record(services, event).await;
     Ok(lifted)
+}
+
+/// Gives the user a password they must replace at their next login.
+pub async fn set_temporary_password(
+    services: &Services,
+    id: Uuid,
+    password: &SecretString,
+    actor: Actor,
+) -> Result<(), ManageError> {
+    let user = get(services, id).await?;
+    password::check_policy(password.expose_secret()).map_err(Invalid::new)?;
+    let phc = hash(services, password).await?;
+    let now = services.clock.now();
+    if !services.store.set_temporary_password(id, &phc, now).await? {
+        return Err(ManageError::NotFound(format!("user {id}")));
+    }
+    let mut event = actor.event(EventType::PasswordChanged, now);
+    event.user_id = Some(id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.details = serde_json::json!({ "temporary": true });
+    record(services, event).await;
+    Ok(())
+}
+
+/// Deletes the user with their sessions, tokens and consents. Their security events stay.
+pub async fn delete(services: &Services, id: Uuid, actor: Actor) -> Result<(), ManageError> {
+    let user = get(services, id).await?;
+    if actor.id() == user.id.to_string() {
+        return Err(Invalid::new("you cannot delete your own account").into());
+    }
+    // Deny the access tokens already out before the grants disappear with the user.
+    sessions::revoke_user_access(services, &user, None, &actor).await?;
+    if !services.store.delete_user(id).await? {
+        return Err(ManageError::NotFound(format!("user {id}")));
+    }
+    let mut event = actor.event(EventType::UserDeleted, services.clock.now());
+    event.user_id = Some(id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    record(services, event).await;
+    Ok(())
+}
+
+async fn hash(services: &Services, password: &SecretString) -> Result<String, ManageError> {
+    services
+        .passwords
+        .hash(password)
+        .await
+        .map_err(|e| ManageError::Internal(e.to_string()))
+}
+
+fn clean_name(name: Option<String>) -> Option<String> {
+    name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+}
+
+fn parse_roles(roles: &[String]) -> Result<Vec<String>, Invalid> {
+    let mut parsed = roles
+        .iter()
+        .map(|r| parse_role(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    parsed.sort();
+    parsed.dedup();
+    Ok(parsed)
 }

@@ -303,7 +303,7 @@ pub async fn confirm(
 
 /// Sends the logout token to the client's back-channel URI in the background, with up to
 /// three attempts (Back-Channel Logout 1.0 §2.5: the RP answers 200; retrying is allowed).
-fn notify_back_channel(
+pub(crate) fn notify_back_channel(
     services: Services,
     client_id: String,
     subject: String,

@@ -12,12 +12,14 @@ use crate::domain::grant::{AuthorizationCode, CodeUse, Grant, RefreshToken};
 use crate::domain::session::Session;
 use crate::domain::user::{NewUser, User, UserStatus};
 
+mod admin;
 mod client_cache;
 mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
 
+pub use admin::{AdminStore, ConsentRecord, EventCount, GrantFamily, UserProfile};
 pub use client_cache::ClientCache;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -38,11 +40,43 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A page of users, ordered by creation, continuing after `after_id`.
+/// How a user listing is ordered; ties broken by id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    #[default]
+    CreatedAsc,
+    CreatedDesc,
+    UsernameAsc,
+    UsernameDesc,
+}
+
+/// Where the previous page of a user listing ended: the sort keys of its last user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCursor {
+    pub created_at: DateTime<Utc>,
+    pub username_key: String,
+    pub id: Uuid,
+}
+
+impl UserCursor {
+    pub fn of(user: &User) -> Self {
+        Self {
+            created_at: user.created_at,
+            username_key: user.username.key(),
+            id: user.id,
+        }
+    }
+}
+
+/// A page of users matching the filters, continuing after `after` in `sort` order.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
+    /// Substring of username, email or name, case-insensitive.
     pub search: Option<String>,
-    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub status: Option<UserStatus>,
+    pub role: Option<String>,
+    pub sort: UserSort,
+    pub after: Option<UserCursor>,
     pub limit: u32,
 }
 
@@ -63,6 +97,8 @@ pub trait UserStore: Send + Sync {
     async fn password_phc(&self, user_id: Uuid) -> StoreResult<Option<String>>;
     async fn set_password_phc(&self, user_id: Uuid, phc: &str, now: DateTime<Utc>) -> StoreResult<()>;
     async fn admin_exists(&self) -> StoreResult<bool>;
+    /// Notes a successful login.
+    async fn record_login(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -197,6 +233,7 @@ pub trait Store:
     + ConsentStore
     + GrantStore
     + LoginFailureStore
+    + AdminStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.

@@ -289,13 +289,17 @@ pub struct Registered {
 
 impl TestApp {
     pub async fn add_user(&self, username: &str) -> idp::domain::user::User {
+        self.add_user_as(username, false).await
+    }
+
+    pub async fn add_user_as(&self, username: &str, admin: bool) -> idp::domain::user::User {
         use secrecy::SecretString;
         let request = idp::manage::users::AddUser {
             username: username.into(),
             email: Some(format!("{username}@example.com")),
             name: Some(format!("{username} Tester")),
             password: SecretString::from(PASSWORD),
-            admin: false,
+            admin,
         };
         idp::manage::users::add_user(&self.services, request, idp::manage::Actor::Cli)
             .await
@@ -328,6 +332,9 @@ impl TestApp {
             backchannel_logout_uri: None,
             require_pkce: false,
             refresh_idle_ttl_s: None,
+            token_endpoint_auth_method: None,
+            access_token_ttl_s: None,
+            refresh_token_ttl_s: None,
         };
         adjust(&mut new);
         let registered = idp::manage::clients::register(&self.services, new, idp::manage::Actor::Cli)

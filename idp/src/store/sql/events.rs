@@ -42,6 +42,9 @@ macro_rules! impl_event_store {
                 if let Some(user) = &q.user_id {
                     sql.push(" AND user_id = ").push_bind(user.clone());
                 }
+                if let Some(name) = &q.username {
+                    sql.push(" AND lower(username) = ").push_bind(name.to_lowercase());
+                }
                 if let Some(client) = &q.client_id {
                     sql.push(" AND client_id = ").push_bind(client.clone());
                 }

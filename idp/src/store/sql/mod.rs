@@ -3,6 +3,7 @@
 //! macro and instantiated for each backend's pool type: one text for the SQL, two
 //! compiled implementations, no branching on the backend at run time.
 
+mod admin;
 mod clients;
 mod events;
 mod grants;
@@ -11,6 +12,7 @@ mod login_failures;
 mod sessions;
 mod users;
 
+pub(crate) use admin::impl_admin_store;
 pub(crate) use clients::impl_client_store;
 pub(crate) use events::impl_event_store;
 pub(crate) use grants::impl_grant_store;
@@ -30,6 +32,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_session_store!($store, $db);
         $crate::store::sql::impl_grant_store!($store, $db);
         $crate::store::sql::impl_login_failure_store!($store, $db);
+        $crate::store::sql::impl_admin_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -77,12 +77,32 @@ macro_rules! impl_user_store {
                         .push(" OR email_key LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'")
                         .push(" OR lower(name) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
                 }
-                if let Some((created, id)) = query.after {
-                    sql.push(" AND (created_at > ").push_bind(rows::ms(created))
-                        .push(" OR (created_at = ").push_bind(rows::ms(created))
-                        .push(" AND id > ").push_bind(id.to_string()).push("))");
+                if let Some(status) = query.status {
+                    sql.push(" AND status = ").push_bind(status.as_str());
                 }
-                sql.push(" ORDER BY created_at, id LIMIT ").push_bind(i64::from(query.limit.clamp(1, 1000)));
+                if let Some(role) = query.role.as_deref() {
+                    // Roles are JSON arrays of validated names: no quote or wildcard inside.
+                    sql.push(" AND roles LIKE ").push_bind(format!("%{}%", rows::json(&role)));
+                }
+                use $crate::store::UserSort;
+                let (column, descending) = match query.sort {
+                    UserSort::CreatedAsc => ("created_at", false),
+                    UserSort::CreatedDesc => ("created_at", true),
+                    UserSort::UsernameAsc => ("username_key", false),
+                    UserSort::UsernameDesc => ("username_key", true),
+                };
+                let (cmp, dir) = if descending { (" < ", " DESC") } else { (" > ", "") };
+                if let Some(after) = &query.after {
+                    let by_created = column == "created_at";
+                    // Keyset pagination: rows strictly beyond the cursor in (column, id) order.
+                    sql.push(" AND (").push(column).push(cmp);
+                    if by_created { sql.push_bind(rows::ms(after.created_at)); } else { sql.push_bind(after.username_key.clone()); }
+                    sql.push(" OR (").push(column).push(" = ");
+                    if by_created { sql.push_bind(rows::ms(after.created_at)); } else { sql.push_bind(after.username_key.clone()); }
+                    sql.push(" AND id").push(cmp).push_bind(after.id.to_string()).push("))");
+                }
+                sql.push(" ORDER BY ").push(column).push(dir).push(", id").push(dir)
+                    .push(" LIMIT ").push_bind(i64::from(query.limit.clamp(1, 1000)));
                 let found: Vec<rows::UserRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(map_sqlx)?;
                 found.into_iter().map(TryInto::try_into).collect()
             }
@@ -128,6 +148,16 @@ macro_rules! impl_user_store {
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::map_sqlx)?;
+                Ok(())
+            }
+
+            async fn record_login(&self, id: uuid::Uuid, now: chrono::DateTime<chrono::Utc>) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+                    .bind($crate::store::rows::ms(now))
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
                 Ok(())
             }
 
