@@ -9,7 +9,7 @@ ADVISORY_DB="${ADVISORY_DB:-$ROOT/../shared/advisory-db}"
 for tool in cargo-audit cargo-deny; do
   if ! command -v "$tool" >/dev/null; then
     step "Installing $tool (a few minutes, once)"
-    CARGO_TARGET_DIR= CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
       cargo install --quiet --locked "$tool"
   fi
 done

@@ -18,6 +18,30 @@ macro_rules! api_type {
 
 /// The portal's OAuth client id, registered by the server at start-up.
 pub const PORTAL_CLIENT_ID: &str = "admin-portal";
+/// Every security event type the server records (the server's tests keep this in step).
+pub const EVENT_TYPES: &[&str] = &[
+    "login_succeeded",
+    "login_failed",
+    "account_locked",
+    "account_unlocked",
+    "rate_limited",
+    "authorization_denied",
+    "consent_granted",
+    "consent_revoked",
+    "code_reuse_detected",
+    "refresh_token_reused",
+    "token_revoked",
+    "logout",
+    "client_authentication_failed",
+    "key_rotated",
+    "user_created",
+    "user_changed",
+    "user_deleted",
+    "client_created",
+    "client_changed",
+    "client_deleted",
+    "password_changed",
+];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";
 

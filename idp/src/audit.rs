@@ -145,3 +145,14 @@ pub struct EventQuery {
     pub before_id: Option<i64>,
     pub limit: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::EventType;
+
+    #[test]
+    fn the_portal_knows_every_event_type() {
+        let names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names, api_types::EVENT_TYPES);
+    }
+}

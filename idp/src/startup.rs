@@ -21,6 +21,8 @@ pub struct AppState {
     pub discovery: Discovery,
     pub themes: Themes,
     pub interactions: InteractionSigner,
+    /// The portal's Content-Security-Policy, when the portal is served.
+    pub portal_csp: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,14 +81,19 @@ impl Application {
             source,
         })?;
         let address = listener.local_addr()?;
+        let settings = services.settings.clone();
+        let admin_ui = admin_ui_dir(settings.admin_ui_dir.clone());
+        let portal_csp = admin_ui
+            .as_ref()
+            .and_then(|dir| std::fs::read_to_string(dir.join("index.html")).ok())
+            .map(|index| http::portal::content_security_policy(&index));
         let state = web::Data::new(AppState {
+            portal_csp,
             discovery: Discovery::build(&services.settings),
             interactions: InteractionSigner::new(&services.interaction_key),
             themes,
             services: services.clone(),
         });
-        let settings = services.settings.clone();
-        let admin_ui = admin_ui_dir(settings.admin_ui_dir.clone());
         if admin_ui.is_none() {
             tracing::warn!(
                 "admin portal not found (build it with scripts/build-admin-ui.sh or set admin_ui_dir)"
@@ -100,6 +107,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::FormConfig::default().limit(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
+                .wrap(from_fn(http::portal::middleware))
                 .wrap(security_headers(https))
                 .wrap(from_fn(crate::http::cors::middleware))
                 .wrap(from_fn(request_id::middleware))

@@ -778,6 +778,67 @@ async fn keys_are_listed_and_rotated(backend: Backend) {
     );
 }
 
+async fn a_temporary_password_is_replaced_at_the_next_login(backend: Backend) {
+    let admin = setup(backend).await;
+    let app_client = admin.app.add_client(false, |c| c.first_party = true).await;
+    let rita = admin.user_id("rita").await;
+    let temporary = "temporary password 1";
+    let response = admin
+        .post(&format!("/users/{rita}/password"), json!({"password": temporary}))
+        .await;
+    assert_eq!(response.status(), 204);
+
+    let browser = browser::Browser::new(&admin.app.base);
+    let start = format!(
+        "{}{}",
+        admin.app.base,
+        common::authorize_query(&app_client.id, "")
+    );
+    let landing = browser.visit(&start).await;
+    let (_, url, html) = browser
+        .log_in_and_consent(landing, "rita", temporary)
+        .await
+        .page();
+    assert!(url.contains("/password?"), "{url}");
+    let mismatched = browser::form(&html)
+        .set("new_password", "rita's own password")
+        .set("confirm_password", "something else entirely");
+    let (status, _, html) = browser.submit(&mismatched).await.page();
+    assert_eq!(status, 400);
+    assert!(html.contains("differ"));
+    // Starting over does not get round it: the session still needs a new password.
+    let (_, url, html) = browser.visit(&start).await.page();
+    assert!(url.contains("/password?"), "{url}");
+    let chosen = browser::form(&html)
+        .set("new_password", "rita's own password")
+        .set("confirm_password", "rita's own password");
+    let code = browser.submit(&chosen).await.query("code");
+    assert!(code.is_some(), "the flow continues to the client");
+    assert_eq!(
+        admin.get(&format!("/users/{rita}")).await["must_change_password"],
+        false
+    );
+    let changed = admin.events("password_changed").await;
+    assert!(
+        changed
+            .iter()
+            .any(|e| e["actor_id"] == rita.as_str() && e["details"]["forced"] == true)
+    );
+    // The new password works; the temporary one no longer does.
+    let again = browser::Browser::new(&admin.app.base);
+    let landing = again.visit(&start).await;
+    let (_, _, html) = again.log_in_and_consent(landing, "rita", temporary).await.page();
+    assert!(html.contains("Incorrect username or password."));
+    let landing = again.visit(&start).await;
+    assert!(
+        again
+            .log_in_and_consent(landing, "rita", "rita's own password")
+            .await
+            .query("code")
+            .is_some()
+    );
+}
+
 async fn the_admin_api_is_rate_limited(backend: Backend) {
     let admin = setup_on(
         spawn_app_with(
@@ -808,6 +869,7 @@ on_both_backends!(
     clients_are_registered_changed_and_removed,
     events_are_filtered_exported_and_counted,
     keys_are_listed_and_rotated,
+    a_temporary_password_is_replaced_at_the_next_login,
     the_admin_api_is_rate_limited,
 );
 

@@ -5,6 +5,7 @@ pub mod error;
 pub mod health;
 pub mod html;
 pub mod meta;
+pub mod portal;
 pub mod request_id;
 
 use actix_web::web;

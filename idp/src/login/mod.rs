@@ -4,6 +4,7 @@
 pub mod cookies;
 pub mod interaction;
 pub mod pages;
+pub mod password;
 pub mod protection;
 pub mod session;
 pub mod themes;

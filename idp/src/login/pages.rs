@@ -22,13 +22,13 @@ use crate::security::password::Verification;
 use crate::security::random;
 use crate::startup::AppState;
 
-const PRODUCT: &str = "AImpact Identity";
+pub(super) const PRODUCT: &str = "AImpact Identity";
 /// Shown for every failed login: never says which of username or password was wrong.
 const LOGIN_FAILED: &str = "Incorrect username or password.";
 
 #[derive(Deserialize)]
 pub struct InteractionQuery {
-    interaction: Option<String>,
+    pub(super) interaction: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +47,10 @@ pub struct ConsentForm {
 }
 
 /// The CSRF cookie value, creating one when the browser has none yet.
-fn csrf_cookie(state: &AppState, req: &HttpRequest) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+pub(super) fn csrf_cookie(
+    state: &AppState,
+    req: &HttpRequest,
+) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
     let settings = &state.services.settings;
     match req.cookie(&cookies::name(settings, cookies::CSRF)) {
         Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
@@ -76,7 +79,7 @@ fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
     expected.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
-fn open_interaction(state: &AppState, sealed: Option<&str>) -> Result<Interaction, HttpResponse> {
+pub(super) fn open_interaction(state: &AppState, sealed: Option<&str>) -> Result<Interaction, HttpResponse> {
     let now = state.services.clock.now();
     sealed
         .and_then(|s| state.interactions.open(s, now))
@@ -91,7 +94,7 @@ fn open_interaction(state: &AppState, sealed: Option<&str>) -> Result<Interactio
 }
 
 /// The interaction of a submitted form, once its CSRF token checks out.
-fn submitted_interaction(
+pub(super) fn submitted_interaction(
     state: &AppState,
     req: &HttpRequest,
     sealed: &str,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const DEFAULT: [(&str, &str); 6] = [
+const DEFAULT: [(&str, &str); 7] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -20,6 +20,10 @@ const DEFAULT: [(&str, &str); 6] = [
         include_str!("../../../themes/default/form_post.html"),
     ),
     ("logout.html", include_str!("../../../themes/default/logout.html")),
+    (
+        "password.html",
+        include_str!("../../../themes/default/password.html"),
+    ),
 ];
 const DEFAULT_CSS: &str = include_str!("../../../themes/default/style.css");
 

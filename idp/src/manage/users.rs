@@ -55,7 +55,7 @@ pub async fn create(
     let phc = hash(services, &request.password).await?;
     let now = services.clock.now();
     let mut user = services.store.create_user(&new, Some(&phc), now).await?;
-    if must_change_password && services.store.set_temporary_password(user.id, &phc, now).await? {
+    if must_change_password && services.store.replace_password(user.id, &phc, true, now).await? {
         user.must_change_password = true;
     }
     let mut event = actor.event(EventType::UserCreated, now);
@@ -206,7 +206,7 @@ pub async fn set_temporary_password(
     password::check_policy(password.expose_secret()).map_err(Invalid::new)?;
     let phc = hash(services, password).await?;
     let now = services.clock.now();
-    if !services.store.set_temporary_password(id, &phc, now).await? {
+    if !services.store.replace_password(id, &phc, true, now).await? {
         return Err(ManageError::NotFound(format!("user {id}")));
     }
     let mut event = actor.event(EventType::PasswordChanged, now);

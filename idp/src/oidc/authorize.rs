@@ -23,6 +23,8 @@ use crate::startup::AppState;
 /// What happens next with a validated request.
 pub enum Next {
     Login(Interaction),
+    /// The user logged in with a temporary password and must choose their own first.
+    ChangePassword(Interaction),
     Consent(Interaction),
     /// Answer the client: a code, or an error.
     Respond {
@@ -103,6 +105,19 @@ pub async fn proceed(
         }
         return Ok(Next::Login(interaction));
     };
+    if user.must_change_password {
+        if request.prompts("none") {
+            // OIDC Core §3.1.2.6: the user must interact before anything is issued.
+            return Ok(error_response(
+                Target::of(request),
+                &OAuthError::interaction_required("the user must choose a new password"),
+            ));
+        }
+        return Ok(Next::ChangePassword(Interaction {
+            login_sid: Some(session.sid.clone()),
+            ..interaction
+        }));
+    }
     let client = services
         .store
         .find_client(&request.client_id)
@@ -221,6 +236,10 @@ pub fn render(state: &AppState, next: Next) -> HttpResponse {
     match next {
         Next::Login(interaction) => see_other(&format!(
             "/login?interaction={}",
+            state.interactions.seal(&interaction)
+        )),
+        Next::ChangePassword(interaction) => see_other(&format!(
+            "/password?interaction={}",
             state.interactions.seal(&interaction)
         )),
         Next::Consent(interaction) => see_other(&format!(

@@ -45,6 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/userinfo", web::post().to(userinfo::userinfo))
     .route("/login", web::get().to(pages::login_form))
     .route("/login", web::post().to(pages::login_submit))
+    .route("/password", web::get().to(crate::login::password::form))
+    .route("/password", web::post().to(crate::login::password::submit))
     .route("/consent", web::get().to(pages::consent_form))
     .route("/consent", web::post().to(pages::consent_submit))
     .route("/theme/{name}/style.css", web::get().to(pages::theme_css));

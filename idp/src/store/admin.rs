@@ -59,8 +59,14 @@ pub trait AdminStore: Send + Sync {
         profile: &UserProfile,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Sets the password and requires a change at the next login, in one transaction.
-    async fn set_temporary_password(&self, id: Uuid, phc: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Sets the password and whether it must be changed at the next login, in one transaction.
+    async fn replace_password(
+        &self,
+        id: Uuid,
+        phc: &str,
+        must_change: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Deletes the user with its credential, sessions, grants, tokens and consents.
     async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
     async fn count_users(&self) -> StoreResult<i64>;

@@ -28,15 +28,17 @@ macro_rules! impl_admin_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn set_temporary_password(
+            async fn replace_password(
                 &self,
                 id: uuid::Uuid,
                 phc: &str,
+                must_change: bool,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<bool> {
                 use $crate::store::{map_sqlx, rows};
                 let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-                let done = sqlx::query("UPDATE users SET must_change_password = TRUE, updated_at = $1 WHERE id = $2")
+                let done = sqlx::query("UPDATE users SET must_change_password = $1, updated_at = $2 WHERE id = $3")
+                    .bind(must_change)
                     .bind(rows::ms(now))
                     .bind(id.to_string())
                     .execute(&mut *tx)

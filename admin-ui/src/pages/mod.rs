@@ -1,0 +1,7 @@
+//! One module per section of the portal.
+
+pub mod clients;
+pub mod events;
+pub mod keys;
+pub mod overview;
+pub mod users;

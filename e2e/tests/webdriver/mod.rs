@@ -1,0 +1,167 @@
+//! Real headless Chromium over WebDriver (ChromeDriver), shared by the browser tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use e2e::workspace_root;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// A ChromeDriver process and a browser session on it; both end when dropped/closed.
+pub struct Browser {
+    pub client: Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_chromedriver() -> (Driver, u16) {
+    let port = free_port();
+    let driver = Driver(
+        Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/install-tools.sh --test installs it)"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (driver, port);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("chromedriver did not start");
+}
+
+/// A fresh browser (own profile: no cookies, no storage) at 1280×900.
+pub async fn open() -> Browser {
+    // reqwest and fantoccini both bring rustls; choose its crypto provider once.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (driver, port) = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())],
+        }),
+    );
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    Browser {
+        client,
+        _driver: driver,
+        _profile: profile,
+    }
+}
+
+/// Saves the page as `e2e/screenshots/<name>.png`, which CI keeps.
+pub async fn screenshot(client: &Client, name: &str) {
+    let dir = workspace_root().join("e2e/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits for the element, up to 20 seconds.
+pub async fn find(client: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(locator)
+        .await
+        .unwrap_or_else(|e| panic!("{locator:?} never appeared: {e}"))
+}
+
+/// Waits until the page's text contains `text`, up to 20 seconds.
+pub async fn wait_for_text(client: &Client, text: &str) {
+    for _ in 0..200 {
+        if let Ok(body) = client.find(Locator::Css("body")).await
+            && body.text().await.unwrap_or_default().contains(text)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = client.source().await.unwrap_or_default();
+    panic!("{text:?} never appeared in: {body}");
+}
+
+pub async fn click_button(client: &Client, label: &str) {
+    let xpath = format!("//button[normalize-space()='{label}']");
+    find(client, Locator::XPath(&xpath)).await.click().await.unwrap();
+}
+
+pub async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = find(client, Locator::Css(css)).await;
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Logs in on the provider's login page.
+pub async fn log_in(client: &Client, username: &str, password: &str) {
+    type_into(client, "#username", username).await;
+    type_into(client, "#password", password).await;
+    find(client, Locator::Css("button[type=submit]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Accepts one request on a relying party's callback and returns its path and query.
+pub fn callback_listener() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = listener.accept() {
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 12\r\n\r\nlogged in ok",
+            );
+            let _ = tx.send(line.split_whitespace().nth(1).unwrap_or_default().to_string());
+        }
+    });
+    (port, rx)
+}
+
+/// The next request the callback listener saw, as a URL.
+pub async fn next_callback(rx: &std::sync::mpsc::Receiver<String>) -> url::Url {
+    let path = tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(20)))
+        .expect("the browser reached the callback");
+    url::Url::parse(&format!("http://127.0.0.1{path}")).unwrap()
+}
+
+pub fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
