@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, the store contract suite on SQLite and PostgreSQL,
-# HTTP and CLI tests, and the browser tests in headless Chromium. Installs and starts what
+# HTTP and CLI tests, the browser tests in headless Chromium (screenshots in e2e/screenshots/),
+# and a schemathesis run of the admin API against its OpenAPI document. Installs and starts what
 # it needs (idempotent). Extra arguments are passed to cargo nextest (e.g. a test filter).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -29,4 +30,15 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run -p idp -p e2e --no-fail-fast "$@"
 else
   cargo test -p idp -p e2e --no-fail-fast "$@"
+fi
+
+# A filtered run (arguments given) is someone iterating on a few tests: skip the API fuzzing.
+if [ "$#" -eq 0 ]; then
+  "$ROOT/scripts/api-fuzz.sh"
+fi
+
+step "Screenshots of the browser tests: e2e/screenshots/"
+ls e2e/screenshots/ 2>/dev/null | sed 's/^/  /'
+if [ -n "${CI_ARTIFACTS_DIR:-}" ]; then
+  mkdir -p "$CI_ARTIFACTS_DIR/screenshots" && cp e2e/screenshots/*.png "$CI_ARTIFACTS_DIR/screenshots/"
 fi

@@ -102,7 +102,11 @@ pub enum ClientCommand {
         json: bool,
     },
     /// Remove a client with its grants and tokens.
-    Remove { client_id: String },
+    Remove {
+        /// Generated ids may begin with `-`: taken as the id, not as a flag.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -199,6 +199,7 @@ async fn only_administrators_get_in(backend: Backend) {
         .await;
     assert_problem(response, 400).await;
     assert_problem(admin.post(&format!("/users/{me}/disable"), json!({})).await, 400).await;
+    assert_problem(admin.post(&format!("/users/{me}/revoke"), json!({})).await, 400).await;
 }
 
 async fn users_are_created_found_changed_and_deleted(backend: Backend) {

@@ -218,6 +218,8 @@ fn client_add_prints_a_secret_once_for_confidential_clients_only() {
         &run(dir.path(), &["client", "remove", client_id], ""),
         "not found",
     );
+    // A client id may begin with a dash; it is still an id, not a flag.
+    assert_one_line_failure(&run(dir.path(), &["client", "remove", "-5x0Q"], ""), "not found");
 }
 
 #[test]

@@ -281,6 +281,12 @@ async fn revoke(
     target: Option<Target<'_>>,
 ) -> Result<web::Json<Revoked>, ApiError> {
     let user = users::get(&state.services, user_id(id)?).await?;
+    if user.id == admin.user.id {
+        // Like disabling or deleting oneself: it would cut the branch the caller sits on.
+        return Err(ApiError::Invalid(
+            "you cannot revoke your own sessions here; log out instead".into(),
+        ));
+    }
     let ended = sessions::revoke_user_access(&state.services, &user, target, &admin.actor()).await?;
     Ok(web::Json(Revoked {
         sessions: ended.sessions,

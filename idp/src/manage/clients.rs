@@ -16,7 +16,11 @@ pub struct Registered {
 }
 
 pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Result<Registered, ManageError> {
-    let id = random::token::<18>().map_err(internal)?;
+    // base64url may begin with `-`, which command lines take for a flag: redraw (1 in 64).
+    let mut id = random::token::<18>().map_err(internal)?;
+    while id.starts_with('-') {
+        id = random::token::<18>().map_err(internal)?;
+    }
     register_as(services, id, new, actor).await
 }
 
