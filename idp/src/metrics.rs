@@ -107,6 +107,17 @@ fn describe() {
         "Password hashes running or waiting for a permit"
     );
     describe_gauge!("idp_db_pool_connections", "Database pool connections by state");
+    describe_histogram!(
+        "idp_db_query_duration_seconds",
+        metrics::Unit::Seconds,
+        "Database statement latency, from sending to the last row, by statement verb"
+    );
+    describe_histogram!(
+        "idp_redis_command_duration_seconds",
+        metrics::Unit::Seconds,
+        "Redis round trips by command (deny-list writes and reads, rate-limit script)"
+    );
+    describe_counter!("idp_redis_errors_total", "Redis commands that failed, by command");
     describe_gauge!("idp_db_pool_max_connections", "Configured database pool size");
     describe_counter!(
         "idp_denylist_errors_total",
@@ -153,4 +164,19 @@ pub fn observe(name: &'static str, labels: &[(&'static str, String)], elapsed: D
         .map(|(k, v)| metrics::Label::new(*k, v.clone()))
         .collect();
     metrics::histogram!(name, labels).record(elapsed.as_secs_f64());
+}
+
+/// Runs a Redis command, timing it and counting its failure.
+pub async fn timed_redis<T>(
+    command: &'static str,
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    metrics::histogram!("idp_redis_command_duration_seconds", "command" => command)
+        .record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!("idp_redis_errors_total", "command" => command).increment(1);
+    }
+    result
 }

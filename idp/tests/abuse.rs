@@ -201,6 +201,24 @@ async fn two_instances_share_one_redis_rate_limit_budget() {
         }
     }
     assert_eq!(ok, 10, "one burst of 10 across both replicas, not 10 each");
+    let metrics = first
+        .http
+        .get(format!("{}/metrics", first.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let timed = metrics
+        .lines()
+        .find(|l| l.starts_with("idp_redis_command_duration_seconds_count{command=\"ratelimit\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(
+        timed.is_some_and(|n| n >= 7.0),
+        "each replica timed its Redis calls: {timed:?}"
+    );
 }
 
 /// With Redis down, limits fall back to in-process ones: requests are still served (and

@@ -101,6 +101,13 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
             &[("alg", "RS256")]
         ) >= 1.0
     );
+    assert!(
+        value(
+            &after,
+            "idp_db_query_duration_seconds_count",
+            &[("statement", "select")]
+        ) >= 1.0
+    );
     assert!(after.contains("idp_build_info{"));
     assert!(!after.contains("mia"), "no user names in labels");
 

@@ -126,12 +126,12 @@ impl DenyList for RedisDenyList {
     ) -> Result<(), DenyListError> {
         let ttl_ms = (until - now).num_milliseconds().max(1);
         let mut redis = self.redis.clone();
-        redis::cmd("SET")
-            .arg(format!("{}{}", self.prefix, what.key()))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}{}", self.prefix, what.key()))
             .arg(1)
             .arg("PX")
-            .arg(ttl_ms)
-            .query_async::<()>(&mut redis)
+            .arg(ttl_ms);
+        crate::metrics::timed_redis("denylist_set", cmd.query_async::<()>(&mut redis))
             .await
             .map_err(redis_error)
     }
@@ -148,7 +148,9 @@ impl DenyList for RedisDenyList {
         if let Some(gid) = gid {
             cmd.arg(format!("{}{}", self.prefix, Denied::Grant(gid).key()));
         }
-        let found: i64 = cmd.query_async(&mut redis).await.map_err(redis_error)?;
+        let found: i64 = crate::metrics::timed_redis("denylist_exists", cmd.query_async(&mut redis))
+            .await
+            .map_err(redis_error)?;
         Ok(found > 0)
     }
 

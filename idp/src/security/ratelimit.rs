@@ -168,14 +168,13 @@ impl RedisRateLimiter {
 impl RedisRateLimiter {
     async fn decide(&self, key: &str, limit: Limit, count: bool) -> Decision {
         let mut redis = self.redis.clone();
-        let result: redis::RedisResult<(i64, i64)> = self
-            .script
-            .key(format!("{}{key}", self.prefix))
+        let mut invocation = self.script.key(format!("{}{key}", self.prefix));
+        invocation
             .arg(limit.interval_ms())
             .arg(limit.burst)
-            .arg(if count { "1" } else { "0" })
-            .invoke_async(&mut redis)
-            .await;
+            .arg(if count { "1" } else { "0" });
+        let result: redis::RedisResult<(i64, i64)> =
+            crate::metrics::timed_redis("ratelimit", invocation.invoke_async(&mut redis)).await;
         match result {
             Ok((allowed, retry_after)) => {
                 self.set_fallback(false, None);

@@ -217,6 +217,8 @@ async fn spawn_app_full(
     extra: &[(&str, &str)],
     clock: Option<Arc<dyn idp::domain::clock::Clock>>,
 ) -> TestApp {
+    // No log output, but the subscriber that turns statement events into metrics.
+    idp::telemetry::init(idp::config::LogFormat::Json, "off");
     // The issuer must name the real port, so pick a free one first.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
