@@ -24,5 +24,5 @@ if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; 
 fi
 
 if [ "${1:-}" = "--test" ]; then
-  apt_install chromium chromium-driver prometheus
+  apt_install chromium chromium-driver prometheus openssl
 fi

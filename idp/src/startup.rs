@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -33,6 +34,8 @@ pub enum ServeError {
     Bind { address: String, source: std::io::Error },
     #[error("invalid configuration: theme: {0}")]
     Theme(#[from] ThemeError),
+    #[error("invalid configuration: tls_cert_file: {0}")]
+    Tls(#[from] http::tls::TlsError),
     #[error("signing keys: {0}")]
     Keys(String),
     #[error("first-start setup failed: {0}")]
@@ -45,7 +48,10 @@ impl ServeError {
     /// Exit code 2 for configuration problems, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Startup(StartupError::Config { .. }) | Self::Bind { .. } | Self::Theme(_) => 2,
+            Self::Startup(StartupError::Config { .. })
+            | Self::Bind { .. }
+            | Self::Theme(_)
+            | Self::Tls(_) => 2,
             _ => 1,
         }
     }
@@ -82,6 +88,27 @@ impl Application {
         })?;
         let address = listener.local_addr()?;
         let settings = services.settings.clone();
+        let tls = match (&settings.tls_cert_file, &settings.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                let certificate = Arc::new(http::tls::ReloadingCertificate::load(cert, key)?);
+                http::tls::spawn_reloader(
+                    certificate.clone(),
+                    Duration::from_millis(settings.tls_reload_interval_ms),
+                );
+                Some(http::tls::server_config(
+                    certificate,
+                    settings.tls_min_version == "1.3",
+                )?)
+            }
+            _ => None,
+        };
+        let redirect_listener = match settings.http_redirect_listen {
+            Some(address) => Some(TcpListener::bind(address).map_err(|source| ServeError::Bind {
+                address: address.to_string(),
+                source,
+            })?),
+            None => None,
+        };
         let admin_ui = admin_ui_dir(settings.admin_ui_dir.clone());
         let portal_csp = admin_ui
             .as_ref()
@@ -108,6 +135,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(max_body))
                 .app_data(web::JsonConfig::default().limit(max_body))
                 .wrap(from_fn(http::portal::middleware))
+                .wrap(from_fn(http::tls::redirect_plain_http))
                 .wrap(security_headers(https))
                 .wrap(from_fn(crate::http::cors::middleware))
                 .wrap(from_fn(request_id::middleware))
@@ -127,8 +155,15 @@ impl Application {
         })
         .client_request_timeout(Duration::from_millis(settings.request_timeout_ms))
         .shutdown_timeout(settings.shutdown_grace_s)
-        .disable_signals()
-        .listen(listener)?
+        .disable_signals();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        };
+        let server = match redirect_listener {
+            Some(plain) => server.listen(plain)?,
+            None => server,
+        }
         .run();
         Ok(Self {
             server,

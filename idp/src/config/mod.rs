@@ -88,6 +88,11 @@ pub struct Settings {
     pub trusted_proxies: String,
     pub security_event_retention_days: u32,
     pub admin_ui_dir: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_min_version: String,
+    pub tls_reload_interval_ms: u64,
+    pub http_redirect_listen: Option<SocketAddr>,
     pub themes_dir: PathBuf,
     pub theme: String,
 }
@@ -137,6 +142,11 @@ impl Default for Settings {
             trusted_proxies: String::new(),
             security_event_retention_days: 365,
             admin_ui_dir: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_min_version: "1.2".into(),
+            tls_reload_interval_ms: 10_000,
+            http_redirect_listen: None,
             themes_dir: PathBuf::from("./themes"),
             theme: "default".into(),
         }
@@ -231,6 +241,30 @@ impl Settings {
         }
         crate::http::meta::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| ConfigError::new("trusted_proxies", e))?;
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(ConfigError::new(
+                "tls_cert_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        if self.tls_cert_file.is_some() && self.issuer.scheme() != "https" {
+            return Err(ConfigError::new(
+                "issuer",
+                "must be an https URL when the server terminates TLS itself",
+            ));
+        }
+        if !matches!(self.tls_min_version.as_str(), "1.2" | "1.3") {
+            return Err(ConfigError::new("tls_min_version", "must be 1.2 or 1.3"));
+        }
+        if self.http_redirect_listen.is_some() && self.tls_cert_file.is_none() {
+            return Err(ConfigError::new(
+                "http_redirect_listen",
+                "redirects to https, so it needs tls_cert_file and tls_key_file",
+            ));
+        }
+        if self.tls_reload_interval_ms < 100 {
+            return Err(ConfigError::new("tls_reload_interval_ms", "must be at least 100"));
+        }
         let url = self.database_url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -435,7 +469,7 @@ mod tests {
                 Kind::Integer => "1".to_string(),
                 Kind::Bool => "true".to_string(),
                 _ if s.key == "issuer" => "\"https://idp.example.com\"".into(),
-                _ if s.key == "listen" => "\"127.0.0.1:1\"".into(),
+                _ if s.key == "listen" || s.key == "http_redirect_listen" => "\"127.0.0.1:1\"".into(),
                 _ if s.key == "database_url" => "\"sqlite://x.db\"".into(),
                 _ if s.key == "redis_url" => "\"redis://127.0.0.1\"".into(),
                 _ if s.key == "log_format" => "\"json\"".into(),

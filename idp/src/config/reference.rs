@@ -279,6 +279,36 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Directory of the built admin portal, served under `/admin`.",
     },
     SettingDoc {
+        key: "tls_cert_file",
+        kind: Kind::Text,
+        default: "(unset: plain HTTP, TLS ends at the load balancer)",
+        doc: "PEM certificate chain to serve HTTPS with (rustls). Re-read without restart when it or the key changes.",
+    },
+    SettingDoc {
+        key: "tls_key_file",
+        kind: Kind::Text,
+        default: "(unset)",
+        doc: "PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.",
+    },
+    SettingDoc {
+        key: "tls_min_version",
+        kind: Kind::Text,
+        default: "1.2",
+        doc: "`1.2` (TLS 1.2 and 1.3) or `1.3` (TLS 1.3 only). Only AEAD suites with forward secrecy either way; nothing older is spoken.",
+    },
+    SettingDoc {
+        key: "tls_reload_interval_ms",
+        kind: Kind::Integer,
+        default: "10000",
+        doc: "How often the certificate files are checked for changes.",
+    },
+    SettingDoc {
+        key: "http_redirect_listen",
+        kind: Kind::Text,
+        default: "(unset)",
+        doc: "With TLS on, an extra plain-HTTP address (e.g. `0.0.0.0:80`) that only redirects (308) to the https issuer.",
+    },
+    SettingDoc {
         key: "themes_dir",
         kind: Kind::Text,
         default: "./themes",

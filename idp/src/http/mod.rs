@@ -7,6 +7,7 @@ pub mod html;
 pub mod meta;
 pub mod portal;
 pub mod request_id;
+pub mod tls;
 
 use actix_web::web;
 
