@@ -118,6 +118,11 @@ fn describe() {
         "Redis round trips by command (deny-list writes and reads, rate-limit script)"
     );
     describe_counter!("idp_redis_errors_total", "Redis commands that failed, by command");
+    describe_gauge!(
+        "idp_tls_certificate_expiry_timestamp_seconds",
+        "When the served TLS certificate expires (Unix seconds); only with built-in TLS"
+    );
+    describe_counter!("idp_tls_reloads_total", "Certificate reloads by outcome");
     describe_gauge!("idp_db_pool_max_connections", "Configured database pool size");
     describe_counter!(
         "idp_denylist_errors_total",

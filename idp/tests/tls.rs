@@ -108,6 +108,18 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     std::fs::write(&server.key, "not a key").unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(served_to(&renewed, server.port).await);
+    let metrics = renewed
+        .get(format!("https://127.0.0.1:{}/metrics", server.port))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("idp_tls_reloads_total{outcome=\"failure\"}"),
+        "the failed reload is counted (the alert IdpTlsReloadFailing watches it)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

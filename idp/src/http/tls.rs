@@ -85,8 +85,16 @@ fn read_pair(cert_file: &Path, key_file: &Path) -> Result<Arc<CertifiedKey>, Tls
     }
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| bad("cannot read the private key", key_file, &e))?;
+    let expires = x509_parser::parse_x509_certificate(chain[0].as_ref())
+        .map_err(|e| bad("invalid certificate in", cert_file, &e))?
+        .1
+        .validity()
+        .not_after
+        .timestamp();
     let pair = CertifiedKey::from_der(chain, key, &aws_lc_rs::default_provider())
         .map_err(|e| bad("the key does not fit the certificate in", cert_file, &e))?;
+    // Set only once the pair is known good: it is what is being served.
+    metrics::gauge!("idp_tls_certificate_expiry_timestamp_seconds").set(expires as f64);
     Ok(Arc::new(pair))
 }
 
