@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, the store contract suite on SQLite and PostgreSQL,
 # HTTP and CLI tests, the browser tests in headless Chromium (screenshots in e2e/screenshots/),
-# and a schemathesis run of the admin API against its OpenAPI document. Installs and starts what
+# a schemathesis run of the admin API against its OpenAPI document, and short cargo-fuzz runs
+# of the parsers of untrusted input. Installs and starts what
 # it needs (idempotent). Extra arguments are passed to cargo nextest (e.g. a test filter).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -35,6 +36,7 @@ fi
 # A filtered run (arguments given) is someone iterating on a few tests: skip the API fuzzing.
 if [ "$#" -eq 0 ]; then
   "$ROOT/scripts/api-fuzz.sh"
+  "$ROOT/scripts/fuzz.sh"
 fi
 
 step "Screenshots of the browser tests: e2e/screenshots/"

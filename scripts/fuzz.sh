@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Short bounded cargo-fuzz runs (libFuzzer, nightly) of every target in fuzz/: what parses
+# untrusted input. FUZZ_SECONDS per target (default 15); a crash fails the run and leaves
+# its input in fuzz/artifacts/<target>/ (turn it into a regression test). The corpus grows
+# outside the clone; fuzz/seeds/ holds the checked-in starting inputs.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT/fuzz"
+
+CARGO_FUZZ_VERSION="0.13.2"
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+  step "Installing cargo-fuzz $CARGO_FUZZ_VERSION (crates.io, once)"
+  env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+if ! rustup toolchain list | grep -q '^nightly'; then
+  echo "cargo fuzz needs a nightly toolchain: rustup toolchain install nightly --profile minimal" >&2
+  exit 1
+fi
+
+TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/aimpact-fuzz-target}"
+CORPUS_ROOT="${FUZZ_CORPUS_DIR:-/var/tmp/aimpact-fuzz-corpus}"
+SECONDS_EACH="${FUZZ_SECONDS:-15}"
+step "Fuzzing (${SECONDS_EACH}s per target, libFuzzer, no sanitizer: the code has no unsafe)"
+# `-s none`: forbid(unsafe_code) leaves panics and hangs to find, which need no sanitizer.
+cargo +nightly fuzz build -s none --target-dir "$TARGET_DIR" 2>&1 | grep -vE '^\s*(Compiling|Downloaded|Downloading)' | tail -n 3
+for target in $(cargo +nightly fuzz list); do
+  corpus="$CORPUS_ROOT/$target"
+  mkdir -p "$corpus"
+  cargo +nightly fuzz run -s none --target-dir "$TARGET_DIR" "$target" "$corpus" "seeds/$target" -- \
+    -max_total_time="$SECONDS_EACH" -max_len=4096 -timeout=5 -print_final_stats=1 2>&1 \
+    | grep -E '^(stat::number_of_executed_units|Done|==|SUMMARY|.*panicked)' | sed "s/^/  $target: /"
+  test "${PIPESTATUS[0]}" -eq 0 || { echo "fuzz target $target failed; see fuzz/artifacts/$target/" >&2; exit 1; }
+done
