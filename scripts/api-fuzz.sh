@@ -11,6 +11,7 @@ SCHEMATHESIS_VERSION="4.32.5"
 VENV="${TOOLS_DIR:-/var/tmp/aimpact-tools}/schemathesis-$SCHEMATHESIS_VERSION"
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   step "Installing schemathesis $SCHEMATHESIS_VERSION (PyPI, once)"
+  rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
