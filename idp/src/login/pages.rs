@@ -110,6 +110,20 @@ pub(super) fn submitted_interaction(
     Ok(interaction)
 }
 
+/// The browser's session and user, or the page to answer instead: the login page when
+/// there is no session, an error page when the store fails.
+pub(super) async fn logged_in(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+) -> Result<(crate::domain::session::Session, User), HttpResponse> {
+    match session::current(&state.services, req, state.services.clock.now()).await {
+        Ok(Some(current)) => Ok(current),
+        Ok(None) => Err(render(state, authorize::Next::Login(interaction.clone()))),
+        Err(e) => Err(error_page(state, &e.into())),
+    }
+}
+
 async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
     match state.services.store.find_client(client_id).await {
         Ok(Some(c)) => (c.name, c.theme),
@@ -333,11 +347,9 @@ pub async fn consent_form(
         Ok(i) => i,
         Err(page) => return page,
     };
-    let now = state.services.clock.now();
-    let user = match session::current(&state.services, &req, now).await {
-        Ok(Some((_, user))) => user,
-        Ok(None) => return render(&state, authorize::Next::Login(interaction)),
-        Err(e) => return error_page(&state, &e.into()),
+    let user = match logged_in(&state, &req, &interaction).await {
+        Ok((_, user)) => user,
+        Err(page) => return page,
     };
     let (csrf_value, new_cookie) = csrf_cookie(&state, &req);
     let (client_name, client_theme) = client_name(&state, &interaction.request.client_id).await;
@@ -385,10 +397,9 @@ pub async fn consent_submit(
     };
     let services = &state.services;
     let now = services.clock.now();
-    let (session, user) = match session::current(services, &req, now).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return render(&state, authorize::Next::Login(interaction)),
-        Err(e) => return error_page(&state, &e.into()),
+    let (session, user) = match logged_in(&state, &req, &interaction).await {
+        Ok(current) => current,
+        Err(page) => return page,
     };
     let request = &interaction.request;
     let target = Target::of(request);

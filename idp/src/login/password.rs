@@ -7,8 +7,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::interaction::Interaction;
-use super::pages::{InteractionQuery, PRODUCT, csrf_cookie, open_interaction, submitted_interaction};
-use super::session;
+use super::pages::{
+    InteractionQuery, PRODUCT, csrf_cookie, logged_in, open_interaction, submitted_interaction,
+};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::user::User;
 use crate::http::html;
@@ -37,10 +38,9 @@ pub async fn form(
         Ok(i) => i,
         Err(page) => return page,
     };
-    match session::current(&state.services, &req, state.services.clock.now()).await {
-        Ok(Some((_, user))) => page(&state, &req, &interaction, &user, None),
-        Ok(None) => render(&state, authorize::Next::Login(interaction)),
-        Err(e) => error_page(&state, &e.into()),
+    match logged_in(&state, &req, &interaction).await {
+        Ok((_, user)) => page(&state, &req, &interaction, &user, None),
+        Err(page) => page,
     }
 }
 
@@ -56,10 +56,9 @@ pub async fn submit(
     };
     let services = &state.services;
     let now = services.clock.now();
-    let (session, user) = match session::current(services, &req, now).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return render(&state, authorize::Next::Login(interaction)),
-        Err(e) => return error_page(&state, &e.into()),
+    let (session, user) = match logged_in(&state, &req, &interaction).await {
+        Ok(current) => current,
+        Err(page) => return page,
     };
     if user.must_change_password {
         if form.new_password != form.confirm_password {
