@@ -35,7 +35,8 @@ dashboards = {
         panel(0, "Database pool in use", ['sum by (instance) (idp_db_pool_connections{state="in_use"}) / sum by (instance) (idp_db_pool_max_connections)'], 16, 6, 8, 8, unit="percentunit", legend=["{{instance}}"]),
         panel(0, "Deny-list (Redis) errors", ['sum(rate(idp_denylist_errors_total[5m]))'], 0, 14, 12, 6),
         panel(0, "Housekeeping: rows deleted", ['sum by (kind) (increase(idp_cleanup_rows_deleted_total[1h]))'], 12, 14, 12, 6, legend=["{{kind}}"]),
-        panel(0, "Database statement latency p99", ['histogram_quantile(0.99, sum by (le, statement) (rate(idp_db_query_duration_seconds_bucket[5m])))'], 0, 20, 24, 8, unit="s", legend=["{{statement}}"]),
+        panel(0, "Database statement latency p99", ['histogram_quantile(0.99, sum by (le, statement) (rate(idp_db_query_duration_seconds_bucket[5m])))'], 0, 20, 12, 8, unit="s", legend=["{{statement}}"]),
+        panel(0, "Database pool: wait for a connection", ['histogram_quantile(0.99, sum by (le) (rate(idp_db_pool_acquire_duration_seconds_bucket[5m])))', 'histogram_quantile(0.5, sum by (le) (rate(idp_db_pool_acquire_duration_seconds_bucket[5m])))'], 12, 20, 12, 8, unit="s", legend=["p99", "p50"]),
     ]),
     "authentication.json": dashboard("idp-auth", "IdP · Authentication", [
         panel(0, "Logins by outcome", ['sum by (outcome) (rate(idp_login_attempts_total[5m]))'], 0, 0, 12, 8, unit="ops", legend=["{{outcome}}"]),

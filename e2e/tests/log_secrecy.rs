@@ -2,6 +2,7 @@
 //! and its log is searched for every secret the flow used.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use e2e::{Server, idp_binary};
@@ -11,6 +12,72 @@ const PASSWORD: &str = "log-test-admin-password-7Qx";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_SPAN: &str = "00f067aa0ba902b7";
+
+fn is_hex(value: &Value, len: usize) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Every line is one JSON object; each request's completion line carries its request id,
+/// route, status, latency, client id and W3C trace/span ids (the caller's trace continued).
+fn request_lines_are_structured(text: &str, client_id: &str) {
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        for field in ["timestamp", "level", "target"] {
+            assert!(line.get(field).is_some(), "no {field}: {line}");
+        }
+    }
+    let completed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "request completed")
+        .collect();
+    assert!(completed.len() > 5, "request completion lines: {completed:?}");
+    for line in &completed {
+        let span = &line["span"];
+        assert!(
+            span["request_id"].is_string() && span["route"].is_string(),
+            "{line}"
+        );
+        assert!(
+            is_hex(&span["trace_id"], 32) && is_hex(&span["span_id"], 16),
+            "{line}"
+        );
+        assert!(line["status"].is_u64() && line["latency_ms"].is_f64(), "{line}");
+    }
+    let refresh = completed
+        .iter()
+        .find(|l| l["span"]["request_id"] == "refresh-request-1")
+        .expect("the refresh request's completion line");
+    assert_eq!(
+        refresh["span"]["trace_id"], TRACE_ID,
+        "the caller's trace is continued"
+    );
+    assert_ne!(refresh["span"]["span_id"], PARENT_SPAN, "with a span of its own");
+    assert_eq!(refresh["span"]["client_id"], client_id);
+    assert_eq!(refresh["span"]["route"], "/token");
+    assert_eq!(refresh["status"], 200);
+    // Without a traceparent, each request starts its own trace.
+    let others: BTreeSet<&str> = completed
+        .iter()
+        .filter_map(|l| l["span"]["trace_id"].as_str())
+        .filter(|t| *t != TRACE_ID)
+        .collect();
+    assert!(others.len() > 5, "fresh trace ids: {others:?}");
+    // Security events are on their own target, for their own index.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["target"] == "security" && l["event_type"] == "refresh_token_reused"),
+        "the reuse event on target security"
+    );
+}
 
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -130,6 +197,8 @@ async fn logs_never_contain_passwords_secrets_codes_or_tokens() {
             let refreshed: Value = http
                 .post(format!("{}/token", server.base))
                 .basic_auth(id, Some(secret))
+                .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN}-01"))
+                .header("x-request-id", "refresh-request-1")
                 .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
                 .send()
                 .await
@@ -190,6 +259,7 @@ async fn logs_never_contain_passwords_secrets_codes_or_tokens() {
             for (what, value) in secrets {
                 assert!(!text.contains(&value), "the {what} appears in the log");
             }
+            request_lines_are_structured(&text, id);
             return;
         }
     }

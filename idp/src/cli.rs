@@ -17,6 +17,7 @@ use crate::manage::{self, Actor, ManageError};
 use crate::security::keys::Alg;
 use crate::security::master_key::MasterKey;
 use crate::services::{Services, StartupError};
+use crate::store::backup::BackupSummary;
 use crate::store::{UserCursor, UserQuery};
 
 #[derive(Debug, Parser)]
@@ -54,6 +55,29 @@ pub enum Command {
     /// Maintenance tasks.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Database backups: create (online), verify, restore (offline).
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Write a consistent backup of the live database, verify it and record it.
+    Create {
+        /// A file to create, or a directory to put a time-stamped file in.
+        target: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a backup file is complete and readable, and show what it holds.
+    Verify { file: PathBuf },
+    /// Replace the configured database with a backup. Stop every server first.
+    Restore {
+        file: PathBuf,
+        /// Confirms that the current database is to be replaced.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +282,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<String, Failure
                 .map(|(kind, n)| format!("{kind}\t{n} deleted\n"))
                 .collect())
         }
+        Command::Backup(cmd) => backup(cmd, settings).await,
         Command::Migrate => {
             Services::build(settings, true).await?;
             Ok("migrations applied\n".into())
@@ -499,4 +524,48 @@ fn read_password_from_stdin() -> Result<SecretString, Failure> {
         return Err(Failure::usage("no password on standard input"));
     }
     Ok(SecretString::from(password.to_string()))
+}
+
+async fn backup(cmd: BackupCommand, settings: Settings) -> Result<String, Failure> {
+    let summary = |s: &BackupSummary| format!("schema version {}, {} users", s.schema_version, s.users);
+    match cmd {
+        BackupCommand::Create { target, json } => {
+            let migrate = settings.migrate_on_start;
+            let services = Services::build(settings, migrate).await?;
+            let (record, checked) = manage::backup::create(&services, &target).await?;
+            if json {
+                return Ok(format!(
+                    "{}\n",
+                    serde_json::json!({ "location": record.location, "bytes": record.bytes, "sha256": record.sha256, "backend": record.backend, "finished_at": record.finished_at, "schema_version": checked.schema_version, "users": checked.users })
+                ));
+            }
+            Ok(format!(
+                "{}\t{} bytes\tsha256 {}\t{}\n",
+                record.location,
+                record.bytes,
+                record.sha256,
+                summary(&checked)
+            ))
+        }
+        BackupCommand::Verify { file } => {
+            let checked = crate::store::backup::verify(&file).await.map_err(|e| Failure {
+                message: format!("{} is not a usable backup: {e}", file.display()),
+                code: 1,
+            })?;
+            let (bytes, sha256) = manage::backup::digest(&file)?;
+            Ok(format!(
+                "ok\t{bytes} bytes\tsha256 {sha256}\t{}\n",
+                summary(&checked)
+            ))
+        }
+        BackupCommand::Restore { file, yes } => {
+            if !yes {
+                return Err(Failure::usage(
+                    "restore replaces the whole database: stop every server, then run again with --yes",
+                ));
+            }
+            crate::store::backup::restore(&settings.database_url(), &file).await?;
+            Ok(format!("restored {}\n", file.display()))
+        }
+    }
 }

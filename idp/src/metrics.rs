@@ -39,8 +39,9 @@ pub fn install() -> PrometheusHandle {
 }
 
 /// The text exposition, refreshing the gauges that are sampled rather than counted.
-pub fn render(services: &Services) -> String {
+pub async fn render(services: &Services) -> String {
     sample(services);
+    sample_backups(services).await;
     metrics_process::Collector::default().collect();
     install().render()
 }
@@ -57,6 +58,21 @@ fn sample(services: &Services) {
     metrics::gauge!("idp_password_hashes_in_progress").set(queued as f64);
     let ring = services.keys.current();
     metrics::gauge!("idp_signing_keys", "state" => "published").set(ring.published_kids().len() as f64);
+}
+
+/// The newest recorded backup (a database read per scrape, bounded so a slow database does
+/// not stall the scrape: the gauges then keep their last values).
+async fn sample_backups(services: &Services) {
+    let read = tokio::time::timeout(Duration::from_secs(1), services.store.last_backup()).await;
+    match read {
+        Ok(Ok(last)) => {
+            let (at, bytes) = last.map_or((0.0, 0.0), |b| (b.finished_at.timestamp() as f64, b.bytes as f64));
+            metrics::gauge!("idp_backup_last_success_timestamp_seconds").set(at);
+            metrics::gauge!("idp_backup_last_size_bytes").set(bytes);
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not read the last backup"),
+        Err(_) => tracing::warn!("reading the last backup timed out"),
+    }
 }
 
 fn describe() {
@@ -113,6 +129,11 @@ fn describe() {
         "Database statement latency, from sending to the last row, by statement verb"
     );
     describe_histogram!(
+        "idp_db_pool_acquire_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time a database operation waited for a pooled connection"
+    );
+    describe_histogram!(
         "idp_redis_command_duration_seconds",
         metrics::Unit::Seconds,
         "Redis round trips by command (deny-list writes and reads, rate-limit script)"
@@ -124,6 +145,11 @@ fn describe() {
     );
     describe_counter!("idp_tls_reloads_total", "Certificate reloads by outcome");
     describe_gauge!("idp_db_pool_max_connections", "Configured database pool size");
+    describe_gauge!(
+        "idp_backup_last_success_timestamp_seconds",
+        "When the newest recorded backup finished (Unix seconds; 0 when none was ever made)"
+    );
+    describe_gauge!("idp_backup_last_size_bytes", "Size of the newest recorded backup");
     describe_counter!(
         "idp_denylist_errors_total",
         "Deny-list (Redis) operations that failed"

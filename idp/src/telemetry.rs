@@ -1,6 +1,7 @@
 //! Structured logging through `tracing` on standard error: one JSON object per line in production,
-//! human-readable on a terminal. Also turns sqlx's per-statement events into the
-//! `idp_db_query_duration_seconds` histogram, whatever the log level.
+//! human-readable on a terminal. Also turns sqlx's per-statement and per-acquisition events
+//! into the `idp_db_query_duration_seconds` and `idp_db_pool_acquire_duration_seconds`
+//! histograms, whatever the log level.
 
 use std::io::IsTerminal;
 
@@ -40,34 +41,48 @@ pub fn init(format: LogFormat, level: &str) {
             .boxed()
     };
     // Its own filter: statement events are wanted for timing even when logs show only warnings.
-    let queries = DbQueryMetrics.with_filter(Targets::new().with_target("sqlx::query", LevelFilter::DEBUG));
+    let queries = DbQueryMetrics.with_filter(
+        Targets::new()
+            .with_target(QUERY_TARGET, LevelFilter::DEBUG)
+            .with_target(ACQUIRE_TARGET, LevelFilter::DEBUG),
+    );
     let _ = tracing_subscriber::registry().with(logs).with(queries).try_init();
 }
 
-/// Records each statement sqlx reports (its `summary` and `elapsed_secs` fields).
+const QUERY_TARGET: &str = "sqlx::query";
+const ACQUIRE_TARGET: &str = "sqlx::pool::acquire";
+
+/// Records each statement sqlx reports (its `summary` and `elapsed_secs` fields) and each
+/// wait for a pooled connection (`acquired_after_secs`).
 struct DbQueryMetrics;
 
 impl<S: Subscriber> Layer<S> for DbQueryMetrics {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let mut statement = StatementFields::default();
-        event.record(&mut statement);
-        if let Some(seconds) = statement.elapsed_secs {
-            metrics::histogram!("idp_db_query_duration_seconds", "statement" => statement.kind)
-                .record(seconds);
+        let mut fields = SqlxFields::default();
+        event.record(&mut fields);
+        match (event.metadata().target(), fields.seconds) {
+            (QUERY_TARGET, Some(seconds)) => {
+                metrics::histogram!("idp_db_query_duration_seconds", "statement" => fields.kind)
+                    .record(seconds);
+            }
+            (ACQUIRE_TARGET, Some(seconds)) => {
+                metrics::histogram!("idp_db_pool_acquire_duration_seconds").record(seconds);
+            }
+            _ => {}
         }
     }
 }
 
 #[derive(Default)]
-struct StatementFields {
+struct SqlxFields {
     kind: &'static str,
-    elapsed_secs: Option<f64>,
+    seconds: Option<f64>,
 }
 
-impl Visit for StatementFields {
+impl Visit for SqlxFields {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if field.name() == "elapsed_secs" {
-            self.elapsed_secs = Some(value);
+        if matches!(field.name(), "elapsed_secs" | "acquired_after_secs") {
+            self.seconds = Some(value);
         }
     }
 

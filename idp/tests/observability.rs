@@ -108,6 +108,7 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
             &[("statement", "select")]
         ) >= 1.0
     );
+    assert!(value(&after, "idp_db_pool_acquire_duration_seconds_count", &[]) >= 1.0);
     assert!(after.contains("idp_build_info{"));
     assert!(!after.contains("mia"), "no user names in labels");
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::problem::ApiError;
 use crate::domain::user::{User, UserStatus};
 use crate::http::meta::RequestMeta;
+use crate::http::request_id::record_client_id;
 use crate::manage::Actor;
 use crate::oidc::access_check::{self, AccessCheck};
 use crate::security::ratelimit::{Decision, Limit};
@@ -66,6 +67,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<User, ApiError> {
         AccessCheck::Unknown(cause) => return Err(ApiError::Unavailable(cause)),
     };
     let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+    record_client_id(claim("client_id"));
     let for_admin_api = claim("client_id") == api_types::PORTAL_CLIENT_ID
         || claim("scope").split(' ').any(|s| s == ADMIN_SCOPE);
     if !for_admin_api {

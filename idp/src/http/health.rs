@@ -57,5 +57,5 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
-        .body(crate::metrics::render(&state.services))
+        .body(crate::metrics::render(&state.services).await)
 }

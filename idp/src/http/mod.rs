@@ -8,6 +8,7 @@ pub mod meta;
 pub mod portal;
 pub mod request_id;
 pub mod tls;
+pub mod trace_context;
 
 use actix_web::web;
 

@@ -1,6 +1,7 @@
 //! A request id on every request: taken from a well-formed `X-Request-Id` header (set by
 //! the ingress) or generated, put on every log line of the request through a tracing span,
-//! and echoed in the response.
+//! and echoed in the response. The span also carries the W3C trace and span ids and, once
+//! known, the client id.
 
 use std::time::Instant;
 
@@ -10,6 +11,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use tracing::Instrument;
+
+use super::trace_context::{self, TraceContext};
 
 pub const HEADER: &str = "x-request-id";
 
@@ -28,9 +31,23 @@ pub async fn middleware(
         .filter(|v| is_acceptable(v))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
+    let trace = TraceContext::for_request(
+        req.headers()
+            .get(trace_context::TRACEPARENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        trace_id = %trace.trace_id,
+        span_id = %trace.span_id,
+        method = %req.method(),
+        route = %route,
+        client_id = tracing::field::Empty,
+    );
+    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(trace);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let _entered = span.enter();
@@ -73,4 +90,10 @@ fn is_acceptable(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Puts the client the request acts for on its log lines (call once it is authenticated or
+/// known to exist; the id is the registered one, never raw input).
+pub fn record_client_id(client_id: &str) {
+    tracing::Span::current().record("client_id", client_id);
 }

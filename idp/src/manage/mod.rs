@@ -1,6 +1,7 @@
 //! Administrative operations shared by the CLI and the admin API: each validates its
 //! input, writes atomically and records a security event naming the actor.
 
+pub mod backup;
 pub mod bootstrap;
 pub mod clients;
 pub mod housekeeping;

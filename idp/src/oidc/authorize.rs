@@ -14,6 +14,7 @@ use crate::domain::grant::{AuthorizationCode, Grant};
 use crate::domain::session::Session;
 use crate::domain::user::User;
 use crate::http::html;
+use crate::http::request_id::record_client_id;
 use crate::login::interaction::Interaction;
 use crate::login::session;
 use crate::security::random;
@@ -68,6 +69,7 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
         .await
         .map_err(|e| AuthorizeError::Page(e.into()))?
         .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("unknown client_id")))?;
+    record_client_id(&client.id);
     let request = request::validate(params, &client)?;
     let now = services.clock.now();
     let current = session::current(services, req, now).await;
@@ -123,6 +125,7 @@ pub async fn proceed(
         .find_client(&request.client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+    record_client_id(&client.id);
     let consented = services
         .store
         .find_consent(&user.id.to_string(), &client.id)

@@ -11,6 +11,7 @@ use super::params::Params;
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::client::{Client, TokenEndpointAuthMethod};
 use crate::http::meta::RequestMeta;
+use crate::http::request_id::record_client_id;
 use crate::manage::record;
 use crate::services::Services;
 
@@ -122,7 +123,10 @@ pub async fn authenticate(
         },
     };
     match (verdict, client) {
-        (Ok(()), Some(client)) => Ok(Client::clone(&client)),
+        (Ok(()), Some(client)) => {
+            record_client_id(&client.id);
+            Ok(Client::clone(&client))
+        }
         (verdict, _) => {
             let reason = verdict.err().unwrap_or("unknown client");
             let mut event = SecurityEvent::new(

@@ -123,18 +123,21 @@ async fn access_token(services: &Services, token: &str) -> Result<Option<Value>,
 
 async fn refresh_token(services: &Services, token: &str) -> Result<Option<Value>, OAuthError> {
     let now = services.clock.now();
-    let Some(found) = services
+    let Some(family) = services
         .store
-        .find_refresh_token(&services.tokens.hash(token))
+        .find_refresh_family(&services.tokens.hash(token))
         .await?
     else {
         return Ok(None);
     };
-    if found.state != RefreshState::Active || found.expires_at <= now {
-        return Ok(None);
-    }
-    let grant = services.store.find_grant(&found.grant_id).await?;
-    if grant.is_none_or(|g| g.revoked_at.is_some()) {
+    let found = family.token;
+    // A token that can no longer be used is not active: retired, revoked, expired, of a
+    // revoked grant or of a user who is disabled or gone.
+    if found.state != RefreshState::Active
+        || found.expires_at <= now
+        || family.grant.revoked_at.is_some()
+        || !family.user_active && found.user_id.is_some()
+    {
         return Ok(None);
     }
     let mut out = json!({

@@ -10,6 +10,7 @@ use super::error::OAuthError;
 use super::params::Params;
 use crate::domain::scope::Scopes;
 use crate::domain::user::UserStatus;
+use crate::http::request_id::record_client_id;
 use crate::startup::AppState;
 
 /// RFC 6750 §3: a request without any token gets a bare challenge, without an error code.
@@ -67,7 +68,13 @@ pub async fn userinfo(
     let services = &state.services;
     let token = bearer(&req, &body)?;
     let claims = match check(services, &token).await {
-        AccessCheck::Active(claims) => claims,
+        AccessCheck::Active(claims) => {
+            // The client the (signature-verified) token was issued to.
+            if let Some(client_id) = claims.get("client_id").and_then(Value::as_str) {
+                record_client_id(client_id);
+            }
+            claims
+        }
         AccessCheck::Inactive => {
             return Err(invalid_token("the access token is invalid, expired or revoked"));
         }

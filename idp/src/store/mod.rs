@@ -13,6 +13,7 @@ use crate::domain::session::Session;
 use crate::domain::user::{NewUser, User, UserStatus};
 
 mod admin;
+pub mod backup;
 mod client_cache;
 mod postgres;
 mod rows;
@@ -20,6 +21,7 @@ mod sql;
 mod sqlite;
 
 pub use admin::{AdminStore, ConsentRecord, EventCount, GrantFamily, UserProfile};
+pub use backup::{BackupRecord, BackupStore};
 pub use client_cache::ClientCache;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -79,6 +81,11 @@ pub struct UserQuery {
     pub after: Option<UserCursor>,
     pub limit: u32,
 }
+
+/// sqlx reports each pool acquisition's wait (`acquired_after_secs`, target
+/// `sqlx::pool::acquire`) at this level; telemetry turns it into
+/// `idp_db_pool_acquire_duration_seconds`.
+pub(crate) const ACQUIRE_EVENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -162,6 +169,15 @@ pub trait ConsentStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// A refresh token, the grant (family) it belongs to, and whether that grant's user exists
+/// and is active.
+#[derive(Debug, Clone)]
+pub struct RefreshFamily {
+    pub token: RefreshToken,
+    pub grant: Grant,
+    pub user_active: bool,
+}
+
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
@@ -173,6 +189,8 @@ pub trait GrantStore: Send + Sync {
     async fn consume_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeUse>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// The refresh token with its grant and its user's status, in one read.
+    async fn find_refresh_family(&self, token_hash: &str) -> StoreResult<Option<RefreshFamily>>;
     /// Retires `old_hash` (only if still active: a compare-and-set), keeping `response_enc`
     /// (the encrypted answer that replaced it) on it, and stores `successor`, in one
     /// transaction. False when `old_hash` was no longer active.
@@ -234,6 +252,7 @@ pub trait Store:
     + GrantStore
     + LoginFailureStore
     + AdminStore
+    + BackupStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.

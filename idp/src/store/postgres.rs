@@ -11,6 +11,17 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// For pg_dump; never printed.
+    url: Redacted,
+}
+
+#[derive(Clone)]
+struct Redacted(String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl PgStore {
@@ -21,13 +32,63 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            .acquire_time_level(super::ACQUIRE_EVENT_LEVEL)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            url: Redacted(options.url.clone()),
+        })
     }
 }
 
 // Migrations run under a PostgreSQL advisory lock (taken by sqlx), so replicas starting
 // together apply each migration exactly once.
-super::sql::impl_sql_store!(PgStore, sqlx::Postgres, MIGRATOR);
+super::sql::impl_sql_store!(PgStore, sqlx::Postgres, MIGRATOR, "postgres");
+
+impl PgStore {
+    /// `pg_dump --format=custom`: one consistent snapshot (a repeatable-read transaction) of
+    /// the schema and data, compressed, restorable with pg_restore.
+    async fn write_snapshot(&self, path: &std::path::Path) -> StoreResult<()> {
+        let args = [
+            "--format=custom".as_ref(),
+            "--no-owner".as_ref(),
+            "--file".as_ref(),
+            path.as_os_str(),
+        ];
+        super::backup::run("pg_dump", &args, Some(&self.url.0))
+            .await
+            .map(|_| ())
+    }
+
+    /// Compare-and-set in one statement (one round trip, its own transaction): the update
+    /// retires the token only while it is active, and the insert takes its one row from the
+    /// update's result, so of concurrent rotations of the same token exactly one retires it
+    /// and stores a successor. Under READ COMMITTED a concurrent update waits for the row
+    /// lock and then re-checks `state = 'active'`, which no longer holds.
+    async fn rotate_refresh_token_atomically(
+        &self,
+        old_hash: &str,
+        t: &crate::domain::grant::RefreshToken,
+        response_enc: Option<&[u8]>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        use super::{map_sqlx, rows};
+        let query = sqlx::query(concat!(
+            "WITH retired AS (UPDATE refresh_tokens SET state = 'rotated', rotated_at = $1, \
+             last_used_at = $1, successor_response_enc = $2 WHERE token_hash = $3 AND state = 'active' \
+             RETURNING 1) INSERT INTO refresh_tokens (",
+            super::rows::refresh_columns!(),
+            ") SELECT $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM retired"
+        ))
+        .bind(rows::ms(now))
+        .bind(response_enc)
+        .bind(old_hash);
+        let done = bind_refresh_token(query, t)
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

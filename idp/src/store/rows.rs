@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{StoreError, StoreResult, StoredKey};
+use super::{RefreshFamily, StoreError, StoreResult, StoredKey};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::client::{Client, ClientType, GrantType, RedirectUri, TokenEndpointAuthMethod};
 use crate::domain::grant::{AuthorizationCode, Grant, RefreshState, RefreshToken};
@@ -393,6 +393,64 @@ macro_rules! refresh_columns {
     };
 }
 pub(crate) use refresh_columns;
+
+/// A refresh token joined with its grant and the grant's user's status: the refresh grant's
+/// whole read in one round trip.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshFamilyRow {
+    #[sqlx(flatten)]
+    token: RefreshRow,
+    g_id: String,
+    g_client_id: String,
+    g_user_id: Option<String>,
+    g_session_id: Option<String>,
+    g_scope: String,
+    g_offline: bool,
+    g_created_at: i64,
+    g_expires_at: i64,
+    g_revoked_at: Option<i64>,
+    g_auth_time: Option<i64>,
+    g_amr: String,
+    user_status: Option<String>,
+}
+
+macro_rules! refresh_family_select {
+    () => {
+        "SELECT t.token_hash, t.grant_id, t.client_id, t.user_id, t.generation, t.parent_hash, t.state, \
+         t.scope, t.created_at, t.expires_at, t.last_used_at, t.rotated_at, t.successor_response_enc, \
+         g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.session_id AS g_session_id, \
+         g.scope AS g_scope, g.offline AS g_offline, g.created_at AS g_created_at, \
+         g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at, g.auth_time AS g_auth_time, \
+         g.amr AS g_amr, u.status AS user_status \
+         FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id LEFT JOIN users u ON u.id = g.user_id"
+    };
+}
+pub(crate) use refresh_family_select;
+
+impl TryFrom<RefreshFamilyRow> for RefreshFamily {
+    type Error = StoreError;
+
+    fn try_from(r: RefreshFamilyRow) -> StoreResult<Self> {
+        let grant = GrantRow {
+            id: r.g_id,
+            client_id: r.g_client_id,
+            user_id: r.g_user_id,
+            session_id: r.g_session_id,
+            scope: r.g_scope,
+            offline: r.g_offline,
+            created_at: r.g_created_at,
+            expires_at: r.g_expires_at,
+            revoked_at: r.g_revoked_at,
+            auth_time: r.g_auth_time,
+            amr: r.g_amr,
+        };
+        Ok(RefreshFamily {
+            token: r.token.try_into()?,
+            grant: grant.try_into()?,
+            user_active: r.user_status.as_deref() == Some(UserStatus::Active.as_str()),
+        })
+    }
+}
 
 impl TryFrom<RefreshRow> for RefreshToken {
     type Error = StoreError;

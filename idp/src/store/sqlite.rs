@@ -25,6 +25,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            .acquire_time_level(super::ACQUIRE_EVENT_LEVEL)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -32,4 +33,51 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, MIGRATOR);
+super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, MIGRATOR, "sqlite");
+
+impl SqliteStore {
+    /// `VACUUM INTO`: a consistent copy of the live database (readers and writers carry on),
+    /// compacted, in SQLite's own format.
+    async fn write_snapshot(&self, path: &std::path::Path) -> StoreResult<()> {
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Other(format!("{} is not a UTF-8 path", path.display())))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(super::map_sqlx)?;
+        Ok(())
+    }
+
+    /// Compare-and-set in a transaction: only an active token is retired, so of concurrent
+    /// rotations of the same token exactly one succeeds. (SQLite has no data-modifying
+    /// CTEs; its transactions are in-process and cheap.)
+    async fn rotate_refresh_token_atomically(
+        &self,
+        old_hash: &str,
+        successor: &crate::domain::grant::RefreshToken,
+        response_enc: Option<&[u8]>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        use super::{map_sqlx, rows};
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let retired = sqlx::query(
+            "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $1, last_used_at = $1, \
+             successor_response_enc = $2 WHERE token_hash = $3 AND state = 'active'",
+        )
+        .bind(rows::ms(now))
+        .bind(response_enc)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        if retired.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_sqlx)?;
+            return Ok(false);
+        }
+        insert_refresh_token(&mut *tx, successor).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(true)
+    }
+}

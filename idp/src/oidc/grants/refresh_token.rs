@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use secrecy::SecretBox;
 
-use super::{Authentication, active_user, new_refresh_token, user_tokens};
+use super::{Authentication, new_refresh_token, user_tokens};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::client::Client;
 use crate::domain::grant::{RefreshState, RefreshToken};
@@ -36,11 +36,13 @@ pub async fn refresh(
         .ok_or_else(|| OAuthError::invalid_request("the refresh_token parameter is missing"))?;
     let now = services.clock.now();
     let hash = services.tokens.hash(presented);
-    let token = services
+    // One read: the token, its grant and the grant's user.
+    let family = services
         .store
-        .find_refresh_token(&hash)
+        .find_refresh_family(&hash)
         .await?
         .ok_or_else(invalid)?;
+    let token = &family.token;
     // A token presented by another client is refused without revealing anything.
     if token.client_id != client.id {
         return Err(invalid());
@@ -48,7 +50,7 @@ pub async fn refresh(
     match token.state {
         RefreshState::Active => {}
         RefreshState::Revoked => return Err(invalid()),
-        RefreshState::Rotated => return retired_token(services, client, &token, meta, now).await,
+        RefreshState::Rotated => return retired_token(services, client, token, meta, now).await,
     }
     // The idle timeout counts from the token's issue: each rotation issues a new one.
     let idle_expired = client
@@ -57,14 +59,14 @@ pub async fn refresh(
     if token.expires_at <= now || idle_expired {
         return Err(invalid());
     }
-    let grant = services
-        .store
-        .find_grant(&token.grant_id)
-        .await?
-        .filter(|g| g.revoked_at.is_none())
-        .ok_or_else(invalid)?;
+    let grant = &family.grant;
+    if grant.revoked_at.is_some() {
+        return Err(invalid());
+    }
     let user_id = grant.user_id.clone().ok_or_else(invalid)?;
-    active_user(services, &user_id).await?;
+    if !family.user_active {
+        return Err(OAuthError::invalid_grant("the user is not active"));
+    }
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
     let granted = Scopes::parse(&token.scope).unwrap_or_default();
     let scope = match params.get("scope") {
@@ -82,7 +84,7 @@ pub async fn refresh(
     };
     let (new_token, successor) = new_refresh_token(
         services,
-        &grant,
+        grant,
         &scope,
         token.generation + 1,
         Some(hash.clone()),
@@ -95,7 +97,7 @@ pub async fn refresh(
         amr: &grant.amr,
         nonce: None,
     };
-    let response = user_tokens(services, client, &grant, &scope, &auth, Some(new_token), now)?;
+    let response = user_tokens(services, client, grant, &scope, &auth, Some(new_token), now)?;
     let saved = if client.refresh_reuse_window_s > 0 {
         Some(seal(services, &hash, &response)?)
     } else {

@@ -141,6 +141,20 @@ macro_rules! impl_grant_store {
                 row.map(TryInto::try_into).transpose()
             }
 
+            async fn find_refresh_family(
+                &self,
+                token_hash: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::RefreshFamily>> {
+                use $crate::store::{map_sqlx, rows};
+                let row: Option<rows::RefreshFamilyRow> =
+                    sqlx::query_as(concat!($crate::store::rows::refresh_family_select!(), " WHERE t.token_hash = $1"))
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_sqlx)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
             async fn rotate_refresh_token(
                 &self,
                 old_hash: &str,
@@ -148,27 +162,7 @@ macro_rules! impl_grant_store {
                 response_enc: Option<&[u8]>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<bool> {
-                use $crate::store::{map_sqlx, rows};
-                let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-                // Compare-and-set: only an active token is retired, so of concurrent
-                // rotations of the same token exactly one succeeds.
-                let retired = sqlx::query(
-                    "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $1, last_used_at = $1, \
-                     successor_response_enc = $2 WHERE token_hash = $3 AND state = 'active'",
-                )
-                .bind(rows::ms(now))
-                .bind(response_enc)
-                .bind(old_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-                if retired.rows_affected() != 1 {
-                    tx.rollback().await.map_err(map_sqlx)?;
-                    return Ok(false);
-                }
-                insert_refresh_token(&mut *tx, successor).await?;
-                tx.commit().await.map_err(map_sqlx)?;
-                Ok(true)
+                self.rotate_refresh_token_atomically(old_hash, successor, response_enc, now).await
             }
 
             async fn grants_of_session(&self, sid: &str) -> $crate::store::StoreResult<Vec<$crate::domain::grant::Grant>> {
@@ -251,29 +245,39 @@ macro_rules! impl_grant_store {
             }
         }
 
+        /// Binds the 13 columns of `refresh_columns!()` in order.
+        fn bind_refresh_token<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            t: &$crate::domain::grant::RefreshToken,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            use $crate::store::rows;
+            query
+                .bind(&t.token_hash)
+                .bind(&t.grant_id)
+                .bind(&t.client_id)
+                .bind(t.user_id.as_deref())
+                .bind(t.generation)
+                .bind(t.parent_hash.as_deref())
+                .bind(t.state.as_str())
+                .bind(&t.scope)
+                .bind(rows::ms(t.created_at))
+                .bind(rows::ms(t.expires_at))
+                .bind(t.last_used_at.map(rows::ms))
+                .bind(t.rotated_at.map(rows::ms))
+                .bind(t.successor_response.as_deref())
+        }
+
         async fn insert_refresh_token<'e, E>(executor: E, t: &$crate::domain::grant::RefreshToken) -> $crate::store::StoreResult<()>
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            use $crate::store::{map_sqlx, rows};
-            sqlx::query(concat!(
+            use $crate::store::map_sqlx;
+            let query = sqlx::query(concat!(
                 "INSERT INTO refresh_tokens (",
                 $crate::store::rows::refresh_columns!(),
                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-            ))
-            .bind(&t.token_hash)
-            .bind(&t.grant_id)
-            .bind(&t.client_id)
-            .bind(t.user_id.as_deref())
-            .bind(t.generation)
-            .bind(t.parent_hash.as_deref())
-            .bind(t.state.as_str())
-            .bind(&t.scope)
-            .bind(rows::ms(t.created_at))
-            .bind(rows::ms(t.expires_at))
-            .bind(t.last_used_at.map(rows::ms))
-            .bind(t.rotated_at.map(rows::ms))
-            .bind(t.successor_response.as_deref())
+            ));
+            bind_refresh_token(query, t)
             .execute(executor)
             .await
             .map_err(map_sqlx)?;

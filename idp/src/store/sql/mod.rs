@@ -4,6 +4,7 @@
 //! compiled implementations, no branching on the backend at run time.
 
 mod admin;
+mod backups;
 mod clients;
 mod events;
 mod grants;
@@ -13,6 +14,7 @@ mod sessions;
 mod users;
 
 pub(crate) use admin::impl_admin_store;
+pub(crate) use backups::impl_backup_store;
 pub(crate) use clients::impl_client_store;
 pub(crate) use events::impl_event_store;
 pub(crate) use grants::impl_grant_store;
@@ -24,8 +26,9 @@ pub(crate) use users::impl_user_store;
 /// Implements [`Store`](crate::store::Store) and every aggregate trait for `$store`
 /// (a struct with a `pool: sqlx::Pool<$db>`), migrating with `$migrator`.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $migrator:path) => {
+    ($store:ty, $db:ty, $migrator:path, $backend:literal) => {
         $crate::store::sql::impl_user_store!($store, $db);
+        $crate::store::sql::impl_backup_store!($store, $db, $backend);
         $crate::store::sql::impl_client_store!($store, $db);
         $crate::store::sql::impl_key_store!($store, $db);
         $crate::store::sql::impl_event_store!($store, $db);

@@ -1,0 +1,11 @@
+-- Completed backups (`idp backup create`), so every replica can expose the age of the newest
+-- one (`idp_backup_last_success_timestamp_seconds`) and an alert fires when it is too old.
+CREATE TABLE backups (
+    id          BIGSERIAL PRIMARY KEY,
+    finished_at BIGINT NOT NULL,
+    backend     TEXT NOT NULL,   -- sqlite | postgres
+    location    TEXT NOT NULL,   -- where the file was written, as given
+    bytes       BIGINT NOT NULL,
+    sha256      TEXT NOT NULL    -- of the file, hex: `idp backup verify` checks it
+);
+CREATE INDEX backups_finished_at ON backups (finished_at);
