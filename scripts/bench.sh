@@ -49,6 +49,14 @@ run "introspection of an ES256 access token (Redis deny-list)" "http://127.0.0.1
 unset BODY
 start RS256
 run "client_credentials (RS256)" "http://127.0.0.1:$PORT/token" -s scripts/bench/basic_post.lua
+ACCESS=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+export BODY="token=$ACCESS"
+run "introspection of an RS256 access token, the default (Redis deny-list)" "http://127.0.0.1:$PORT/introspect" \
+  -s scripts/bench/basic_post.lua
+run "introspection of an RS256 access token, 32 connections" "http://127.0.0.1:$PORT/introspect" \
+  -c32 -s scripts/bench/basic_post.lua
+unset BODY
 run "client_credentials (RS256, 8 connections)" "http://127.0.0.1:$PORT/token" -c8 -s scripts/bench/basic_post.lua
 start EdDSA
 run "client_credentials (EdDSA)" "http://127.0.0.1:$PORT/token" -s scripts/bench/basic_post.lua

@@ -58,6 +58,10 @@ fn sample(services: &Services) {
     metrics::gauge!("idp_password_hashes_in_progress").set(queued as f64);
     let ring = services.keys.current();
     metrics::gauge!("idp_signing_keys", "state" => "published").set(ring.published_kids().len() as f64);
+    let (pending, active, retired) = ring.key_states(services.clock.now());
+    metrics::gauge!("idp_signing_keys", "state" => "pending").set(pending as f64);
+    metrics::gauge!("idp_signing_keys", "state" => "active").set(active as f64);
+    metrics::gauge!("idp_signing_keys", "state" => "retired").set(retired as f64);
 }
 
 /// The newest recorded backup (a database read per scrape, bounded so a slow database does

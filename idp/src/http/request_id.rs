@@ -31,23 +31,27 @@ pub async fn middleware(
         .filter(|v| is_acceptable(v))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let trace = TraceContext::for_request(
-        req.headers()
-            .get(trace_context::TRACEPARENT)
-            .and_then(|v| v.to_str().ok()),
-    );
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        trace_id = %trace.trace_id,
-        span_id = %trace.span_id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
         method = %req.method(),
         route = %route,
         client_id = tracing::field::Empty,
     );
+    // Only when the request's lines are logged: ids nobody sees would cost a syscall each.
+    if !span.is_disabled() {
+        let trace = TraceContext::for_request(
+            req.headers()
+                .get(trace_context::TRACEPARENT)
+                .and_then(|v| v.to_str().ok()),
+        );
+        span.record("trace_id", trace.trace_id.as_str());
+        span.record("span_id", trace.span_id.as_str());
+    }
     req.extensions_mut().insert(RequestId(id.clone()));
-    req.extensions_mut().insert(trace);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let _entered = span.enter();

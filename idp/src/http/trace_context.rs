@@ -18,7 +18,10 @@ pub struct TraceContext {
 impl TraceContext {
     /// Continues the trace of `traceparent` when it is valid, otherwise starts one.
     pub fn for_request(traceparent: Option<&str>) -> Self {
-        let span_id = random_hex::<8>();
+        // One read from the OS generator for both ids. They are not secrets: should it fail,
+        // a fixed non-zero id is better than failing the request.
+        let random = random::bytes::<24>().unwrap_or([0x11; 24]);
+        let span_id = hex(&random[16..]);
         match traceparent.and_then(parse) {
             Some((trace_id, parent_id)) => Self {
                 trace_id,
@@ -26,16 +29,11 @@ impl TraceContext {
                 parent_id: Some(parent_id),
             },
             None => Self {
-                trace_id: random_hex::<16>(),
+                trace_id: hex(&random[..16]),
                 span_id,
                 parent_id: None,
             },
         }
-    }
-
-    /// The `traceparent` value naming this request's span as parent (for calls it makes).
-    pub fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.span_id)
     }
 }
 
@@ -64,11 +62,14 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// `N` random bytes as hex. Trace ids are not secrets: should the OS generator fail, a fixed
-/// non-zero id is better than failing the request.
-fn random_hex<const N: usize>() -> String {
-    let bytes = random::bytes::<N>().unwrap_or([0x11; N]);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -85,7 +86,6 @@ mod tests {
         assert_eq!(ctx.parent_id.as_deref(), Some(PARENT));
         assert!(is_hex(&ctx.span_id, 16));
         assert_ne!(ctx.span_id, PARENT);
-        assert_eq!(ctx.traceparent(), format!("00-{TRACE}-{}-01", ctx.span_id));
     }
 
     #[test]

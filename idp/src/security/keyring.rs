@@ -164,6 +164,18 @@ impl KeyRing {
         self.keys.iter().map(|k| k.kid.clone()).collect()
     }
 
+    /// Published keys by state at `now`: (pending: not signing yet, active: signing or
+    /// could sign, retired: superseded, published only to verify what they signed).
+    pub fn key_states(&self, now: DateTime<Utc>) -> (usize, usize, usize) {
+        let pending = self.keys.iter().filter(|k| k.activates_at > now).count();
+        let retired = self.keys.iter().filter(|k| k.publish_until.is_some()).count();
+        (
+            pending,
+            self.keys.len().saturating_sub(pending + retired),
+            retired,
+        )
+    }
+
     /// The key that signs for `alg` now: the newest activated one.
     fn signing_key(&self, alg: Alg, now: DateTime<Utc>) -> Option<&LoadedKey> {
         self.keys
