@@ -37,6 +37,8 @@ dashboards = {
         panel(0, "Housekeeping: rows deleted", ['sum by (kind) (increase(idp_cleanup_rows_deleted_total[1h]))'], 12, 14, 12, 6, legend=["{{kind}}"]),
         panel(0, "Database statement latency p99", ['histogram_quantile(0.99, sum by (le, statement) (rate(idp_db_query_duration_seconds_bucket[5m])))'], 0, 20, 12, 8, unit="s", legend=["{{statement}}"]),
         panel(0, "Database pool: wait for a connection", ['histogram_quantile(0.99, sum by (le) (rate(idp_db_pool_acquire_duration_seconds_bucket[5m])))', 'histogram_quantile(0.5, sum by (le) (rate(idp_db_pool_acquire_duration_seconds_bucket[5m])))'], 12, 20, 12, 8, unit="s", legend=["p99", "p50"]),
+        panel(0, "Hours since the last backup", ['(time() - max(idp_backup_last_success_timestamp_seconds)) / 3600'], 0, 28, 8, 6, unit="h", kind="stat"),
+        panel(0, "Signing keys by state", ['max by (state) (idp_signing_keys{state!="published"})'], 8, 28, 16, 6, legend=["{{state}}"]),
     ]),
     "authentication.json": dashboard("idp-auth", "IdP · Authentication", [
         panel(0, "Logins by outcome", ['sum by (outcome) (rate(idp_login_attempts_total[5m]))'], 0, 0, 12, 8, unit="ops", legend=["{{outcome}}"]),
