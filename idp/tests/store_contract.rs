@@ -397,6 +397,47 @@ async fn rotation_is_a_compare_and_set_that_keeps_the_saved_answer(backend: Back
     let retired = store.find_refresh_token("r1").await.unwrap().unwrap();
     assert_eq!(retired.state, idp::domain::grant::RefreshState::Rotated);
     assert_eq!(retired.successor_response.as_deref(), Some(&[1u8, 2, 3][..]));
+    // The refresh grant's one read: token, grant and the user's status together.
+    let family = store.find_refresh_family("r2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            family.token.generation,
+            family.grant.id.as_str(),
+            family.user_active
+        ),
+        (2, "g1", true)
+    );
+    assert!(store.find_refresh_family("nope").await.unwrap().is_none());
+    // Saved answers outlive the longest reuse window (300 s), then housekeeping clears them.
+    let cleared = |counts: Vec<(&str, u64)>| {
+        counts
+            .iter()
+            .find(|(k, _)| *k == "saved_refresh_responses")
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(
+        cleared(
+            store
+                .delete_expired(t0() + Duration::seconds(200), 10)
+                .await
+                .unwrap()
+        ),
+        Some(0)
+    );
+    assert_eq!(
+        cleared(
+            store
+                .delete_expired(t0() + Duration::seconds(301), 10)
+                .await
+                .unwrap()
+        ),
+        Some(1)
+    );
+    let retired = store.find_refresh_token("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (retired.state, retired.successor_response),
+        (idp::domain::grant::RefreshState::Rotated, None)
+    );
     assert_eq!(store.grants_of_session("sid-1").await.unwrap().len(), 1);
     assert!(store.revoke_grant("g1", t0()).await.unwrap());
     assert!(!store.revoke_grant("g1", t0()).await.unwrap());
