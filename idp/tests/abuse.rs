@@ -201,15 +201,7 @@ async fn two_instances_share_one_redis_rate_limit_budget() {
         }
     }
     assert_eq!(ok, 10, "one burst of 10 across both replicas, not 10 each");
-    let metrics = first
-        .http
-        .get(format!("{}/metrics", first.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = first.metrics().await;
     let timed = metrics
         .lines()
         .find(|l| l.starts_with("idp_redis_command_duration_seconds_count{command=\"ratelimit\"}"))
@@ -251,15 +243,7 @@ async fn rate_limits_fall_back_to_in_process_when_redis_is_down() {
         200,
         "limits fall back in-process instead of refusing everything"
     );
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.lines().any(|l| l == "idp_ratelimit_fallback 1"),
         "{metrics}"

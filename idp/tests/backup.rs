@@ -32,16 +32,8 @@ fn text(bytes: &[u8]) -> String {
 }
 
 async fn scrape(app: &TestApp, name: &str) -> f64 {
-    let exposition = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
+    app.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    exposition
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} not exposed"))

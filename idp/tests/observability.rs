@@ -25,16 +25,7 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user("mia").await;
     let client = app.add_client(false, |c| c.first_party = true).await;
-    let scrape = || async {
-        app.http
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || app.metrics();
     let before = scrape().await;
 
     // A failed login.

@@ -436,6 +436,18 @@ impl TestApp {
         request.form(&fields).send().await.unwrap()
     }
 
+    /// The Prometheus text exposition at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn introspect(&self, client: &Registered, token: &str) -> serde_json::Value {
         let response = self.post_as(client, "/introspect", &[("token", token)]).await;
         assert_eq!(response.status(), 200);
