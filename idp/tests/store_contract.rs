@@ -447,6 +447,73 @@ async fn rotation_is_a_compare_and_set_that_keeps_the_saved_answer(backend: Back
     );
 }
 
+fn code(hash: &str, grant_id: &str, user: &str) -> idp::domain::grant::AuthorizationCode {
+    idp::domain::grant::AuthorizationCode {
+        code_hash: hash.into(),
+        grant_id: grant_id.into(),
+        client_id: "client-1".into(),
+        user_id: user.into(),
+        session_id: "sid-1".into(),
+        redirect_uri: "https://app.example.com/cb".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        auth_time: t0(),
+        amr: vec!["pwd".into()],
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(1),
+        consumed_at: None,
+    }
+}
+
+/// Tokens and codes reach their client and user through their grant (PostgreSQL keeps only
+/// that reference, see migration 0006): deleting either still deletes all of them.
+async fn deleting_a_user_or_client_deletes_their_grants_tokens_and_codes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.create_client(&client("client-1")).await.unwrap();
+    let alice = store.create_user(&new_user("alice"), None, t0()).await.unwrap();
+    let bob = store.create_user(&new_user("bob"), None, t0()).await.unwrap();
+    for (name, user) in [("a", &alice), ("b", &bob)] {
+        let user_id = user.id.to_string();
+        store
+            .create_grant(&grant(&format!("g-{name}"), &user_id, t0() + Duration::days(1)))
+            .await
+            .unwrap();
+        let mut token = refresh_token(
+            &format!("r-{name}"),
+            &format!("g-{name}"),
+            1,
+            t0() + Duration::days(1),
+        );
+        token.user_id = Some(user_id.clone());
+        store.insert_refresh_token(&token).await.unwrap();
+        store
+            .insert_code(&code(&format!("c-{name}"), &format!("g-{name}"), &user_id))
+            .await
+            .unwrap();
+    }
+    assert!(store.delete_user(alice.id).await.unwrap());
+    assert!(store.find_grant("g-a").await.unwrap().is_none());
+    assert!(store.find_refresh_token("r-a").await.unwrap().is_none());
+    assert_eq!(
+        store.consume_code("c-a", t0()).await.unwrap(),
+        idp::domain::grant::CodeUse::Unknown
+    );
+    assert!(
+        store.find_refresh_token("r-b").await.unwrap().is_some(),
+        "another user's token stays"
+    );
+    assert!(store.delete_client("client-1").await.unwrap());
+    assert!(store.find_grant("g-b").await.unwrap().is_none());
+    assert!(store.find_refresh_token("r-b").await.unwrap().is_none());
+    assert_eq!(
+        store.consume_code("c-b", t0()).await.unwrap(),
+        idp::domain::grant::CodeUse::Unknown
+    );
+}
+
 async fn cleanup_deletes_only_what_has_expired(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -509,6 +576,7 @@ on_both_backends!(
     old_security_events_are_pruned_in_batches,
     rotation_is_a_compare_and_set_that_keeps_the_saved_answer,
     cleanup_deletes_only_what_has_expired,
+    deleting_a_user_or_client_deletes_their_grants_tokens_and_codes,
     a_created_user_is_found_by_id_and_case_insensitive_username,
     usernames_and_emails_are_unique_ignoring_case,
     users_page_by_cursor_and_search_by_substring,

@@ -1,6 +1,8 @@
 //! Load generator for refresh-token rotation: each worker logs a user in once (the
 //! provider's own login form), then refreshes in a chain for the given time, always with
-//! the newest token. Prints requests/s and latency percentiles.
+//! the newest token. Prints requests/s and latency percentiles. With SECONDS 0 it only logs
+//! in and prints the WORKERS first refresh tokens, one per line, for `wrk` to carry on
+//! (scripts/bench/refresh_chain.lua), which costs the machine less than this client does.
 //! Usage: refresh-load BASE CLIENT_ID CLIENT_SECRET USERNAME PASSWORD WORKERS SECONDS REDIRECT_URI
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -105,6 +107,10 @@ async fn main() {
     let mut starts = Vec::new();
     for _ in 0..workers {
         starts.push(first_refresh_token(&target).await);
+    }
+    if seconds == 0 {
+        println!("{}", starts.join("\n"));
+        return;
     }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();

@@ -85,7 +85,34 @@ pub struct UserQuery {
 /// sqlx reports each pool acquisition's wait (`acquired_after_secs`, target
 /// `sqlx::pool::acquire`) at this level; telemetry turns it into
 /// `idp_db_pool_acquire_duration_seconds`.
-pub(crate) const ACQUIRE_EVENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
+const ACQUIRE_EVENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
+
+/// A connection idle longer than this is pinged before use (a server restart or a proxy's
+/// idle timeout may have closed it); one used more recently is trusted, as HikariCP does
+/// with its 500 ms `aliveBypassWindowMs`. Under load every connection is reused within
+/// milliseconds, so the hot paths skip the ping.
+const PING_IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Pool settings shared by both backends.
+///
+/// sqlx pings every connection when it goes back to the pool, and by default again when it
+/// is taken out: three round trips per statement. The ping on acquire is kept only for
+/// connections that sat idle past `PING_IDLE_AFTER`.
+pub(crate) fn pool_options<DB: sqlx::Database>(options: &ConnectOptions) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .acquire_time_level(ACQUIRE_EVENT_LEVEL)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 #[async_trait]
 pub trait UserStore: Send + Sync {

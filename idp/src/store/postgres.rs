@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
 use super::{ConnectOptions, StoreError, StoreResult};
 
@@ -29,10 +29,7 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(&options.url)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?
             .application_name("aimpact-idp");
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
-            .acquire_time_level(super::ACQUIRE_EVENT_LEVEL)
+        let pool = super::pool_options::<sqlx::Postgres>(options)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use super::{ConnectOptions, StoreError, StoreResult};
 
@@ -22,10 +22,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
-            .acquire_time_level(super::ACQUIRE_EVENT_LEVEL)
+        let pool = super::pool_options::<sqlx::Sqlite>(options)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
