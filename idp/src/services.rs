@@ -10,6 +10,7 @@ use crate::security::keyring::{KeyRing, Keys};
 use crate::security::keys::{KeyEncryptor, KeyError};
 use crate::security::master_key::{self, MasterKey, MasterKeyError};
 use crate::security::password::{PasswordError, PasswordHasher};
+use crate::security::redis_connections::RedisConnections;
 use crate::store::{self, ConnectOptions, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +48,7 @@ pub struct Services {
     pub interaction_key: Arc<crate::security::master_key::DerivedKey>,
     /// The key that encrypts saved token responses (refresh reuse window).
     pub response_key: Arc<KeyEncryptor>,
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<RedisConnections>,
     pub deny_list: Arc<dyn DenyList>,
     pub clients: Arc<crate::store::ClientCache>,
     pub rate_limiter: Arc<dyn crate::security::ratelimit::RateLimiter>,
@@ -93,7 +94,14 @@ impl Services {
                 .map_err(|e| StartupError::config("database_url", describe_store_error(&e)))?;
         }
         let redis = match &settings.redis_url {
-            Some(url) => Some(connect_redis(secrecy::ExposeSecret::expose_secret(url)).await?),
+            Some(url) => Some(
+                RedisConnections::connect(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    std::time::Duration::from_secs(5),
+                )
+                .await
+                .map_err(|e| StartupError::config("redis_url", format!("cannot reach Redis ({e})")))?,
+            ),
             None => None,
         };
         let deny_list: Arc<dyn DenyList> = match &redis {
@@ -158,16 +166,6 @@ impl Services {
                 self.key_retention(),
             )
             .await
-    }
-}
-
-async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, StartupError> {
-    let unreachable = |e: String| StartupError::config("redis_url", format!("cannot reach Redis ({e})"));
-    let client = redis::Client::open(url).map_err(|e| unreachable(e.to_string()))?;
-    match tokio::time::timeout(std::time::Duration::from_secs(5), client.get_connection_manager()).await {
-        Ok(Ok(manager)) => Ok(manager),
-        Ok(Err(e)) => Err(unreachable(e.to_string())),
-        Err(_) => Err(unreachable("timed out after 5 s".into())),
     }
 }
 

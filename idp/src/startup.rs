@@ -129,7 +129,19 @@ impl Application {
         let max_body = settings.max_body_bytes;
         let https = settings.issuer.scheme() == "https";
         let server = HttpServer::new(move || {
+            // Each worker opens its own Redis connection before serving
+            // (security::redis_connections says why).
+            let redis = state.services.redis.clone();
             let mut app = App::new()
+                .data_factory(move || {
+                    let redis = redis.clone();
+                    async move {
+                        if let Some(redis) = redis {
+                            redis.open_for_this_thread().await;
+                        }
+                        Ok::<(), std::convert::Infallible>(())
+                    }
+                })
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::FormConfig::default().limit(max_body))

@@ -27,7 +27,7 @@ pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     let mut ready = database;
     if let Some(redis) = &state.services.redis {
         let up = matches!(
-            tokio::time::timeout(timeout, ping_redis(redis.clone())).await,
+            tokio::time::timeout(timeout, ping_redis(redis.get())).await,
             Ok(Ok(()))
         );
         checks.insert("redis".into(), json!(if up { "ok" } else { "down" }));

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::redis_connections::RedisConnections;
+
 #[derive(Debug, thiserror::Error)]
 #[error("deny-list unavailable: {0}")]
 pub struct DenyListError(pub String);
@@ -91,7 +93,7 @@ impl DenyList for MemoryDenyList {
 /// Redis deny-list: `SET prefix+key 1 PX ttl` to deny, `EXISTS` on both keys to check.
 #[derive(Clone)]
 pub struct RedisDenyList {
-    redis: redis::aio::ConnectionManager,
+    redis: RedisConnections,
     prefix: String,
 }
 
@@ -104,7 +106,7 @@ impl std::fmt::Debug for RedisDenyList {
 }
 
 impl RedisDenyList {
-    pub fn new(redis: redis::aio::ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: RedisConnections, prefix: &str) -> Self {
         Self {
             redis,
             prefix: format!("{prefix}deny:"),
@@ -125,7 +127,7 @@ impl DenyList for RedisDenyList {
         now: DateTime<Utc>,
     ) -> Result<(), DenyListError> {
         let ttl_ms = (until - now).num_milliseconds().max(1);
-        let mut redis = self.redis.clone();
+        let mut redis = self.redis.get();
         let mut cmd = redis::cmd("SET");
         cmd.arg(format!("{}{}", self.prefix, what.key()))
             .arg(1)
@@ -142,7 +144,7 @@ impl DenyList for RedisDenyList {
         gid: Option<&str>,
         _now: DateTime<Utc>,
     ) -> Result<bool, DenyListError> {
-        let mut redis = self.redis.clone();
+        let mut redis = self.redis.get();
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(format!("{}{}", self.prefix, Denied::Token(jti).key()));
         if let Some(gid) = gid {

@@ -124,7 +124,7 @@ return {1, 0}
 "#;
 
 pub struct RedisRateLimiter {
-    redis: redis::aio::ConnectionManager,
+    redis: super::redis_connections::RedisConnections,
     prefix: String,
     script: redis::Script,
     fallback: MemoryRateLimiter,
@@ -140,7 +140,7 @@ impl std::fmt::Debug for RedisRateLimiter {
 }
 
 impl RedisRateLimiter {
-    pub fn new(redis: redis::aio::ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: super::redis_connections::RedisConnections, prefix: &str) -> Self {
         Self {
             redis,
             prefix: format!("{prefix}rl:"),
@@ -167,7 +167,7 @@ impl RedisRateLimiter {
 
 impl RedisRateLimiter {
     async fn decide(&self, key: &str, limit: Limit, count: bool) -> Decision {
-        let mut redis = self.redis.clone();
+        let mut redis = self.redis.get();
         let mut invocation = self.script.key(format!("{}{key}", self.prefix));
         invocation
             .arg(limit.interval_ms())
