@@ -4,7 +4,7 @@
 # Usage: scripts/bench-refresh.sh [seconds] [workers]
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-SECONDS_RUN="${1:-10}"; WORKERS="${2:-64}"
+SECONDS_RUN="${1:-10}"; WORKERS="${2:-32}"
 "$ROOT/scripts/services.sh"
 apt_install wrk
 step "Building (release)"
