@@ -62,13 +62,16 @@ impl RedisConnections {
     }
 
     /// Opens a connection driven by the calling thread's runtime, for its later commands.
-    /// On failure the thread goes on with the shared connection.
+    /// On failure, or after 2 s (a worker must not wait long to start), the thread goes on
+    /// with the shared connection.
     pub async fn open_for_this_thread(&self) {
-        match self.client.get_connection_manager().await {
-            Ok(own) => THIS_THREAD.with(|mine| {
+        let opening = self.client.get_connection_manager();
+        match tokio::time::timeout(Duration::from_secs(2), opening).await {
+            Ok(Ok(own)) => THIS_THREAD.with(|mine| {
                 mine.borrow_mut().insert(self.id, own);
             }),
-            Err(e) => tracing::warn!(error = %e, "worker uses the shared Redis connection"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "worker uses the shared Redis connection"),
+            Err(_) => tracing::warn!("worker uses the shared Redis connection (opening its own timed out)"),
         }
     }
 }
