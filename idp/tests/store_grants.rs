@@ -4,7 +4,7 @@
 
 mod common;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use common::fixtures::{client, new_user, t0};
 use common::{Backend, TestDb};
 
@@ -231,7 +231,183 @@ async fn cleanup_deletes_only_what_has_expired(backend: Backend) {
     assert!(store.find_grant("old0").await.unwrap().is_none());
 }
 
+async fn strict_rotation_checks_every_rule_and_rotates_once(backend: Backend) {
+    use idp::domain::grant::RefreshState;
+    use idp::store::RefreshRotation;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.create_client(&client("client-1")).await.unwrap();
+    let user = store.create_user(&new_user("strict"), None, t0()).await.unwrap();
+    let expires = t0() + Duration::days(1);
+    store
+        .create_grant(&grant("g1", &user.id.to_string(), expires))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh_token("r1", "g1", 1, expires))
+        .await
+        .unwrap();
+    let now = t0() + Duration::seconds(10);
+    fn rotation<'a>(token_hash: &'a str, successor_hash: &'a str, now: DateTime<Utc>) -> RefreshRotation<'a> {
+        RefreshRotation {
+            token_hash,
+            successor_hash,
+            client_id: "client-1",
+            now,
+            idle_cutoff: None,
+        }
+    }
+    let rotated = |r: RefreshRotation<'static>| {
+        let store = store.clone();
+        async move {
+            store
+                .rotate_refresh_token_if_valid(&r)
+                .await
+                .unwrap()
+                .map(|a| a.rotated)
+        }
+    };
+
+    // Every rule holds: the family comes back as it was, and the successor follows it.
+    let attempt = store
+        .rotate_refresh_token_if_valid(&rotation("r1", "r2", now))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(attempt.rotated);
+    assert_eq!(
+        attempt.family.token.state,
+        RefreshState::Active,
+        "the family as read before"
+    );
+    assert_eq!(
+        (attempt.family.grant.id.as_str(), attempt.family.user_active),
+        ("g1", true)
+    );
+    let retired = store.find_refresh_token("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (retired.state, retired.rotated_at),
+        (RefreshState::Rotated, Some(now))
+    );
+    let next = store.find_refresh_token("r2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            next.state,
+            next.generation,
+            next.parent_hash.as_deref(),
+            next.scope.as_str()
+        ),
+        (RefreshState::Active, 2, Some("r1"), "openid")
+    );
+    assert_eq!(
+        (next.grant_id.as_str(), next.client_id.as_str()),
+        ("g1", "client-1")
+    );
+    assert_eq!((next.created_at, next.expires_at), (now, expires));
+
+    // A retired token does not rotate again and says so; an unknown one is not found.
+    let again = store
+        .rotate_refresh_token_if_valid(&rotation("r1", "r3", now))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.rotated);
+    assert_eq!(again.family.token.state, RefreshState::Rotated);
+    assert!(
+        store.find_refresh_token("r3").await.unwrap().is_none(),
+        "the loser wrote nothing"
+    );
+    assert!(rotated(rotation("nope", "r3", now)).await.is_none());
+
+    // Each rule refuses on its own, and leaves the token active.
+    let other_client = RefreshRotation {
+        client_id: "client-2",
+        ..rotation("r2", "r3", now)
+    };
+    assert_eq!(
+        rotated(other_client).await,
+        Some(false),
+        "issued to another client"
+    );
+    assert_eq!(
+        rotated(rotation("r2", "r3", expires)).await,
+        Some(false),
+        "expired"
+    );
+    let idle = |cutoff| RefreshRotation {
+        idle_cutoff: Some(cutoff),
+        ..rotation("r2", "r3", now)
+    };
+    assert_eq!(
+        rotated(idle(now + Duration::milliseconds(1))).await,
+        Some(false),
+        "idle too long"
+    );
+    store
+        .set_user_status(user.id, idp::domain::user::UserStatus::Disabled, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated(rotation("r2", "r3", now)).await,
+        Some(false),
+        "the user is disabled"
+    );
+    store
+        .set_user_status(user.id, idp::domain::user::UserStatus::Active, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_refresh_token("r2").await.unwrap().unwrap().state,
+        RefreshState::Active
+    );
+    // Issued exactly at the idle cutoff is still within the timeout.
+    assert_eq!(rotated(idle(now)).await, Some(true));
+
+    // A revoked grant's tokens never rotate.
+    store
+        .create_grant(&grant("g2", &user.id.to_string(), expires))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh_token("x1", "g2", 1, expires))
+        .await
+        .unwrap();
+    store.revoke_grant("g2", now).await.unwrap();
+    assert_eq!(
+        rotated(rotation("x1", "x2", now)).await,
+        Some(false),
+        "the grant is revoked"
+    );
+
+    // Of concurrent attempts on one token exactly one rotates, and one successor exists.
+    let successors: Vec<String> = (0..16).map(|i| format!("c{i}")).collect();
+    let attempts = successors.iter().map(|s| {
+        let store = store.clone();
+        let s = s.clone();
+        async move {
+            store
+                .rotate_refresh_token_if_valid(&rotation("r3", &s, now))
+                .await
+                .unwrap()
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    assert_eq!(
+        results
+            .iter()
+            .filter(|a| a.as_ref().is_some_and(|a| a.rotated))
+            .count(),
+        1
+    );
+    let mut stored = 0;
+    for s in &successors {
+        stored += usize::from(store.find_refresh_token(s).await.unwrap().is_some());
+    }
+    assert_eq!(stored, 1);
+}
+
 on_both_backends!(
+    strict_rotation_checks_every_rule_and_rotates_once,
     rotation_is_a_compare_and_set_that_keeps_the_saved_answer,
     cleanup_deletes_only_what_has_expired,
     deleting_a_user_or_client_deletes_their_grants_tokens_and_codes,

@@ -205,6 +205,27 @@ pub struct RefreshFamily {
     pub user_active: bool,
 }
 
+/// A strict rotation, decided by the database in one step: retire `token_hash` and store
+/// `successor_hash` after it (same grant, client, user, scope and absolute expiry, the next
+/// generation), only if the token is active, was issued to `client_id`, has not expired, was
+/// issued at or after `idle_cutoff` (the client's idle timeout), and its grant is unrevoked
+/// with an active user.
+#[derive(Debug, Clone)]
+pub struct RefreshRotation<'a> {
+    pub token_hash: &'a str,
+    pub successor_hash: &'a str,
+    pub client_id: &'a str,
+    pub now: DateTime<Utc>,
+    pub idle_cutoff: Option<DateTime<Utc>>,
+}
+
+/// The outcome of a [`RefreshRotation`]: the family as it was before, and whether it rotated.
+#[derive(Debug, Clone)]
+pub struct RotationAttempt {
+    pub family: RefreshFamily,
+    pub rotated: bool,
+}
+
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn create_grant(&self, grant: &Grant) -> StoreResult<()>;
@@ -228,6 +249,13 @@ pub trait GrantStore: Send + Sync {
         response_enc: Option<&[u8]>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Checks and performs `rotation` in one step (on PostgreSQL one statement, one round
+    /// trip); of concurrent attempts on one token at most one rotates. `None` when no such
+    /// token exists.
+    async fn rotate_refresh_token_if_valid(
+        &self,
+        rotation: &RefreshRotation<'_>,
+    ) -> StoreResult<Option<RotationAttempt>>;
     /// The grants given in the provider session `sid`.
     async fn grants_of_session(&self, sid: &str) -> StoreResult<Vec<Grant>>;
     /// Deletes expired codes, refresh tokens, grants and sessions, at most `batch` rows per

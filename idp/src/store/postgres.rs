@@ -88,4 +88,44 @@ impl PgStore {
             .map_err(map_sqlx)?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// A strict rotation in one statement (one round trip, one transaction): `family` reads
+    /// the token, its grant and user as they were; `retired` retires the token only if every
+    /// rule holds (`rotation_conditions!`); `successor` inserts the next token from the
+    /// retired one's row. Concurrent attempts serialise on the token's row lock, and under
+    /// READ COMMITTED the later ones re-check `state = 'active'` and retire nothing.
+    async fn rotate_refresh_token_checked(
+        &self,
+        r: &super::RefreshRotation<'_>,
+    ) -> StoreResult<Option<super::RotationAttempt>> {
+        use super::{map_sqlx, rows};
+        let row: Option<rows::RotationRow> = sqlx::query_as(concat!(
+            "WITH family AS (",
+            super::rows::refresh_family_select!(),
+            " WHERE t.token_hash = $1), \
+             retired AS (UPDATE refresh_tokens AS t SET state = 'rotated', rotated_at = $2, last_used_at = $2 \
+             FROM grants AS g WHERE ",
+            super::rows::rotation_conditions!(),
+            " RETURNING t.grant_id, t.client_id, t.user_id, t.generation, t.scope, t.expires_at), \
+             successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, generation, \
+             parent_hash, state, scope, created_at, expires_at) SELECT $5, grant_id, client_id, user_id, \
+             generation + 1, $1, 'active', scope, $2, expires_at FROM retired RETURNING 1) \
+             SELECT family.*, EXISTS (SELECT 1 FROM successor) AS rotated FROM family"
+        ))
+        .bind(r.token_hash)
+        .bind(rows::ms(r.now))
+        .bind(r.client_id)
+        .bind(r.idle_cutoff.map_or(i64::MIN, rows::ms))
+        .bind(r.successor_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        row.map(|row| {
+            Ok(super::RotationAttempt {
+                family: row.family.try_into()?,
+                rotated: row.rotated,
+            })
+        })
+        .transpose()
+    }
 }

@@ -427,6 +427,28 @@ macro_rules! refresh_family_select {
 }
 pub(crate) use refresh_family_select;
 
+/// What a strict rotation requires of the token `t` (`$1`) and its grant `g`, joined in an
+/// `UPDATE refresh_tokens AS t ... FROM grants AS g`: still active, issued to the client
+/// (`$3`), not expired at `$2`, issued at or after the idle cutoff (`$4`), an unrevoked grant
+/// whose user is active. The refresh grant checks the same rules in Rust (to say which one
+/// failed); the store contract tests hold both to them.
+macro_rules! rotation_conditions {
+    () => {
+        "t.token_hash = $1 AND t.state = 'active' AND t.client_id = $3 AND t.expires_at > $2 \
+         AND t.created_at >= $4 AND g.id = t.grant_id AND g.revoked_at IS NULL \
+         AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = g.user_id AND u.status = 'active')"
+    };
+}
+pub(crate) use rotation_conditions;
+
+/// A strict rotation's answer on PostgreSQL: the family as read before, and whether it rotated.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RotationRow {
+    #[sqlx(flatten)]
+    pub family: RefreshFamilyRow,
+    pub rotated: bool,
+}
+
 impl TryFrom<RefreshFamilyRow> for RefreshFamily {
     type Error = StoreError;
 

@@ -77,4 +77,60 @@ impl SqliteStore {
         tx.commit().await.map_err(map_sqlx)?;
         Ok(true)
     }
+
+    /// A strict rotation in one write transaction, taken before the read (`BEGIN IMMEDIATE`:
+    /// SQLite has one writer, so the read and the compare-and-set cannot interleave with
+    /// another rotation, and no read snapshot needs upgrading). The rules are the same SQL as
+    /// PostgreSQL's (`rotation_conditions!`).
+    async fn rotate_refresh_token_checked(
+        &self,
+        r: &super::RefreshRotation<'_>,
+    ) -> StoreResult<Option<super::RotationAttempt>> {
+        use super::{map_sqlx, rows};
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_sqlx)?;
+        let family: Option<rows::RefreshFamilyRow> = sqlx::query_as(concat!(
+            super::rows::refresh_family_select!(),
+            " WHERE t.token_hash = $1"
+        ))
+        .bind(r.token_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let Some(family) = family else {
+            tx.rollback().await.map_err(map_sqlx)?;
+            return Ok(None);
+        };
+        let retired = sqlx::query(concat!(
+            "UPDATE refresh_tokens AS t SET state = 'rotated', rotated_at = $2, last_used_at = $2 \
+             FROM grants AS g WHERE ",
+            super::rows::rotation_conditions!()
+        ))
+        .bind(r.token_hash)
+        .bind(rows::ms(r.now))
+        .bind(r.client_id)
+        .bind(r.idle_cutoff.map_or(i64::MIN, rows::ms))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let rotated = retired.rows_affected() == 1;
+        if rotated {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, generation, \
+                 parent_hash, state, scope, created_at, expires_at) SELECT $1, grant_id, client_id, \
+                 user_id, generation + 1, token_hash, 'active', scope, $2, expires_at \
+                 FROM refresh_tokens WHERE token_hash = $3",
+            )
+            .bind(r.successor_hash)
+            .bind(rows::ms(r.now))
+            .bind(r.token_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(Some(super::RotationAttempt {
+            family: family.try_into()?,
+            rotated,
+        }))
+    }
 }

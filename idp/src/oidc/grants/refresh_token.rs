@@ -19,7 +19,9 @@ use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::oidc::revocation::revoke_grant;
 use crate::oidc::token::TokenResponse;
+use crate::oidc::tokens::opaque_token;
 use crate::services::Services;
+use crate::store::{RefreshFamily, RefreshRotation};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
@@ -36,37 +38,23 @@ pub async fn refresh(
         .ok_or_else(|| OAuthError::invalid_request("the refresh_token parameter is missing"))?;
     let now = services.clock.now();
     let hash = services.tokens.hash(presented);
+    // A strict client keeping its scope needs nothing signed or saved before the rotation:
+    // the database checks and rotates in one step, and the tokens are signed after it.
+    // Within a reuse window the answer must be saved with the rotation, and a narrowed scope
+    // must be checked first, so those sign first and then compare-and-set.
+    if client.refresh_reuse_window_s == 0 && params.get("scope").is_none() {
+        return rotate_then_sign(services, client, &hash, meta, now).await;
+    }
     // One read: the token, its grant and the grant's user.
     let family = services
         .store
         .find_refresh_family(&hash)
         .await?
         .ok_or_else(invalid)?;
+    if check(&family, client, now)? == Presented::Retired {
+        return retired_token(services, client, &family.token, meta, now).await;
+    }
     let token = &family.token;
-    // A token presented by another client is refused without revealing anything.
-    if token.client_id != client.id {
-        return Err(invalid());
-    }
-    match token.state {
-        RefreshState::Active => {}
-        RefreshState::Revoked => return Err(invalid()),
-        RefreshState::Rotated => return retired_token(services, client, token, meta, now).await,
-    }
-    // The idle timeout counts from the token's issue: each rotation issues a new one.
-    let idle_expired = client
-        .refresh_idle_ttl_s
-        .is_some_and(|idle| (now - token.created_at).num_seconds() > idle);
-    if token.expires_at <= now || idle_expired {
-        return Err(invalid());
-    }
-    let grant = &family.grant;
-    if grant.revoked_at.is_some() {
-        return Err(invalid());
-    }
-    let user_id = grant.user_id.clone().ok_or_else(invalid)?;
-    if !family.user_active {
-        return Err(OAuthError::invalid_grant("the user is not active"));
-    }
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
     let granted = Scopes::parse(&token.scope).unwrap_or_default();
     let scope = match params.get("scope") {
@@ -84,20 +72,13 @@ pub async fn refresh(
     };
     let (new_token, successor) = new_refresh_token(
         services,
-        grant,
+        &family.grant,
         &scope,
         token.generation + 1,
         Some(hash.clone()),
         now,
     )?;
-    let auth = Authentication {
-        user_id: &user_id,
-        sid: grant.session_id.as_deref(),
-        auth_time: grant.auth_time.unwrap_or(grant.created_at),
-        amr: &grant.amr,
-        nonce: None,
-    };
-    let response = user_tokens(services, client, grant, &scope, &auth, Some(new_token), now)?;
+    let response = family_tokens(services, client, &family, &scope, new_token, now)?;
     let saved = if client.refresh_reuse_window_s > 0 {
         Some(seal(services, &hash, &response)?)
     } else {
@@ -111,13 +92,125 @@ pub async fn refresh(
         metrics::counter!("idp_refresh_rotations_total").increment(1);
         return Ok(response);
     }
-    // Another request rotated this token a moment ago: this one is a retry, or a replay.
-    let token = services
+    lost_race(services, client, &hash, meta, now).await
+}
+
+/// The strict path: one store call checks the rules and rotates (one round trip on
+/// PostgreSQL); only then are the new tokens signed.
+async fn rotate_then_sign(
+    services: &Services,
+    client: &Client,
+    hash: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let (new_token, successor_hash) = opaque_token(services)?;
+    let attempt = services
         .store
-        .find_refresh_token(&hash)
+        .rotate_refresh_token_if_valid(&RefreshRotation {
+            token_hash: hash,
+            successor_hash: &successor_hash,
+            client_id: &client.id,
+            now,
+            idle_cutoff: idle_cutoff(client, now),
+        })
         .await?
         .ok_or_else(invalid)?;
-    retired_token(services, client, &token, meta, now).await
+    let family = &attempt.family;
+    if !attempt.rotated {
+        // Say why, from the family as it was read; if every rule held then, another request
+        // rotated the token in the meantime.
+        if check(family, client, now)? == Presented::Retired {
+            return retired_token(services, client, &family.token, meta, now).await;
+        }
+        return lost_race(services, client, hash, meta, now).await;
+    }
+    metrics::counter!("idp_refresh_rotations_total").increment(1);
+    let scope = Scopes::parse(&family.token.scope).unwrap_or_default();
+    family_tokens(services, client, family, &scope, new_token, now)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Presented {
+    Usable,
+    /// Rotated already: a retry or a replay.
+    Retired,
+}
+
+/// The rules a presented refresh token must pass, each failure with its answer. The strict
+/// path's store call enforces the same rules in SQL (`rotation_conditions!`).
+fn check(family: &RefreshFamily, client: &Client, now: DateTime<Utc>) -> Result<Presented, OAuthError> {
+    let token = &family.token;
+    // A token presented by another client is refused without revealing anything.
+    if token.client_id != client.id {
+        return Err(invalid());
+    }
+    match token.state {
+        RefreshState::Active => {}
+        RefreshState::Revoked => return Err(invalid()),
+        RefreshState::Rotated => return Ok(Presented::Retired),
+    }
+    let idle_expired = idle_cutoff(client, now).is_some_and(|cutoff| token.created_at < cutoff);
+    if token.expires_at <= now || idle_expired || family.grant.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    if family.grant.user_id.is_none() {
+        return Err(invalid());
+    }
+    if !family.user_active {
+        return Err(OAuthError::invalid_grant("the user is not active"));
+    }
+    Ok(Presented::Usable)
+}
+
+/// The idle timeout counts from the token's issue (each rotation issues a new one): tokens
+/// issued before the cutoff have been idle too long.
+fn idle_cutoff(client: &Client, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    client
+        .refresh_idle_ttl_s
+        .map(|idle| now - chrono::Duration::seconds(idle))
+}
+
+/// The access token, ID token and new refresh token of a rotation.
+fn family_tokens(
+    services: &Services,
+    client: &Client,
+    family: &RefreshFamily,
+    scope: &Scopes,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let grant = &family.grant;
+    let user_id = grant.user_id.as_deref().ok_or_else(invalid)?;
+    let auth = Authentication {
+        user_id,
+        sid: grant.session_id.as_deref(),
+        auth_time: grant.auth_time.unwrap_or(grant.created_at),
+        amr: &grant.amr,
+        nonce: None,
+    };
+    user_tokens(services, client, grant, scope, &auth, Some(refresh_token), now)
+}
+
+/// The compare-and-set failed though the rules held when read: another request changed the
+/// token in the meantime. Read it again: rotated means this request is a retry or a replay;
+/// revoked (or anything else) is a plain refusal, never a reuse.
+async fn lost_race(
+    services: &Services,
+    client: &Client,
+    hash: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let family = services
+        .store
+        .find_refresh_family(hash)
+        .await?
+        .ok_or_else(invalid)?;
+    match check(&family, client, now)? {
+        Presented::Retired => retired_token(services, client, &family.token, meta, now).await,
+        Presented::Usable => Err(invalid()),
+    }
 }
 
 /// A retired token presented again: within the reuse window, the answer already given;

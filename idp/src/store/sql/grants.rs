@@ -165,6 +165,13 @@ macro_rules! impl_grant_store {
                 self.rotate_refresh_token_atomically(old_hash, successor, response_enc, now).await
             }
 
+            async fn rotate_refresh_token_if_valid(
+                &self,
+                rotation: &$crate::store::RefreshRotation<'_>,
+            ) -> $crate::store::StoreResult<Option<$crate::store::RotationAttempt>> {
+                self.rotate_refresh_token_checked(rotation).await
+            }
+
             async fn grants_of_session(&self, sid: &str) -> $crate::store::StoreResult<Vec<$crate::domain::grant::Grant>> {
                 use $crate::store::{map_sqlx, rows};
                 let found: Vec<rows::GrantRow> =
