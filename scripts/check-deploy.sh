@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
-# Static checks of deploy/: Prometheus rules (syntax and unit tests for every alert),
-# Grafana dashboards up to date with their generator, and well-formed JSON.
+# Static checks of deploy/: Prometheus rules (syntax and unit tests for every alert), Grafana dashboards up to date with their generator, well-formed JSON,
+# and the Kubernetes manifests (schema-validated with kubernetes-validate from PyPI, pinned,
+# then deploy/k8s/check.py for what a schema cannot see).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT/deploy"
+
+KUBE_VALIDATE_VERSION="1.37.0"
+KUBERNETES_VERSION="1.31"
+VENV="${TOOLS_DIR:-/var/tmp/aimpact-tools}/kubernetes-validate-$KUBE_VALIDATE_VERSION"
+if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+  step "Installing kubernetes-validate $KUBE_VALIDATE_VERSION (PyPI, once)"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet "kubernetes-validate==$KUBE_VALIDATE_VERSION"
+fi
+
+step "Checking the Kubernetes manifests (Kubernetes $KUBERNETES_VERSION schemas, strict)"
+# Custom resources (cert-manager) and kustomizations have no bundled schema: warnings only.
+"$VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" k8s/*.yaml backup/*.yaml
+"$VENV/bin/python" k8s/check.py
 
 step "Checking Prometheus alert rules (promtool)"
 promtool check rules prometheus/alerts.yml

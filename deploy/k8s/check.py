@@ -1,0 +1,172 @@
+"""Invariants of the Kubernetes manifests that a schema cannot see (scripts/check-deploy.sh
+runs this after kubernetes-validate). Usage: python3 deploy/k8s/check.py (PyYAML needed:
+kubernetes-validate brings it)."""
+import pathlib
+import re
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+errors = []
+
+
+def fail(message):
+    errors.append(message)
+
+
+def documents():
+    for path in sorted(K8S.glob("*.yaml")) + [ROOT / "deploy" / "backup" / "cronjob.yaml"]:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") != "Kustomization":
+                yield path.name, doc
+
+
+docs = list(documents())
+by_kind = {}
+for name, doc in docs:
+    by_kind.setdefault(doc["kind"], []).append(doc)
+
+# Settings the server knows (docs/configuration.md is generated from the code and checked).
+settings = set(re.findall(r"`(IDP_[A-Z0-9_]+)`", (ROOT / "docs" / "configuration.md").read_text()))
+if len(settings) < 20:
+    fail("could not read the settings from docs/configuration.md")
+
+
+def known(variable):
+    return variable in settings or (variable.endswith("_FILE") and variable[: -len("_FILE")] in settings)
+
+
+for config in by_kind["ConfigMap"]:
+    if config["metadata"]["name"] != "idp-config":
+        continue
+    for key in config["data"]:
+        if not known(key):
+            fail(f"configmap.yaml: {key} is not a setting of idp (docs/configuration.md)")
+for secret in by_kind["Secret"]:
+    for key in secret.get("stringData", {}):
+        if key.startswith("IDP_") and not known(key):
+            fail(f"{secret['metadata']['name']}: {key} is not a setting of idp")
+
+# Routes the server serves (the probes and the ingress must use real ones).
+source = "\n".join(p.read_text() for p in (ROOT / "idp" / "src").rglob("*.rs"))
+routes = set(re.findall(r'\.route\("([^"]+)"', source)) | set(re.findall(r'web::resource\("([^"]+)"', source))
+
+
+def pod_specs():
+    for kind in ("Deployment", "StatefulSet", "Job"):
+        for doc in by_kind.get(kind, []):
+            yield doc["metadata"]["name"], doc["spec"]["template"]
+    for doc in by_kind.get("CronJob", []):
+        yield doc["metadata"]["name"], doc["spec"]["jobTemplate"]["spec"]["template"]
+
+
+for name, template in pod_specs():
+    spec = template["spec"]
+    pod_security = spec.get("securityContext", {})
+    if not pod_security.get("runAsNonRoot") or pod_security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        fail(f"{name}: pods must run as non-root with the RuntimeDefault seccomp profile")
+    if spec.get("automountServiceAccountToken", True):
+        fail(f"{name}: no service-account token is needed; set automountServiceAccountToken: false")
+    for container in spec["containers"]:
+        security = container.get("securityContext", {})
+        if security.get("allowPrivilegeEscalation") is not False or security.get("capabilities", {}).get("drop") != ["ALL"]:
+            fail(f"{name}/{container['name']}: no privilege escalation, all capabilities dropped")
+        resources = container.get("resources", {})
+        if "requests" not in resources or "memory" not in resources.get("limits", {}):
+            fail(f"{name}/{container['name']}: resource requests and a memory limit are required")
+        if container.get("image", "").startswith("aimpact/idp"):
+            for env in container.get("env", []):
+                if env["name"].startswith("IDP_") and not known(env["name"]):
+                    fail(f"{name}: {env['name']} is not a setting of idp")
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            path = container.get(probe, {}).get("httpGet", {}).get("path")
+            if path and path not in routes:
+                fail(f"{name}: {probe} uses {path}, which idp does not serve")
+
+# The server: graceful shutdown fits in the grace period; labels tie the pieces together.
+(deployment,) = by_kind["Deployment"]
+pod = deployment["spec"]["template"]
+labels = pod["metadata"]["labels"]
+(config,) = [c for c in by_kind["ConfigMap"] if c["metadata"]["name"] == "idp-config"]
+container = pod["spec"]["containers"][0]
+pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+drain = int(config["data"]["IDP_SHUTDOWN_GRACE_S"])
+if pod["spec"]["terminationGracePeriodSeconds"] <= pre_stop + drain:
+    fail("deployment.yaml: terminationGracePeriodSeconds must exceed the preStop pause plus IDP_SHUTDOWN_GRACE_S")
+if container["readinessProbe"]["httpGet"]["path"] != "/readyz" or container["livenessProbe"]["httpGet"]["path"] != "/healthz":
+    fail("deployment.yaml: readiness checks dependencies (/readyz); liveness only the process (/healthz)")
+if deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] != 0:
+    fail("deployment.yaml: a rollout must not drop below the current capacity")
+
+
+def selects(selector, pod_labels):
+    return all(pod_labels.get(k) == v for k, v in selector.items())
+
+
+for service in by_kind["Service"]:
+    if service["metadata"]["name"] == "idp" and not selects(service["spec"]["selector"], labels):
+        fail("service.yaml: the selector does not match the server's pods")
+for pdb in by_kind["PodDisruptionBudget"]:
+    if not selects(pdb["spec"]["selector"]["matchLabels"], labels):
+        fail("pdb.yaml: the selector does not match the server's pods")
+(hpa,) = by_kind["HorizontalPodAutoscaler"]
+if hpa["spec"]["scaleTargetRef"]["name"] != deployment["metadata"]["name"]:
+    fail("hpa.yaml: scales something other than the server")
+if hpa["spec"]["minReplicas"] < 2:
+    fail("hpa.yaml: at least two replicas, so that one can be disrupted")
+if {m["resource"]["name"] for m in hpa["spec"]["metrics"]} != {"cpu", "memory"}:
+    fail("hpa.yaml: scale on CPU and memory")
+
+# The public ingress routes only real, public paths: never /metrics or the probes.
+private = {"/metrics", "/healthz", "/readyz"}
+for ingress in by_kind["Ingress"]:
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            p = path["path"]
+            if p in private or p == "/":
+                fail(f"ingress {ingress['metadata']['name']}: {p} must not be public")
+            if path["pathType"] == "Exact" and p not in routes:
+                fail(f"ingress {ingress['metadata']['name']}: {p} is not a route of idp")
+            if path["pathType"] == "Prefix" and not any(r.startswith(p.rstrip("/")) for r in routes | {"/.well-known/"}):
+                fail(f"ingress {ingress['metadata']['name']}: no route of idp under {p}")
+    annotations = ingress["metadata"]["annotations"]
+    if annotations.get("nginx.ingress.kubernetes.io/enable-modsecurity") != "true":
+        fail(f"ingress {ingress['metadata']['name']}: the WAF (ModSecurity) must be on")
+    if not ingress["spec"].get("tls"):
+        fail(f"ingress {ingress['metadata']['name']}: TLS is required")
+
+# Default deny for the namespace.
+policies = {p["metadata"]["name"]: p for p in by_kind["NetworkPolicy"]}
+deny = policies.get("default-deny", {}).get("spec", {})
+if deny.get("podSelector") != {} or set(deny.get("policyTypes", [])) != {"Ingress", "Egress"}:
+    fail("networkpolicy.yaml: a default-deny policy for ingress and egress is required")
+
+# Everything in the directory is applied by the kustomization, or says why not.
+kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+listed = set(kustomization["resources"])
+for path in K8S.glob("*.yaml"):
+    if path.name not in listed | {"kustomization.yaml", "secret.example.yaml", "ingress-controller-config.yaml"}:
+        fail(f"kustomization.yaml does not include {path.name}")
+for resource in listed:
+    if not (K8S / resource).exists():
+        fail(f"kustomization.yaml lists {resource}, which does not exist")
+
+# Prometheus finds the server's pods by their labels (Debian's promtool lacks Kubernetes
+# discovery, so the scrape configuration is checked here).
+scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "scrape.yml").read_text())
+for rule_file in scrape["rule_files"]:
+    if not (ROOT / "deploy" / "prometheus" / rule_file).exists():
+        fail(f"scrape.yml: rule file {rule_file} does not exist")
+(idp_job,) = [j for j in scrape["scrape_configs"] if j["job_name"] == "idp"]
+keep = idp_job["relabel_configs"][0]
+wanted = [labels.get(s.replace("__meta_kubernetes_pod_label_", "").replace("app_kubernetes_io_", "app.kubernetes.io/"))
+          for s in keep["source_labels"]]
+if ";".join(map(str, wanted)) != keep["regex"]:
+    fail("scrape.yml: the idp job does not keep the server's pods (labels differ from deployment.yaml)")
+
+if errors:
+    print("\n".join(errors), file=sys.stderr)
+    sys.exit(1)
+print(f"deploy/k8s: {len(docs)} resources, invariants hold")
