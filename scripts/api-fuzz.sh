@@ -7,14 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-SCHEMATHESIS_VERSION="4.32.5"
-VENV="${TOOLS_DIR:-/var/tmp/aimpact-tools}/schemathesis-$SCHEMATHESIS_VERSION"
-if [ ! -x "$VENV/bin/schemathesis" ]; then
-  step "Installing schemathesis $SCHEMATHESIS_VERSION (PyPI, once)"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+VENV="$(pip_tool schemathesis 4.32.5 schemathesis)"
 
 IDP="${IDP_BIN:-$CARGO_TARGET_DIR/debug/idp}"
 WORK="$(mktemp -d)"

@@ -5,15 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT/deploy"
 
-KUBE_VALIDATE_VERSION="1.37.0"
 KUBERNETES_VERSION="1.31"
-VENV="${TOOLS_DIR:-/var/tmp/aimpact-tools}/kubernetes-validate-$KUBE_VALIDATE_VERSION"
-if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
-  step "Installing kubernetes-validate $KUBE_VALIDATE_VERSION (PyPI, once)"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "kubernetes-validate==$KUBE_VALIDATE_VERSION"
-fi
+VENV="$(pip_tool kubernetes-validate 1.37.0 kubernetes-validate)"
 
 step "Checking the Kubernetes manifests (Kubernetes $KUBERNETES_VERSION schemas, strict)"
 # Custom resources (cert-manager) and kustomizations have no bundled schema: warnings only.

@@ -26,3 +26,18 @@ apt_install() {
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# A Python tool from PyPI, pinned, in its own venv under the tools cache (installed once);
+# prints the venv's path. Usage: VENV="$(pip_tool schemathesis 4.32.5 schemathesis)"
+pip_tool() {
+  local package="$1" version="$2" command="$3"
+  local venv="${TOOLS_DIR:-/var/tmp/aimpact-tools}/$package-$version"
+  if [ ! -x "$venv/bin/$command" ]; then
+    step "Installing $package $version (PyPI, once)" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "$package==$version" >&2
+  fi
+  echo "$venv"
+}
+
