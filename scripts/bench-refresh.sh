@@ -9,7 +9,8 @@ SECONDS_RUN="${1:-10}"; WORKERS="${2:-32}"
 apt_install wrk
 step "Building (release)"
 cargo build --release -p idp -p e2e --bin idp --bin refresh-load
-BIN="$CARGO_TARGET_DIR/release/idp"
+# BENCH_BIN: another idp binary to measure (an A/B comparison against an older build).
+BIN="${BENCH_BIN:-$CARGO_TARGET_DIR/release/idp}"
 DB="idp_bench_$$"
 psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB"
 WORK="$(mktemp -d)"
@@ -33,9 +34,25 @@ SECRET=$(echo "$CLIENT" | python3 -c 'import json,sys; print(json.load(sys.stdin
 "$CARGO_TARGET_DIR/release/refresh-load" "http://127.0.0.1:$PORT" "$ID" "$SECRET" bench bench-user-password \
   "$((WORKERS + 1))" 0 http://127.0.0.1:9/cb > "$WORK/tokens"
 step "Refresh rotation on PostgreSQL: $WORKERS chains for $SECONDS_RUN s (wrk)"
+# CPU time (clock ticks) of the idp process and of every PostgreSQL process.
+ticks() { local total=0 stat; for pid in "$@"; do
+            stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue; set -- ${stat##*) }
+            total=$((total + ${12} + ${13})); done; echo "$total"; }
+rotated() { psql -tA -h 127.0.0.1 -U postgres -d "$DB" -c "SELECT count(*) FROM refresh_tokens WHERE state = 'rotated'"; }
+IDP0=$(ticks "$SERVER_PID"); PG0=$(ticks $(pgrep -x postgres)); R0=$(rotated)
 TOKENS="$WORK/tokens" THREADS=1 AUTHORIZATION="Basic $(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)" \
   wrk -t1 -c"$WORKERS" -d"${SECONDS_RUN}s" --latency -s scripts/bench/refresh_chain.lua \
   "http://127.0.0.1:$PORT/token" | grep -E "Requests/sec|Latency|50%|99%|non-200|Socket errors"
+IDP1=$(ticks "$SERVER_PID"); PG1=$(ticks $(pgrep -x postgres)); R1=$(rotated)
+python3 - "$((IDP1 - IDP0))" "$((PG1 - PG0))" "$((R1 - R0))" "$(getconf CLK_TCK)" <<'PY'
+import sys
+idp, pg, rotations, hz = map(int, sys.argv[1:])
+per = lambda ticks: ticks / hz * 1e6 / max(rotations, 1)
+print(f"CPU per rotation: idp {per(idp):.0f} us, PostgreSQL {per(pg):.0f} us")
+PY
+curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^idp_refresh_rotation_batch_size_sum/ { sum = $2 }
+  /^idp_refresh_rotation_batch_size_count/ { n = $2 }
+  END { if (n > 0) printf "rotations per PostgreSQL statement: %.1f on average over %d statements\n", sum / n, n }'
 ROTATED=$(psql -tA -h 127.0.0.1 -U postgres -d "$DB" -c "SELECT count(*) FROM refresh_tokens WHERE state = 'rotated'")
 REUSED=$(psql -tA -h 127.0.0.1 -U postgres -d "$DB" -c "SELECT count(*) FROM refresh_tokens WHERE state = 'revoked'")
 echo "rotated tokens: $ROTATED, revoked (would mean a reuse): $REUSED"

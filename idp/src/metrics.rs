@@ -17,12 +17,19 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// Refresh rotations per PostgreSQL statement (`store/rotation_batch.rs`), up to its 64.
+const ROTATION_BATCH: &str = "idp_refresh_rotation_batch_size";
+const ROTATION_BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 /// Installs the process-wide recorder (once; later calls return the same handle).
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(ROTATION_BATCH.into()), ROTATION_BATCH_BUCKETS)
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(handle) => {
@@ -99,6 +106,10 @@ fn describe() {
         "Tokens issued by grant type and token type"
     );
     describe_counter!("idp_refresh_rotations_total", "Refresh tokens rotated");
+    describe_histogram!(
+        ROTATION_BATCH,
+        "Strict refresh rotations per PostgreSQL statement (group commit)"
+    );
     describe_counter!(
         "idp_refresh_token_reuse_total",
         "Retired refresh tokens presented again (family revoked)"

@@ -406,8 +406,138 @@ async fn strict_rotation_checks_every_rule_and_rotates_once(backend: Backend) {
     assert_eq!(stored, 1);
 }
 
+/// Many rotations at once (on PostgreSQL they share statements): each caller hears about its
+/// own token, each token rotates at most once, and a rotation that fails fails alone.
+async fn concurrent_rotations_each_answer_their_own_caller(backend: Backend) {
+    use idp::domain::grant::RefreshState;
+    use idp::store::RefreshRotation;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.create_client(&client("client-1")).await.unwrap();
+    let user = store.create_user(&new_user("many"), None, t0()).await.unwrap();
+    let expires = t0() + Duration::days(1);
+    store
+        .create_grant(&grant("g1", &user.id.to_string(), expires))
+        .await
+        .unwrap();
+    for i in 0..20 {
+        store
+            .insert_refresh_token(&refresh_token(&format!("t{i}"), "g1", 1, expires))
+            .await
+            .unwrap();
+    }
+    let now = t0() + Duration::seconds(10);
+    // Each valid token twice (a, b), each odd one also by another client, and unknown ones.
+    let mut asked: Vec<(String, String, &str)> = Vec::new();
+    for i in 0..20 {
+        asked.push((format!("t{i}"), format!("t{i}a"), "client-1"));
+        asked.push((format!("t{i}"), format!("t{i}b"), "client-1"));
+        if i % 2 == 1 {
+            asked.push((format!("t{i}"), format!("t{i}x"), "client-2"));
+        }
+        asked.push((format!("unknown{i}"), format!("u{i}"), "client-1"));
+    }
+    let attempts = asked.iter().map(|(token, successor, client_id)| {
+        let store = store.clone();
+        async move {
+            store
+                .rotate_refresh_token_if_valid(&RefreshRotation {
+                    token_hash: token,
+                    successor_hash: successor,
+                    client_id,
+                    now,
+                    idle_cutoff: None,
+                })
+                .await
+                .unwrap()
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    for ((token, successor, client_id), result) in asked.iter().zip(&results) {
+        if token.starts_with("unknown") {
+            assert!(result.is_none(), "{token} does not exist");
+            continue;
+        }
+        let attempt = result.as_ref().expect("a known token");
+        assert_eq!(
+            &attempt.family.token.token_hash, token,
+            "each caller gets its own token"
+        );
+        let stored = store.find_refresh_token(successor).await.unwrap();
+        assert_eq!(
+            attempt.rotated,
+            stored.is_some(),
+            "{successor} stored iff it rotated"
+        );
+        if *client_id == "client-2" {
+            assert!(!attempt.rotated, "another client's token never rotates");
+        }
+    }
+    for i in 0..20 {
+        let token = format!("t{i}");
+        let wins = asked
+            .iter()
+            .zip(&results)
+            .filter(|((t, _, _), r)| *t == token && r.as_ref().is_some_and(|a| a.rotated))
+            .count();
+        assert_eq!(wins, 1, "{token} rotates exactly once");
+        let retired = store.find_refresh_token(&token).await.unwrap().unwrap();
+        assert_eq!(retired.state, RefreshState::Rotated);
+    }
+
+    // Two rotations naming the same successor: one succeeds, the other fails alone and
+    // leaves its token as it was.
+    for hash in ["d1", "d2", "d3"] {
+        store
+            .insert_refresh_token(&refresh_token(hash, "g1", 1, expires))
+            .await
+            .unwrap();
+    }
+    let clash = |token: &'static str, successor: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .rotate_refresh_token_if_valid(&RefreshRotation {
+                    token_hash: token,
+                    successor_hash: successor,
+                    client_id: "client-1",
+                    now,
+                    idle_cutoff: None,
+                })
+                .await
+        }
+    };
+    let (first, second, third) =
+        tokio::join!(clash("d1", "same"), clash("d2", "same"), clash("d3", "d3next"));
+    assert!(
+        first.is_ok() != second.is_ok(),
+        "exactly one of two rotations to one successor succeeds"
+    );
+    let (won, lost) = if first.is_ok() { ("d1", "d2") } else { ("d2", "d1") };
+    assert_eq!(
+        store
+            .find_refresh_token("same")
+            .await
+            .unwrap()
+            .unwrap()
+            .parent_hash
+            .as_deref(),
+        Some(won)
+    );
+    assert_eq!(
+        store.find_refresh_token(lost).await.unwrap().unwrap().state,
+        RefreshState::Active,
+        "the failed rotation wrote nothing"
+    );
+    assert!(
+        third.unwrap().unwrap().rotated,
+        "an unrelated rotation is unaffected"
+    );
+}
+
 on_both_backends!(
     strict_rotation_checks_every_rule_and_rotates_once,
+    concurrent_rotations_each_answer_their_own_caller,
     rotation_is_a_compare_and_set_that_keeps_the_saved_answer,
     cleanup_deletes_only_what_has_expired,
     deleting_a_user_or_client_deletes_their_grants_tokens_and_codes,

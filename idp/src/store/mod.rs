@@ -16,6 +16,7 @@ mod admin;
 pub mod backup;
 mod client_cache;
 mod postgres;
+mod rotation_batch;
 mod rows;
 mod sql;
 mod sqlite;

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
 
+use super::rotation_batch::{Rotation, RotationBatcher};
 use super::{ConnectOptions, StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -11,6 +12,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: sqlx::PgPool,
+    /// Strict refresh rotations, performed in batches on connections of their own.
+    rotations: RotationBatcher,
     /// For pg_dump; never printed.
     url: Redacted,
 }
@@ -30,11 +33,14 @@ impl PgStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?
             .application_name("aimpact-idp");
         let pool = super::pool_options::<sqlx::Postgres>(options)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let rotations = RotationBatcher::start(super::pool_options(options), connect)
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the rotation batcher: {e}")))?;
         Ok(Self {
             pool,
+            rotations,
             url: Redacted(options.url.clone()),
         })
     }
@@ -89,43 +95,56 @@ impl PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// A strict rotation in one statement (one round trip, one transaction): `family` reads
-    /// the token, its grant and user as they were; `retired` retires the token only if every
-    /// rule holds (`rotation_conditions!`); `successor` inserts the next token from the
-    /// retired one's row. Concurrent attempts serialise on the token's row lock, and under
-    /// READ COMMITTED the later ones re-check `state = 'active'` and retire nothing.
+    /// A strict rotation: queued for the next batch (`rotation_batch`), which checks and
+    /// performs it together with the others waiting then, in one statement.
     async fn rotate_refresh_token_checked(
         &self,
         r: &super::RefreshRotation<'_>,
     ) -> StoreResult<Option<super::RotationAttempt>> {
-        use super::{map_sqlx, rows};
-        let row: Option<rows::RotationRow> = sqlx::query_as(concat!(
-            "WITH family AS (",
-            super::rows::refresh_family_select!(),
-            " WHERE t.token_hash = $1), \
-             retired AS (UPDATE refresh_tokens AS t SET state = 'rotated', rotated_at = $2, last_used_at = $2 \
-             FROM grants AS g WHERE ",
-            super::rows::rotation_conditions!(),
-            " RETURNING t.grant_id, t.client_id, t.user_id, t.generation, t.scope, t.expires_at), \
-             successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, generation, \
-             parent_hash, state, scope, created_at, expires_at) SELECT $5, grant_id, client_id, user_id, \
-             generation + 1, $1, 'active', scope, $2, expires_at FROM retired RETURNING 1) \
-             SELECT family.*, EXISTS (SELECT 1 FROM successor) AS rotated FROM family"
-        ))
-        .bind(r.token_hash)
-        .bind(rows::ms(r.now))
-        .bind(r.client_id)
-        .bind(r.idle_cutoff.map_or(i64::MIN, rows::ms))
-        .bind(r.successor_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_sqlx)?;
-        row.map(|row| {
-            Ok(super::RotationAttempt {
-                family: row.family.try_into()?,
-                rotated: row.rotated,
-            })
-        })
-        .transpose()
+        self.rotations.rotate(Rotation::from(r)).await
     }
+}
+
+/// Strict rotations of distinct tokens in one statement (one round trip, one transaction):
+/// `input` holds one row per rotation; `family` reads each token, its grant and user as they
+/// were; `retired` retires each token only if every rule holds (`rotation_conditions!`);
+/// `successor` inserts the next token from each retired one's row. Returns the family of
+/// every token found and whether it rotated. Concurrent attempts on one token serialise on
+/// its row lock, and under READ COMMITTED the later ones re-check `state = 'active'` and
+/// retire nothing.
+pub(super) async fn rotate_refresh_tokens(
+    pool: &sqlx::PgPool,
+    rotations: &[&Rotation],
+) -> StoreResult<Vec<super::rows::RotationRow>> {
+    use super::map_sqlx;
+    let hashes: Vec<&str> = rotations.iter().map(|r| r.token_hash.as_str()).collect();
+    let times: Vec<i64> = rotations.iter().map(|r| r.now_ms).collect();
+    let clients: Vec<&str> = rotations.iter().map(|r| r.client_id.as_str()).collect();
+    let cutoffs: Vec<i64> = rotations.iter().map(|r| r.idle_cutoff_ms).collect();
+    let successors: Vec<&str> = rotations.iter().map(|r| r.successor_hash.as_str()).collect();
+    sqlx::query_as(concat!(
+        "WITH input AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[]) \
+         AS i (token_hash, now_ms, client_id, idle_cutoff, successor_hash)), \
+         family AS (",
+        super::rows::refresh_family_select!(),
+        " WHERE t.token_hash IN (SELECT token_hash FROM input)), \
+         retired AS (UPDATE refresh_tokens AS t SET state = 'rotated', rotated_at = i.now_ms, \
+         last_used_at = i.now_ms FROM input AS i, grants AS g WHERE ",
+        super::rows::rotation_conditions!("i.token_hash", "i.now_ms", "i.client_id", "i.idle_cutoff"),
+        " RETURNING t.token_hash, t.grant_id, t.client_id, t.user_id, t.generation, t.scope, t.expires_at, \
+         i.now_ms, i.successor_hash), \
+         successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, generation, \
+         parent_hash, state, scope, created_at, expires_at) SELECT successor_hash, grant_id, client_id, \
+         user_id, generation + 1, token_hash, 'active', scope, now_ms, expires_at FROM retired \
+         RETURNING parent_hash) \
+         SELECT family.*, family.token_hash IN (SELECT parent_hash FROM successor) AS rotated FROM family"
+    ))
+    .bind(hashes)
+    .bind(times)
+    .bind(clients)
+    .bind(cutoffs)
+    .bind(successors)
+    .fetch_all(pool)
+    .await
+    .map_err(map_sqlx)
 }

@@ -414,6 +414,12 @@ pub(crate) struct RefreshFamilyRow {
     user_status: Option<String>,
 }
 
+impl RefreshFamilyRow {
+    pub(crate) fn token_hash(&self) -> &str {
+        &self.token.token_hash
+    }
+}
+
 macro_rules! refresh_family_select {
     () => {
         "SELECT t.token_hash, t.grant_id, t.client_id, t.user_id, t.generation, t.parent_hash, t.state, \
@@ -427,16 +433,26 @@ macro_rules! refresh_family_select {
 }
 pub(crate) use refresh_family_select;
 
-/// What a strict rotation requires of the token `t` (`$1`) and its grant `g`, joined in an
-/// `UPDATE refresh_tokens AS t ... FROM grants AS g`: still active, issued to the client
-/// (`$3`), not expired at `$2`, issued at or after the idle cutoff (`$4`), an unrevoked grant
-/// whose user is active. The refresh grant checks the same rules in Rust (to say which one
-/// failed); the store contract tests hold both to them.
+/// What a strict rotation requires of the token `t` and its grant `g`, joined in an
+/// `UPDATE refresh_tokens AS t ... FROM grants AS g`, given the SQL for the presented hash,
+/// the time, the presenting client and the idle cutoff: still active, issued to that client,
+/// not expired, issued at or after the idle cutoff, an unrevoked grant whose user is active.
+/// The refresh grant checks the same rules in Rust (to say which one failed); the store
+/// contract tests hold both to them.
 macro_rules! rotation_conditions {
-    () => {
-        "t.token_hash = $1 AND t.state = 'active' AND t.client_id = $3 AND t.expires_at > $2 \
-         AND t.created_at >= $4 AND g.id = t.grant_id AND g.revoked_at IS NULL \
-         AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = g.user_id AND u.status = 'active')"
+    ($hash:literal, $now:literal, $client:literal, $cutoff:literal) => {
+        concat!(
+            "t.token_hash = ",
+            $hash,
+            " AND t.state = 'active' AND t.client_id = ",
+            $client,
+            " AND t.expires_at > ",
+            $now,
+            " AND t.created_at >= ",
+            $cutoff,
+            " AND g.id = t.grant_id AND g.revoked_at IS NULL \
+             AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = g.user_id AND u.status = 'active')"
+        )
     };
 }
 pub(crate) use rotation_conditions;

@@ -103,7 +103,7 @@ impl SqliteStore {
         let retired = sqlx::query(concat!(
             "UPDATE refresh_tokens AS t SET state = 'rotated', rotated_at = $2, last_used_at = $2 \
              FROM grants AS g WHERE ",
-            super::rows::rotation_conditions!()
+            super::rows::rotation_conditions!("$1", "$2", "$3", "$4")
         ))
         .bind(r.token_hash)
         .bind(rows::ms(r.now))
