@@ -7,9 +7,12 @@ cd "$ROOT"
 SECONDS_RUN="${1:-10}"; WORKERS="${2:-32}"
 "$ROOT/scripts/services.sh"
 apt_install wrk
-step "Building (release)"
-cargo build --release -p idp -p e2e --bin idp --bin refresh-load
-# BENCH_BIN: another idp binary to measure (an A/B comparison against an older build).
+# BENCH_BIN: an idp binary already built (another build, for an A/B comparison); unset, the
+# workspace's is built.
+if [ -z "${BENCH_BIN:-}" ]; then
+  step "Building (release)"
+  cargo build --release -p idp -p e2e --bin idp --bin refresh-load
+fi
 BIN="${BENCH_BIN:-$CARGO_TARGET_DIR/release/idp}"
 DB="idp_bench_$$"
 psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB"

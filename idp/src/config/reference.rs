@@ -54,7 +54,8 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "database_max_connections",
         kind: Kind::Integer,
         default: "10",
-        doc: "Maximum connections in the database pool of each replica.",
+        doc: "Maximum connections in the database pool of each replica. On PostgreSQL each replica \
+              also opens up to 2 more, for refresh-token rotations (group-committed in batches).",
     },
     SettingDoc {
         key: "database_acquire_timeout_ms",

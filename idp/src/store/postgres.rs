@@ -105,13 +105,20 @@ impl PgStore {
     }
 }
 
-/// Strict rotations of distinct tokens in one statement (one round trip, one transaction):
-/// `input` holds one row per rotation; `family` reads each token, its grant and user as they
-/// were; `retired` retires each token only if every rule holds (`rotation_conditions!`);
-/// `successor` inserts the next token from each retired one's row. Returns the family of
-/// every token found and whether it rotated. Concurrent attempts on one token serialise on
-/// its row lock, and under READ COMMITTED the later ones re-check `state = 'active'` and
-/// retire nothing.
+/// Strict rotations of distinct tokens in one statement (one round trip, one transaction).
+/// `$1` holds the presented hashes, and the other arrays each rotation's time, client, idle
+/// cutoff and successor at the same position. `family` reads each token, its grant and user as
+/// they were; `retired` retires each token only if every rule holds (`rotation_conditions!`);
+/// `successor` inserts the next token from each retired one's row. Returns the family of every
+/// token found and whether it rotated. Concurrent attempts on one token serialise on its row
+/// lock, and under READ COMMITTED the later ones re-check `state = 'active'` and retire nothing.
+///
+/// The statement is shaped so that its one reusable plan stays right at any table size (see
+/// `rotation_batch::PLANNER_SETTINGS`): tokens are found only through the primary key
+/// (`= ANY($1)`), and each token's grant and user through theirs, in `LATERAL ... OFFSET 0`
+/// and correlated subqueries that cannot be turned into joins; no join is left whose order
+/// the planner could invert (a plan seen on a fresh database walked users, then grants, then
+/// every token of each grant).
 pub(super) async fn rotate_refresh_tokens(
     pool: &sqlx::PgPool,
     rotations: &[&Rotation],
@@ -123,20 +130,28 @@ pub(super) async fn rotate_refresh_tokens(
     let cutoffs: Vec<i64> = rotations.iter().map(|r| r.idle_cutoff_ms).collect();
     let successors: Vec<&str> = rotations.iter().map(|r| r.successor_hash.as_str()).collect();
     sqlx::query_as(concat!(
-        "WITH input AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[]) \
-         AS i (token_hash, now_ms, client_id, idle_cutoff, successor_hash)), \
-         family AS (",
-        super::rows::refresh_family_select!(),
-        " WHERE t.token_hash IN (SELECT token_hash FROM input)), \
-         retired AS (UPDATE refresh_tokens AS t SET state = 'rotated', rotated_at = i.now_ms, \
-         last_used_at = i.now_ms FROM input AS i, grants AS g WHERE ",
-        super::rows::rotation_conditions!("i.token_hash", "i.now_ms", "i.client_id", "i.idle_cutoff"),
-        " RETURNING t.token_hash, t.grant_id, t.client_id, t.user_id, t.generation, t.scope, t.expires_at, \
-         i.now_ms, i.successor_hash), \
+        "WITH family AS (SELECT ",
+        super::rows::refresh_family_columns!(),
+        " FROM refresh_tokens t \
+         CROSS JOIN LATERAL (SELECT * FROM grants WHERE id = t.grant_id OFFSET 0) g \
+         LEFT JOIN LATERAL (SELECT status FROM users WHERE id = g.user_id OFFSET 0) u ON true \
+         WHERE t.token_hash = ANY($1::text[])), \
+         retired AS (UPDATE refresh_tokens AS t \
+         SET state = 'rotated', rotated_at = ($2::bigint[])[array_position($1::text[], t.token_hash)], \
+         last_used_at = ($2::bigint[])[array_position($1::text[], t.token_hash)] \
+         WHERE t.token_hash = ANY($1::text[]) AND ",
+        super::rows::rotation_conditions!(
+            "($3::text[])[array_position($1::text[], t.token_hash)]",
+            "($2::bigint[])[array_position($1::text[], t.token_hash)]",
+            "($4::bigint[])[array_position($1::text[], t.token_hash)]",
+            " OFFSET 0"
+        ),
+        " RETURNING t.token_hash, t.grant_id, t.client_id, t.user_id, t.generation, t.scope, t.expires_at), \
          successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, generation, \
-         parent_hash, state, scope, created_at, expires_at) SELECT successor_hash, grant_id, client_id, \
-         user_id, generation + 1, token_hash, 'active', scope, now_ms, expires_at FROM retired \
-         RETURNING parent_hash) \
+         parent_hash, state, scope, created_at, expires_at) \
+         SELECT ($5::text[])[array_position($1::text[], token_hash)], grant_id, client_id, user_id, \
+         generation + 1, token_hash, 'active', scope, ($2::bigint[])[array_position($1::text[], token_hash)], \
+         expires_at FROM retired RETURNING parent_hash) \
          SELECT family.*, family.token_hash IN (SELECT parent_hash FROM successor) AS rotated FROM family"
     ))
     .bind(hashes)

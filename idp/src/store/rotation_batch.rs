@@ -29,6 +29,16 @@ const MAX_BATCH: usize = 64;
 /// the next batch gathers.
 const IN_FLIGHT: u32 = 2;
 
+/// The batch statement's plan is prepared once and reused (a generic plan), and must stay
+/// right however small the tables were when it was made: left to its statistics, PostgreSQL
+/// plans a fresh database's tiny tables with sequential scans, and keeps that plan while the
+/// tables grow (until autovacuum next analyses them), each statement then reading a whole
+/// table. The batcher's own connections, which run nothing else, rule out the paths that
+/// are cheap only on small tables, so the statement's lookups go through primary keys at any
+/// size (`postgres::rotate_refresh_tokens`).
+const PLANNER_SETTINGS: &str = "SET enable_seqscan = off; SET enable_bitmapscan = off; \
+     SET enable_hashjoin = off; SET enable_mergejoin = off";
+
 /// One strict rotation, owned so it can wait in the queue.
 pub(super) struct Rotation {
     pub token_hash: String,
@@ -78,7 +88,14 @@ impl RotationBatcher {
             .name("idp-rotations".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let pool = pool_options.max_connections(IN_FLIGHT).connect_lazy_with(connect);
+                    let pool = pool_options
+                        .max_connections(IN_FLIGHT)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                sqlx::raw_sql(PLANNER_SETTINGS).execute(conn).await.map(|_| ())
+                            })
+                        })
+                        .connect_lazy_with(connect);
                     run(&pool, queue).await;
                     pool.close().await;
                 })

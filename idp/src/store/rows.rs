@@ -420,38 +420,50 @@ impl RefreshFamilyRow {
     }
 }
 
-macro_rules! refresh_family_select {
+macro_rules! refresh_family_columns {
     () => {
-        "SELECT t.token_hash, t.grant_id, t.client_id, t.user_id, t.generation, t.parent_hash, t.state, \
+        "t.token_hash, t.grant_id, t.client_id, t.user_id, t.generation, t.parent_hash, t.state, \
          t.scope, t.created_at, t.expires_at, t.last_used_at, t.rotated_at, t.successor_response_enc, \
          g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.session_id AS g_session_id, \
          g.scope AS g_scope, g.offline AS g_offline, g.created_at AS g_created_at, \
          g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at, g.auth_time AS g_auth_time, \
-         g.amr AS g_amr, u.status AS user_status \
-         FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id LEFT JOIN users u ON u.id = g.user_id"
+         g.amr AS g_amr, u.status AS user_status"
+    };
+}
+pub(crate) use refresh_family_columns;
+
+macro_rules! refresh_family_select {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::store::rows::refresh_family_columns!(),
+            " FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id LEFT JOIN users u ON u.id = g.user_id"
+        )
     };
 }
 pub(crate) use refresh_family_select;
 
-/// What a strict rotation requires of the token `t` and its grant `g`, joined in an
-/// `UPDATE refresh_tokens AS t ... FROM grants AS g`, given the SQL for the presented hash,
-/// the time, the presenting client and the idle cutoff: still active, issued to that client,
-/// not expired, issued at or after the idle cutoff, an unrevoked grant whose user is active.
-/// The refresh grant checks the same rules in Rust (to say which one failed); the store
-/// contract tests hold both to them.
+/// What a strict rotation requires of the token `t` in an `UPDATE refresh_tokens AS t`, given
+/// the SQL for the presenting client, the time and the idle cutoff: still active, issued to
+/// that client, not expired, issued at or after the idle cutoff, of an unrevoked grant whose
+/// user is active. `$fence` (PostgreSQL: `" OFFSET 0"`) keeps the user check a subquery run
+/// per token, never a join the planner could reorder (`rotate_refresh_tokens`). The refresh
+/// grant checks the same rules in Rust (to say which one failed); the store contract tests
+/// hold both to them.
 macro_rules! rotation_conditions {
-    ($hash:literal, $now:literal, $client:literal, $cutoff:literal) => {
+    ($client:literal, $now:literal, $cutoff:literal, $fence:literal) => {
         concat!(
-            "t.token_hash = ",
-            $hash,
-            " AND t.state = 'active' AND t.client_id = ",
+            "t.state = 'active' AND t.client_id = ",
             $client,
             " AND t.expires_at > ",
             $now,
             " AND t.created_at >= ",
             $cutoff,
-            " AND g.id = t.grant_id AND g.revoked_at IS NULL \
-             AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = g.user_id AND u.status = 'active')"
+            " AND (SELECT g.revoked_at IS NULL AND EXISTS (SELECT 1 FROM users AS u \
+             WHERE u.id = g.user_id AND u.status = 'active'",
+            $fence,
+            ") \
+             FROM grants AS g WHERE g.id = t.grant_id)"
         )
     };
 }

@@ -102,8 +102,8 @@ impl SqliteStore {
         };
         let retired = sqlx::query(concat!(
             "UPDATE refresh_tokens AS t SET state = 'rotated', rotated_at = $2, last_used_at = $2 \
-             FROM grants AS g WHERE ",
-            super::rows::rotation_conditions!("$1", "$2", "$3", "$4")
+             WHERE t.token_hash = $1 AND ",
+            super::rows::rotation_conditions!("$3", "$2", "$4", "")
         ))
         .bind(r.token_hash)
         .bind(rows::ms(r.now))
