@@ -167,6 +167,13 @@ async fn execute(pool: &sqlx::PgPool, jobs: Vec<Job>) {
                 let _ = job.reply.send(answer);
             }
         }
+        // An unreachable database fails every rotation of the batch at once: trying each
+        // alone would only make the last caller wait for one connection timeout per rotation.
+        Err(StoreError::Unavailable(reason)) => {
+            for job in jobs {
+                let _ = job.reply.send(Err(StoreError::Unavailable(reason.clone())));
+            }
+        }
         Err(error) if jobs.len() == 1 => {
             if let Some(job) = jobs.into_iter().next() {
                 let _ = job.reply.send(Err(error));
