@@ -7,6 +7,8 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::fixtures::{client, new_user, t0};
 use common::{Backend, TestDb};
+use idp::store::{RefreshRotation, Store};
+use std::sync::Arc;
 
 fn grant(id: &str, user: &str, expires: chrono::DateTime<Utc>) -> idp::domain::grant::Grant {
     idp::domain::grant::Grant {
@@ -231,32 +233,42 @@ async fn cleanup_deletes_only_what_has_expired(backend: Backend) {
     assert!(store.find_grant("old0").await.unwrap().is_none());
 }
 
-async fn strict_rotation_checks_every_rule_and_rotates_once(backend: Backend) {
-    use idp::domain::grant::RefreshState;
-    use idp::store::RefreshRotation;
+/// A fresh store holding `client-1`, a user and that user's grant `g1`, expiring in a day.
+async fn store_with_grant(
+    backend: Backend,
+    username: &str,
+) -> (TestDb, Arc<dyn Store>, idp::domain::user::User, DateTime<Utc>) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     store.create_client(&client("client-1")).await.unwrap();
-    let user = store.create_user(&new_user("strict"), None, t0()).await.unwrap();
+    let user = store.create_user(&new_user(username), None, t0()).await.unwrap();
     let expires = t0() + Duration::days(1);
     store
         .create_grant(&grant("g1", &user.id.to_string(), expires))
         .await
         .unwrap();
+    (db, store, user, expires)
+}
+
+/// A strict rotation by `client-1` with no idle timeout.
+fn rotation<'a>(token_hash: &'a str, successor_hash: &'a str, now: DateTime<Utc>) -> RefreshRotation<'a> {
+    RefreshRotation {
+        token_hash,
+        successor_hash,
+        client_id: "client-1",
+        now,
+        idle_cutoff: None,
+    }
+}
+
+async fn strict_rotation_checks_every_rule_and_rotates_once(backend: Backend) {
+    use idp::domain::grant::RefreshState;
+    let (_db, store, user, expires) = store_with_grant(backend, "strict").await;
     store
         .insert_refresh_token(&refresh_token("r1", "g1", 1, expires))
         .await
         .unwrap();
     let now = t0() + Duration::seconds(10);
-    fn rotation<'a>(token_hash: &'a str, successor_hash: &'a str, now: DateTime<Utc>) -> RefreshRotation<'a> {
-        RefreshRotation {
-            token_hash,
-            successor_hash,
-            client_id: "client-1",
-            now,
-            idle_cutoff: None,
-        }
-    }
     let rotated = |r: RefreshRotation<'static>| {
         let store = store.clone();
         async move {
@@ -410,16 +422,7 @@ async fn strict_rotation_checks_every_rule_and_rotates_once(backend: Backend) {
 /// own token, each token rotates at most once, and a rotation that fails fails alone.
 async fn concurrent_rotations_each_answer_their_own_caller(backend: Backend) {
     use idp::domain::grant::RefreshState;
-    use idp::store::RefreshRotation;
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    store.create_client(&client("client-1")).await.unwrap();
-    let user = store.create_user(&new_user("many"), None, t0()).await.unwrap();
-    let expires = t0() + Duration::days(1);
-    store
-        .create_grant(&grant("g1", &user.id.to_string(), expires))
-        .await
-        .unwrap();
+    let (_db, store, _, expires) = store_with_grant(backend, "many").await;
     for i in 0..20 {
         store
             .insert_refresh_token(&refresh_token(&format!("t{i}"), "g1", 1, expires))
@@ -442,11 +445,8 @@ async fn concurrent_rotations_each_answer_their_own_caller(backend: Backend) {
         async move {
             store
                 .rotate_refresh_token_if_valid(&RefreshRotation {
-                    token_hash: token,
-                    successor_hash: successor,
                     client_id,
-                    now,
-                    idle_cutoff: None,
+                    ..rotation(token, successor, now)
                 })
                 .await
                 .unwrap()
@@ -497,13 +497,7 @@ async fn concurrent_rotations_each_answer_their_own_caller(backend: Backend) {
         let store = store.clone();
         async move {
             store
-                .rotate_refresh_token_if_valid(&RefreshRotation {
-                    token_hash: token,
-                    successor_hash: successor,
-                    client_id: "client-1",
-                    now,
-                    idle_cutoff: None,
-                })
+                .rotate_refresh_token_if_valid(&rotation(token, successor, now))
                 .await
         }
     };
