@@ -13,8 +13,12 @@ if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VE
     cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 if ! rustup toolchain list | grep -q '^nightly'; then
-  echo "cargo fuzz needs a nightly toolchain: rustup toolchain install nightly --profile minimal" >&2
-  exit 1
+  step "Installing a nightly toolchain for cargo fuzz (rustup, once)"
+  if ! rustup toolchain install nightly --profile minimal; then
+    echo "cargo fuzz needs a nightly toolchain and rustup could not install one;" \
+      "install it (rustup toolchain install nightly --profile minimal)" >&2
+    exit 1
+  fi
 fi
 
 TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/aimpact-fuzz-target}"

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Supply-chain checks: known vulnerabilities (cargo-audit, offline RustSec snapshot from
-# ../shared/advisory-db), licences, bans and sources (cargo-deny, offline), and that the
-# server's own dependency tree has no `rsa` crate (RUSTSEC-2023-0071 is tolerated only in tests).
+# Supply-chain checks: known vulnerabilities (cargo-audit against the RustSec database),
+# licences, bans and sources (cargo-deny, offline), and that the server's own dependency tree
+# has no `rsa` crate (RUSTSEC-2023-0071 is tolerated only in tests).
+#
+# Which RustSec database: $ADVISORY_DB when set (offline; it must exist), else a snapshot
+# beside the checkout at ../shared/advisory-db when there is one (offline), else cargo-audit
+# fetches the current database from its usual place (the network, like any cargo-audit run).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ADVISORY_DB="${ADVISORY_DB:-$ROOT/../shared/advisory-db}"
+SNAPSHOT_BESIDE="$ROOT/../shared/advisory-db"
+if [ -n "${ADVISORY_DB:-}" ]; then
+  if [ ! -d "$ADVISORY_DB/crates" ]; then
+    echo "ADVISORY_DB=$ADVISORY_DB is not a RustSec advisory database (no crates/ folder)" >&2
+    exit 2
+  fi
+elif [ -d "$SNAPSHOT_BESIDE/crates" ]; then
+  ADVISORY_DB="$SNAPSHOT_BESIDE"
+fi
 for tool in cargo-audit cargo-deny; do
   if ! command -v "$tool" >/dev/null; then
     step "Installing $tool (a few minutes, once)"
@@ -14,16 +26,17 @@ for tool in cargo-audit cargo-deny; do
   fi
 done
 
-if [ ! -d "$ADVISORY_DB/crates" ]; then
-  echo "RustSec advisory database not found at $ADVISORY_DB (set ADVISORY_DB)" >&2
-  exit 1
+if [ -n "${ADVISORY_DB:-}" ]; then
+  step "cargo audit (offline RustSec snapshot $ADVISORY_DB: $(cat "$ADVISORY_DB/SNAPSHOT" 2>/dev/null | head -c 40))"
+  # The snapshot may be read-only: copy it so cargo-audit may write its lock file.
+  DB_COPY="$(mktemp -d)"
+  trap 'rm -rf "$DB_COPY"' EXIT
+  cp -r "$ADVISORY_DB/." "$DB_COPY/"
+  cargo audit --db "$DB_COPY" --no-fetch --deny warnings
+else
+  step "cargo audit (fetching the current RustSec database; set ADVISORY_DB=<dir> to work offline)"
+  cargo audit --deny warnings
 fi
-step "cargo audit (RustSec snapshot: $(cat "$ADVISORY_DB/SNAPSHOT" 2>/dev/null | head -c 40))"
-# The database is read-only here: copy it so cargo-audit may write its lock file.
-DB_COPY="$(mktemp -d)"
-trap 'rm -rf "$DB_COPY"' EXIT
-cp -r "$ADVISORY_DB/." "$DB_COPY/"
-cargo audit --db "$DB_COPY" --no-fetch --deny warnings
 
 step "The server links no rsa crate"
 if cargo tree -p idp -e normal --target all --prefix none 2>/dev/null | grep -q '^rsa v'; then
