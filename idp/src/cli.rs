@@ -114,6 +114,14 @@ pub enum UserCommand {
     Enable { username: String },
     /// Lift every brute-force lock of a user, from every source.
     Unlock { username: String },
+    /// Give a user a temporary password (read from standard input) that they must replace at
+    /// their next login; ends every session and revokes every token they hold.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -402,6 +410,16 @@ async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> 
         UserCommand::Unlock { username } => {
             let lifted = manage::users::unlock(services, &username, Actor::Cli).await?;
             Ok(format!("user {username} unlocked ({lifted} source(s) cleared)\n"))
+        }
+        UserCommand::SetPassword {
+            username,
+            password_stdin: _,
+        } => {
+            let password = read_password_from_stdin()?;
+            manage::users::set_temporary_password_of(services, &username, &password, Actor::Cli).await?;
+            Ok(format!(
+                "temporary password set for {username}; their sessions and tokens are revoked\n"
+            ))
         }
         UserCommand::Enable { username } => {
             manage::users::set_status(services, &username, UserStatus::Active, Actor::Cli).await?;

@@ -153,7 +153,7 @@ impl Services {
     /// How long a superseded signing key stays published: until every token it signed has expired.
     pub fn key_retention(&self) -> chrono::Duration {
         let longest = self.settings.access_token_ttl_s.max(self.settings.id_token_ttl_s);
-        chrono::Duration::seconds(longest as i64 + 300)
+        crate::domain::clock::seconds(crate::domain::clock::secs(longest).saturating_add(300))
     }
 
     /// Reloads the signing keys from the store.

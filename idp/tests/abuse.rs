@@ -171,7 +171,105 @@ async fn token_requests_beyond_the_limit_get_429_with_retry_after(backend: Backe
     assert!(statuses[10..].iter().all(|s| *s == 429));
 }
 
+/// Issue 15 #3: failures from other sources never make the right password from a clean
+/// source get refused (the account-wide budget counts only failures and slows, it does not
+/// refuse), and `unlock` resets every limiter of the account.
+async fn other_sources_failures_never_refuse_the_right_password(backend: Backend) {
+    let app = spawn_app_with(
+        TestDb::new(backend).await,
+        &[("IDP_TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
+    app.add_user("vic").await;
+    let client = app.add_client(false, |c| c.first_party = true).await;
+    for attacker in ["198.51.100.66", "198.51.100.67"] {
+        let http = client_from(attacker);
+        for _ in 0..16 {
+            let status = attempt(&http, &app.base, &client.id, "guess-guess")
+                .await
+                .status();
+            assert!(status == 401 || status == 429, "{status}");
+        }
+    }
+    let now = app.services.clock.now();
+    let seen = app
+        .services
+        .store
+        .login_failure_state("vic", "203.0.113.10", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.account_failures, 10,
+        "five failures from each attacker before its lock; refused attempts are not failures"
+    );
+    // The victim, from an address with no failures, logs in (slowed, not refused).
+    let user = client_from("203.0.113.10");
+    let ok = attempt(&user, &app.base, &client.id, PASSWORD).await;
+    assert_eq!(ok.status(), 302);
+    assert!(ok.headers()["location"].to_str().unwrap().contains("code="));
+    assert!(app.metrics().await.contains("idp_login_slowed_total"));
+
+    // Unlock resets every limiter of the account: the locks and the account-wide count.
+    idp::manage::users::unlock(&app.services, "vic", idp::manage::Actor::Cli)
+        .await
+        .unwrap();
+    let after = app
+        .services
+        .store
+        .login_failure_state("vic", "198.51.100.66", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.account_failures, after.failures, after.locked_until),
+        (0, 0, None)
+    );
+    assert_eq!(
+        attempt(&client_from("198.51.100.66"), &app.base, &client.id, PASSWORD)
+            .await
+            .status(),
+        302
+    );
+}
+
+/// Issue 15 #3: an IPv6 attacker cannot escape its lock by moving inside its /64, and does
+/// not lock out a neighbour in another /64.
+async fn ipv6_sources_are_locked_by_their_64_bit_prefix(backend: Backend) {
+    let app = spawn_app_with(
+        TestDb::new(backend).await,
+        &[("IDP_TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
+    app.add_user("vic").await;
+    let client = app.add_client(false, |c| c.first_party = true).await;
+    for host in 1..=5 {
+        let hopping = client_from(&format!("2001:db8:1:2::{host}"));
+        assert_eq!(
+            attempt(&hopping, &app.base, &client.id, "guess-guess")
+                .await
+                .status(),
+            401
+        );
+    }
+    let same_prefix = client_from("2001:db8:1:2:ffff::99");
+    assert_eq!(
+        attempt(&same_prefix, &app.base, &client.id, PASSWORD)
+            .await
+            .status(),
+        429,
+        "one /64 is one source"
+    );
+    let neighbour = client_from("2001:db8:1:3::1");
+    assert_eq!(
+        attempt(&neighbour, &app.base, &client.id, PASSWORD)
+            .await
+            .status(),
+        302
+    );
+}
+
 on_both_backends!(
+    other_sources_failures_never_refuse_the_right_password,
+    ipv6_sources_are_locked_by_their_64_bit_prefix,
     a_locked_out_attacker_does_not_lock_out_the_user,
     a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored,
     token_requests_beyond_the_limit_get_429_with_retry_after,

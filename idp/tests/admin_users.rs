@@ -323,38 +323,151 @@ async fn sessions_and_grants_are_revoked_one_by_one(backend: Backend) {
     assert!(admin.audited("token_revoked").await);
 }
 
+/// Issue 15 #1 and #2: a temporary password set by an administrator ends everything the user
+/// (or whoever stole their session) held, the password-change step is reachable only from a
+/// login with the temporary password and asks for it, and its form values cannot be posted
+/// to the consent step to get a code without changing the password.
 async fn a_temporary_password_is_replaced_at_the_next_login(backend: Backend) {
     let admin = setup(backend).await;
     let app_client = admin.app.add_client(false, |c| c.first_party = true).await;
     let rita = admin.user_id("rita").await;
+    let start = format!(
+        "{}{}",
+        admin.app.base,
+        common::authorize_query(&app_client.id, "")
+    );
+    // Before the reset: tokens and a logged-in browser (perhaps an attacker's).
+    let before = admin
+        .app
+        .tokens(&app_client, "rita", "openid offline_access")
+        .await;
+    let old_access = before["access_token"].as_str().unwrap();
+    let old_refresh = before["refresh_token"].as_str().unwrap();
+    let old_browser = browser::Browser::new(&admin.app.base);
+    let landing = old_browser.visit(&start).await;
+    assert!(
+        old_browser
+            .log_in_and_consent(landing, "rita", common::PASSWORD)
+            .await
+            .query("code")
+            .is_some()
+    );
+    // A second replica, sharing the database (and Redis on PostgreSQL).
+    let replica = match backend {
+        Backend::Postgres => {
+            Some(common::spawn_app_with(common::TestDb::new_shared(&admin.app.db), &[]).await)
+        }
+        Backend::Sqlite => None,
+    };
+
     let temporary = "temporary password 1";
     let response = admin
         .post(&format!("/users/{rita}/password"), json!({"password": temporary}))
         .await;
     assert_eq!(response.status(), 204);
 
-    let browser = browser::Browser::new(&admin.app.base);
-    let start = format!(
-        "{}{}",
-        admin.app.base,
-        common::authorize_query(&app_client.id, "")
+    // Everything from before is dead, on every replica.
+    for app in std::iter::once(&admin.app).chain(replica.as_ref()) {
+        assert_eq!(app.introspect(&app_client, old_access).await["active"], false);
+        let userinfo = app
+            .http
+            .get(format!("{}/userinfo", app.base))
+            .bearer_auth(old_access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userinfo.status(), 401);
+    }
+    let refreshed = admin
+        .app
+        .token_request(
+            &app_client,
+            &[("grant_type", "refresh_token"), ("refresh_token", old_refresh)],
+        )
+        .await;
+    assert_eq!(refreshed.status(), 400);
+    assert_eq!(refreshed.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // The old session is gone: it gets the login page, not the password-change page.
+    let (status, url, _) = old_browser.visit(&start).await.page();
+    assert_eq!(status, 200);
+    assert!(url.contains("/login?"), "{url}");
+    let direct = old_browser
+        .http
+        .get(format!("{}/password", admin.app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 400, "no password-change step without a login");
+    let changed = admin.events("password_changed").await;
+    let reset = changed
+        .iter()
+        .find(|e| e["details"]["temporary"] == true)
+        .unwrap();
+    assert_eq!(reset["actor_id"], admin.ada.as_str(), "{reset}");
+    assert!(
+        reset["details"]["sessions_ended"].as_u64().unwrap() >= 2,
+        "{reset}"
     );
+    assert!(
+        reset["details"]["grants_revoked"].as_u64().unwrap() >= 2,
+        "{reset}"
+    );
+
+    let browser = browser::Browser::new(&admin.app.base);
     let landing = browser.visit(&start).await;
     let (_, url, html) = browser
         .log_in_and_consent(landing, "rita", temporary)
         .await
         .page();
     assert!(url.contains("/password?"), "{url}");
+    // #2: the password page's values posted to the consent step issue nothing.
+    let skipped = browser::form(&html)
+        .set("decision", "allow")
+        .with_action("/consent");
+    let (status, url, page) = browser.submit(&skipped).await.page();
+    assert!(
+        url.contains("/login?") || (status == 400 && page.contains("not available")),
+        "{status} {url}: {page}"
+    );
+    let without_temporary = browser::form(&html)
+        .set("current_password", "not the temporary one")
+        .set("new_password", "rita's own password")
+        .set("confirm_password", "rita's own password");
+    let (status, _, html) = browser.submit(&without_temporary).await.page();
+    assert_eq!(status, 400);
+    assert!(html.contains("temporary password is incorrect"), "{html}");
     let mismatched = browser::form(&html)
+        .set("current_password", temporary)
         .set("new_password", "rita's own password")
         .set("confirm_password", "something else entirely");
     let (status, _, html) = browser.submit(&mismatched).await.page();
     assert_eq!(status, 400);
     assert!(html.contains("differ"));
-    // Starting over does not get round it: the session still needs a new password.
+    let common_one = browser::form(&html)
+        .set("current_password", temporary)
+        .set("new_password", "Password123!")
+        .set("confirm_password", "Password123!");
+    let (status, _, html) = browser.submit(&common_one).await.page();
+    assert_eq!(status, 400);
+    assert!(html.contains("too easy to guess"), "{html}");
+    // Starting over does not get round it: no session exists until the password is changed.
     let (_, url, html) = browser.visit(&start).await.page();
+    assert!(url.contains("/login?"), "{url}");
+    let again = browser
+        .log_in_and_consent(
+            browser::Landing::Page {
+                status: reqwest::StatusCode::OK,
+                url,
+                html,
+            },
+            "rita",
+            temporary,
+        )
+        .await;
+    let (_, url, html) = again.page();
     assert!(url.contains("/password?"), "{url}");
     let chosen = browser::form(&html)
+        .set("current_password", temporary)
         .set("new_password", "rita's own password")
         .set("confirm_password", "rita's own password");
     let code = browser.submit(&chosen).await.query("code");
@@ -383,6 +496,7 @@ async fn a_temporary_password_is_replaced_at_the_next_login(backend: Backend) {
             .is_some()
     );
 }
+
 on_both_backends!(
     users_are_created_found_changed_and_deleted,
     disabling_a_user_ends_their_access,

@@ -95,7 +95,7 @@ fn a_duplicate_username_fails_with_one_line_and_writes_nothing() {
         run(
             dir.path(),
             &["user", "add", "bob", "--password-stdin"],
-            "password-one"
+            "bob's first passphrase"
         )
         .status
         .success()
@@ -110,7 +110,7 @@ fn a_duplicate_username_fails_with_one_line_and_writes_nothing() {
             "b@example.com",
             "--password-stdin",
         ],
-        "password-two",
+        "a second passphrase",
     );
     assert_one_line_failure(&dup, "already exists");
     let list = run(dir.path(), &["user", "list", "--json"], "");
@@ -135,6 +135,31 @@ fn user_add_without_a_password_or_with_a_short_one_fails() {
         &run(dir.path(), &["user", "add", "carol", "--password-stdin"], "short"),
         "at least 8",
     );
+    // NIST SP 800-63B: common passwords and ones built from the username are refused, with why.
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["user", "add", "carol", "--password-stdin"],
+            "Password123!",
+        ),
+        "too easy to guess",
+    );
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["user", "add", "carolina", "--password-stdin"],
+            "carolina2026",
+        ),
+        "based on your username",
+    );
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["user", "add", "root2", "--admin", "--password-stdin"],
+            "tq8#Vz!pK",
+        ),
+        "at least 12 characters for an administrator",
+    );
     assert_one_line_failure(
         &run(
             dir.path(),
@@ -151,7 +176,7 @@ fn user_disable_marks_the_user_disabled() {
     run(
         dir.path(),
         &["user", "add", "dave", "--password-stdin"],
-        "password-dave",
+        "dave's garden shed",
     );
     let out = run(dir.path(), &["user", "disable", "dave"], "");
     assert!(out.status.success(), "{}", stderr(&out));

@@ -510,6 +510,16 @@ async fn introspection_fails_closed_when_redis_is_down() {
     proxy.cut();
     let response = app.post_as(&client, "/introspect", &[("token", access)]).await;
     assert_eq!(response.status(), 503);
+    // Issue 15 (info): the answer names the request, never the internal cause.
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = response.json().await.unwrap();
+    let description = body["error_description"].as_str().unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(description.contains("temporarily unavailable"), "{description}");
+    assert!(description.contains(&request_id), "{description}");
+    for internal in ["redis", "deny-list", "connection", "refused", "broken"] {
+        assert!(!description.to_lowercase().contains(internal), "{description}");
+    }
     let userinfo = app
         .http
         .get(format!("{}/userinfo", app.base))

@@ -22,6 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/api/openapi.json", web::get().to(openapi_json))
         .service(
             web::scope("/admin/api/v1")
+                // Every answer is about accounts and credentials: never stored by a cache.
+                .wrap(actix_web::middleware::DefaultHeaders::new().add(("Cache-Control", "no-store")))
                 .app_data(
                     web::JsonConfig::default()
                         .limit(64 * 1024)

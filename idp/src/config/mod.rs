@@ -16,6 +16,9 @@ pub use reference::{Kind, SETTINGS, SettingDoc, reference_markdown};
 use serde::Deserialize;
 use url::Url;
 
+/// The longest duration any setting may have.
+const TEN_YEARS_S: u64 = 10 * 365 * 24 * 3600;
+
 /// A configuration problem: names the setting and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {setting}: {problem}")]
@@ -76,7 +79,7 @@ pub struct Settings {
     pub backchannel_logout_timeout_ms: u64,
     pub client_cache_ttl_ms: u64,
     pub rate_limit_login_ip_per_minute: u32,
-    pub rate_limit_login_account_per_minute: u32,
+    pub login_account_failures_before_slowdown: u32,
     pub login_failures_ip_per_minute: u32,
     pub login_failures_ip_burst: u32,
     pub lockout_threshold: u32,
@@ -130,7 +133,7 @@ impl Default for Settings {
             backchannel_logout_timeout_ms: 5000,
             client_cache_ttl_ms: 1000,
             rate_limit_login_ip_per_minute: 120,
-            rate_limit_login_account_per_minute: 30,
+            login_account_failures_before_slowdown: 10,
             login_failures_ip_per_minute: 10,
             login_failures_ip_burst: 50,
             lockout_threshold: 5,
@@ -214,8 +217,31 @@ impl Settings {
             ("refresh_token_ttl_s", self.refresh_token_ttl_s),
             ("session_ttl_s", self.session_ttl_s),
         ] {
-            if value == 0 || value > 10 * 365 * 24 * 3600 {
+            if value == 0 || value > TEN_YEARS_S {
                 return Err(ConfigError::new(name, "must be between 1 second and 10 years"));
+            }
+        }
+        // Every other duration is bounded too: time arithmetic on them cannot overflow.
+        for (name, value) in [
+            ("key_activation_delay_s", self.key_activation_delay_s),
+            ("lockout_initial_s", self.lockout_initial_s),
+            ("lockout_max_s", self.lockout_max_s),
+            ("cleanup_interval_s", self.cleanup_interval_s),
+            ("shutdown_grace_s", self.shutdown_grace_s),
+            ("request_timeout_ms", self.request_timeout_ms / 1000),
+            (
+                "backchannel_logout_timeout_ms",
+                self.backchannel_logout_timeout_ms / 1000,
+            ),
+            ("client_cache_ttl_ms", self.client_cache_ttl_ms / 1000),
+            (
+                "database_acquire_timeout_ms",
+                self.database_acquire_timeout_ms / 1000,
+            ),
+            ("tls_reload_interval_ms", self.tls_reload_interval_ms / 1000),
+        ] {
+            if value > TEN_YEARS_S {
+                return Err(ConfigError::new(name, "must be at most 10 years"));
             }
         }
         if !matches!(

@@ -208,10 +208,10 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Login attempts per minute from one address (bursts of half that). 0 disables. With Redis, shared by all replicas.",
     },
     SettingDoc {
-        key: "rate_limit_login_account_per_minute",
+        key: "login_account_failures_before_slowdown",
         kind: Kind::Integer,
-        default: "30",
-        doc: "Login attempts per minute for one typed username, from anywhere (bursts of half that). 0 disables.",
+        default: "10",
+        doc: "Failed logins on one account, from all sources together within 15 minutes, after which every attempt on it waits 2 s before its password is checked. Slowed, never refused: only each failing source is locked, so nobody can lock another user out. 0 disables.",
     },
     SettingDoc {
         key: "login_failures_ip_per_minute",

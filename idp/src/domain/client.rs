@@ -250,9 +250,12 @@ impl NewClient {
                 "public clients cannot use client_credentials (RFC 6749 §4.4)",
             ));
         }
-        if self.refresh_idle_ttl_s.is_some_and(|s| s < 60) {
+        if self
+            .refresh_idle_ttl_s
+            .is_some_and(|s| !(60..=31_536_000).contains(&s))
+        {
             return Err(Invalid::new(
-                "the refresh idle timeout must be at least 60 seconds",
+                "the refresh idle timeout must be 60 seconds to 365 days",
             ));
         }
         if self

@@ -20,6 +20,16 @@ pub const HEADER: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+tokio::task_local! {
+    /// The id of the request being served, for error bodies that name it.
+    static CURRENT: String;
+}
+
+/// The id of the request this task serves, if any.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -53,7 +63,9 @@ pub async fn middleware(
     }
     req.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = CURRENT
+        .scope(id.clone(), next.call(req).instrument(span.clone()))
+        .await;
     let _entered = span.enter();
     match result {
         Ok(mut response) => {

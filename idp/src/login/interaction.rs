@@ -14,6 +14,22 @@ use crate::oidc::request::AuthRequest;
 /// How long a user may take between the authorization request and finishing login/consent.
 pub const LIFETIME_S: i64 = 30 * 60;
 
+/// Where a login stands. Each page continues only from its own step, so a value sealed for
+/// one page cannot be posted to another (a password-change form's interaction posted to
+/// `/consent`, say) to skip what lies between.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// Who the user is must be established (or established again).
+    #[default]
+    Authenticate,
+    /// The user proved a temporary password set by an administrator and must replace it.
+    /// No session exists yet: one starts only once the password is their own.
+    ChangePassword { user_id: uuid::Uuid },
+    /// Logged in with session `login_sid`; the user is asked to consent.
+    Consent,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interaction {
     pub request: AuthRequest,
@@ -21,6 +37,15 @@ pub struct Interaction {
     /// and `max_age` for the rest of the interaction.
     pub login_sid: Option<String>,
     pub issued_at: i64,
+    #[serde(default)]
+    pub step: Step,
+}
+
+impl Interaction {
+    /// The same interaction at `step`.
+    pub fn at(self, step: Step) -> Self {
+        Self { step, ..self }
+    }
 }
 
 pub struct InteractionSigner {
@@ -86,9 +111,11 @@ mod tests {
                 prompt: vec![],
                 max_age: None,
                 login_hint: None,
+                redirect_uri_omitted: false,
             },
             login_sid: None,
             issued_at: now.timestamp(),
+            step: Step::Consent,
         }
     }
 

@@ -7,8 +7,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::interaction::Interaction;
+use super::interaction::{Interaction, Step};
 use super::protection::{self, Gate};
+
 use super::{cookies, session};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::user::{User, UserStatus, Username};
@@ -119,9 +120,71 @@ pub(super) async fn logged_in(
 ) -> Result<(crate::domain::session::Session, User), HttpResponse> {
     match session::current(&state.services, req, state.services.clock.now()).await {
         Ok(Some(current)) => Ok(current),
-        Ok(None) => Err(render(state, authorize::Next::Login(interaction.clone()))),
+        Ok(None) => Err(render(
+            state,
+            authorize::Next::Login(interaction.clone().at(Step::Authenticate)),
+        )),
         Err(e) => Err(error_page(state, &e.into())),
     }
+}
+
+/// The browser's session and user for the consent step: the interaction must be at
+/// [`Step::Consent`] and belong to this very session, or the page to answer instead.
+async fn consenting(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+) -> Result<(crate::domain::session::Session, User), HttpResponse> {
+    let (session, user) = logged_in(state, req, interaction).await?;
+    if interaction.step != Step::Consent || interaction.login_sid.as_deref() != Some(session.sid.as_str()) {
+        return Err(wrong_step(state));
+    }
+    Ok((session, user))
+}
+
+/// A form posted to a page its interaction is not at (e.g. a password-change form's values
+/// sent to `/consent`): nothing happens.
+pub(super) fn wrong_step(state: &AppState) -> HttpResponse {
+    error_page(
+        state,
+        &OAuthError::invalid_request(
+            "this sign-in step is not available now; start again from the application",
+        ),
+    )
+}
+
+/// Starts a session for `user`, who has just authenticated, and continues the interaction.
+pub(super) async fn sign_in(
+    state: &AppState,
+    user: User,
+    interaction: Interaction,
+    meta: &RequestMeta,
+) -> HttpResponse {
+    let services = &state.services;
+    let now = services.clock.now();
+    let (session, cookie_value) = match session::start(services, &user, meta, now).await {
+        Ok(started) => started,
+        Err(e) => return error_page(state, &e.into()),
+    };
+    let cookie = cookies::build(
+        &services.settings,
+        cookies::SESSION,
+        cookie_value,
+        SameSite::Lax,
+        None,
+    );
+    let continued = Interaction {
+        login_sid: Some(session.sid.clone()),
+        ..interaction
+    }
+    .at(Step::Authenticate);
+    let target = Target::of(&continued.request);
+    let next = authorize::proceed(services, continued, Some((session, user)), now)
+        .await
+        .unwrap_or_else(|error| authorize::error_response(target, &error));
+    let mut response = render(state, next);
+    let _ = response.add_cookie(&cookie);
+    response
 }
 
 async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
@@ -200,24 +263,11 @@ pub async fn login_submit(
     let password = SecretString::from(form.password);
     let account_key: String = form.username.trim().to_lowercase().chars().take(128).collect();
     let source = meta.ip.clone().unwrap_or_default();
-    match protection::before_attempt(services, &account_key, &source, services.clock.now()).await {
-        Ok(Gate::Open { delay }) => tokio::time::sleep(delay).await,
-        Ok(Gate::Refused {
-            retry_after_s,
-            reason,
-        }) => {
-            refused_attempt(&state, &form.username, &interaction, &meta, reason).await;
-            let message = format!(
-                "Too many attempts. Try again in {}.",
-                describe_wait(retry_after_s)
-            );
-            let mut page = login_page(&state, &req, &interaction, &form.username, Some(&message)).await;
-            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry_after_s.to_string()) {
-                page.headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, value);
-            }
-            return page;
+    match pass_gate(&state, &account_key, &form.username, &interaction, &meta).await {
+        Ok(None) => {}
+        Ok(Some((message, retry_after_s))) => {
+            let page = login_page(&state, &req, &interaction, &form.username, Some(&message)).await;
+            return too_many_attempts(page, retry_after_s);
         }
         Err(e) => return error_page(&state, &e.into()),
     }
@@ -246,29 +296,16 @@ pub async fn login_submit(
     if let Err(e) = protection::after_success(services, &account_key, &source).await {
         tracing::warn!(error = %e, "could not clear login failures");
     }
-    let now = services.clock.now();
-    let (session, cookie_value) = match session::start(services, &user, &meta, now).await {
-        Ok(started) => started,
-        Err(e) => return error_page(&state, &e.into()),
-    };
-    let cookie = cookies::build(
-        &services.settings,
-        cookies::SESSION,
-        cookie_value,
-        SameSite::Lax,
-        None,
-    );
-    let continued = Interaction {
-        login_sid: Some(session.sid.clone()),
-        ..interaction
-    };
-    let target = Target::of(&continued.request);
-    let next = authorize::proceed(services, continued, Some((session, user)), now)
-        .await
-        .unwrap_or_else(|error| authorize::error_response(target, &error));
-    let mut response = render(&state, next);
-    let _ = response.add_cookie(&cookie);
-    response
+    if user.must_change_password {
+        // The temporary password proved who this is, but it is not theirs to keep: no
+        // session until they choose their own (login/password.rs).
+        let user_id = user.id;
+        return render(
+            &state,
+            authorize::Next::ChangePassword(interaction.at(Step::ChangePassword { user_id })),
+        );
+    }
+    sign_in(&state, user, interaction, &meta).await
 }
 
 /// Verifies username and password with equal cost whatever is wrong, records the outcome,
@@ -347,7 +384,7 @@ pub async fn consent_form(
         Ok(i) => i,
         Err(page) => return page,
     };
-    let user = match logged_in(&state, &req, &interaction).await {
+    let user = match consenting(&state, &req, &interaction).await {
         Ok((_, user)) => user,
         Err(page) => return page,
     };
@@ -397,7 +434,7 @@ pub async fn consent_submit(
     };
     let services = &state.services;
     let now = services.clock.now();
-    let (session, user) = match logged_in(&state, &req, &interaction).await {
+    let (session, user) = match consenting(&state, &req, &interaction).await {
         Ok(current) => current,
         Err(page) => return page,
     };
@@ -441,11 +478,56 @@ pub async fn consent_submit(
             .store
             .save_consent(&user.id.to_string(), &request.client_id, &scopes, now)
             .await?;
-        authorize::issue_code(services, request, &session, &user, now).await
+        let client = services
+            .store
+            .find_client(&request.client_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+        authorize::issue_code(services, &client, request, &session, &user, now).await
     }
     .await
     .unwrap_or_else(|error| authorize::error_response(target, &error));
     render(&state, next)
+}
+
+/// The brute-force gate before a password of `account_key` is checked: waits the delay it
+/// asks for, or returns the message and `Retry-After` of a refusal (recorded as an event).
+pub(super) async fn pass_gate(
+    state: &AppState,
+    account_key: &str,
+    typed_username: &str,
+    interaction: &Interaction,
+    meta: &RequestMeta,
+) -> Result<Option<(String, u64)>, crate::store::StoreError> {
+    let services = &state.services;
+    let source = meta.ip.clone().unwrap_or_default();
+    match protection::before_attempt(services, account_key, &source, services.clock.now()).await? {
+        Gate::Open { delay } => {
+            tokio::time::sleep(delay).await;
+            Ok(None)
+        }
+        Gate::Refused {
+            retry_after_s,
+            reason,
+        } => {
+            refused_attempt(state, typed_username, interaction, meta, reason).await;
+            let message = format!(
+                "Too many attempts. Try again in {}.",
+                describe_wait(retry_after_s)
+            );
+            Ok(Some((message, retry_after_s)))
+        }
+    }
+}
+
+/// A page answering a refused attempt: 429 with `Retry-After`.
+pub(super) fn too_many_attempts(mut page: HttpResponse, retry_after_s: u64) -> HttpResponse {
+    *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry_after_s.to_string()) {
+        page.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, value);
+    }
+    page
 }
 
 /// A refused attempt is a failed login too: recorded with why, counted, never explained.

@@ -1,32 +1,54 @@
 //! The password-change step: a user whose password an administrator set must choose their
-//! own before any client gets a code. Reached from `authorize::proceed`, after login.
+//! own before anything is issued. Reached only from a login that used the temporary
+//! password (the interaction is then at [`Step::ChangePassword`]); the page asks for the
+//! temporary password again, so a leaked link is worth nothing, and guesses there pass the
+//! same brute-force gate as the login form. No session exists until the change is made.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::interaction::Interaction;
+use super::interaction::{Interaction, Step};
 use super::pages::{
-    InteractionQuery, PRODUCT, csrf_cookie, logged_in, open_interaction, submitted_interaction,
+    InteractionQuery, PRODUCT, csrf_cookie, open_interaction, pass_gate, sign_in, submitted_interaction,
+    too_many_attempts, wrong_step,
 };
+use super::protection;
 use crate::audit::{EventType, Outcome, SecurityEvent};
-use crate::domain::user::User;
+use crate::domain::user::{User, UserStatus};
 use crate::http::html;
 use crate::http::meta::RequestMeta;
-use crate::manage::record;
+use crate::manage::{record, sessions};
 use crate::oidc::authorize::{self, error_page, render};
 use crate::oidc::error::OAuthError;
-use crate::oidc::request::Target;
-use crate::security::password;
+use crate::security::password::{self, Verification};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
     csrf: String,
     interaction: String,
+    #[serde(default)]
+    current_password: String,
     new_password: String,
     confirm_password: String,
+}
+
+/// The user this password-change step is for, or the page to answer instead: the login page
+/// when there is nothing (left) to change, an error page for an interaction at another step.
+async fn changing(state: &AppState, interaction: &Interaction) -> Result<User, HttpResponse> {
+    let Step::ChangePassword { user_id } = interaction.step else {
+        return Err(wrong_step(state));
+    };
+    match state.services.store.find_user(user_id).await {
+        Ok(Some(user)) if user.status == UserStatus::Active && user.must_change_password => Ok(user),
+        Ok(_) => Err(render(
+            state,
+            authorize::Next::Login(interaction.clone().at(Step::Authenticate)),
+        )),
+        Err(e) => Err(error_page(state, &e.into())),
+    }
 }
 
 pub async fn form(
@@ -38,8 +60,8 @@ pub async fn form(
         Ok(i) => i,
         Err(page) => return page,
     };
-    match logged_in(&state, &req, &interaction).await {
-        Ok((_, user)) => page(&state, &req, &interaction, &user, None),
+    match changing(&state, &interaction).await {
+        Ok(user) => page(&state, &req, &interaction, &user, None),
         Err(page) => page,
     }
 }
@@ -50,53 +72,109 @@ pub async fn submit(
     state: web::Data<AppState>,
     meta: RequestMeta,
 ) -> HttpResponse {
+    let form = form.into_inner();
     let interaction = match submitted_interaction(&state, &req, &form.interaction, &form.csrf) {
         Ok(i) => i,
         Err(page) => return page,
     };
-    let services = &state.services;
-    let now = services.clock.now();
-    let (session, user) = match logged_in(&state, &req, &interaction).await {
-        Ok(current) => current,
+    let user = match changing(&state, &interaction).await {
+        Ok(user) => user,
         Err(page) => return page,
     };
-    if user.must_change_password {
-        if form.new_password != form.confirm_password {
+    let services = &state.services;
+    let account_key = user.username.key();
+    let username = user.username.as_str().to_string();
+    match pass_gate(&state, &account_key, &username, &interaction, &meta).await {
+        Ok(None) => {}
+        Ok(Some((message, retry_after_s))) => {
+            return too_many_attempts(
+                page(&state, &req, &interaction, &user, Some(&message)),
+                retry_after_s,
+            );
+        }
+        Err(e) => return error_page(&state, &e.into()),
+    }
+    let stored = match services.store.password_phc(user.id).await {
+        Ok(phc) => phc,
+        Err(e) => return error_page(&state, &e.into()),
+    };
+    let current = SecretString::from(form.current_password);
+    match services.passwords.verify(&current, stored).await {
+        Ok(Verification::Valid { .. }) => {}
+        Ok(Verification::Invalid) => {
+            let now = services.clock.now();
+            if let Err(e) =
+                protection::after_failure(services, &account_key, Some(user.id.to_string()), &meta, now).await
+            {
+                return error_page(&state, &e.into());
+            }
             return page(
                 &state,
                 &req,
                 &interaction,
                 &user,
-                Some("The two passwords differ."),
+                Some("The temporary password is incorrect."),
             );
         }
-        if let Err(problem) = password::check_policy(&form.new_password) {
-            return page(&state, &req, &interaction, &user, Some(&problem));
-        }
-        let secret = SecretString::from(form.new_password.clone());
-        let phc = match services.passwords.hash(&secret).await {
-            Ok(phc) => phc,
-            Err(e) => return error_page(&state, &OAuthError::internal(e)),
-        };
-        if let Err(e) = services.store.replace_password(user.id, &phc, false, now).await {
-            return error_page(&state, &e.into());
-        }
-        let mut event = SecurityEvent::new(EventType::PasswordChanged, Outcome::Success, now);
-        event.user_id = Some(user.id.to_string());
-        event.username = Some(user.username.as_str().to_string());
-        event.actor_id = Some(user.id.to_string());
-        event.details = serde_json::json!({ "temporary": false, "forced": true });
-        record(services, meta.stamp(event)).await;
+        Err(e) => return error_page(&state, &OAuthError::internal(e)),
     }
+    if form.new_password != form.confirm_password {
+        return page(
+            &state,
+            &req,
+            &interaction,
+            &user,
+            Some("The two passwords differ."),
+        );
+    }
+    if let Err(problem) = password::check_policy(&form.new_password, &password::Owner::of(&user)) {
+        return page(&state, &req, &interaction, &user, Some(&problem));
+    }
+    if secrecy::ExposeSecret::expose_secret(&current) == form.new_password {
+        return page(
+            &state,
+            &req,
+            &interaction,
+            &user,
+            Some("Choose a password different from the temporary one."),
+        );
+    }
+    let secret = SecretString::from(form.new_password);
+    let phc = match services.passwords.hash(&secret).await {
+        Ok(phc) => phc,
+        Err(e) => return error_page(&state, &OAuthError::internal(e)),
+    };
+    let now = services.clock.now();
+    if let Err(e) = services.store.replace_password(user.id, &phc, false, now).await {
+        return error_page(&state, &e.into());
+    }
+    if let Err(e) =
+        protection::after_success(services, &account_key, meta.ip.as_deref().unwrap_or_default()).await
+    {
+        tracing::warn!(error = %e, "could not clear login failures");
+    }
+    // A changed password ends whatever else holds the account (none should exist: setting
+    // the temporary password already ended them).
+    let ended = match sessions::end_access(services, &user, None).await {
+        Ok(ended) => ended,
+        Err(e) => return error_page(&state, &OAuthError::internal(e)),
+    };
+    let mut event = SecurityEvent::new(EventType::PasswordChanged, Outcome::Success, now);
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(username);
+    event.actor_id = Some(user.id.to_string());
+    event.details = serde_json::json!({
+        "temporary": false,
+        "forced": true,
+        "sessions_ended": ended.sessions,
+        "grants_revoked": ended.grants,
+    });
+    record(services, meta.stamp(event)).await;
     let user = User {
         must_change_password: false,
         ..user
     };
-    let target = Target::of(&interaction.request);
-    let next = authorize::proceed(services, interaction, Some((session, user)), now)
-        .await
-        .unwrap_or_else(|error| authorize::error_response(target, &error));
-    render(&state, next)
+    sign_in(&state, user, interaction, &meta).await
 }
 
 fn page(
@@ -113,6 +191,7 @@ fn page(
         css_url => format!("/theme/{theme_name}/style.css"),
         action => "/password",
         username => user.username.as_str(),
+        min_length => password::min_chars(&password::Owner::of(user)),
         error => error,
         csrf => state.interactions.tag("csrf", &csrf_value),
         interaction => state.interactions.seal(interaction),

@@ -2,7 +2,7 @@
 //! client's authorization request finds the same session.
 
 use actix_web::HttpRequest;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::cookies;
 use crate::domain::session::Session;
@@ -12,7 +12,8 @@ use crate::security::random;
 use crate::services::Services;
 use crate::store::StoreError;
 
-/// The valid session of this browser and its (active) user, if any.
+/// The valid session of this browser and its (active) user, if any. A user who must
+/// replace a temporary password has no session: they must log in with it first.
 pub async fn current(
     services: &Services,
     req: &HttpRequest,
@@ -29,7 +30,9 @@ pub async fn current(
         return Ok(None);
     };
     match services.store.find_user(user_id).await? {
-        Some(user) if user.status == UserStatus::Active => Ok(Some((session, user))),
+        Some(user) if user.status == UserStatus::Active && !user.must_change_password => {
+            Ok(Some((session, user)))
+        }
         _ => Ok(None),
     }
 }
@@ -53,7 +56,10 @@ pub async fn start(
         user_agent: meta.user_agent.clone(),
         created_at: now,
         last_seen_at: now,
-        expires_at: now + Duration::seconds(services.settings.session_ttl_s as i64),
+        expires_at: crate::domain::clock::after(
+            now,
+            crate::domain::clock::secs(services.settings.session_ttl_s),
+        ),
     };
     services.store.create_session(&session).await?;
     Ok((session, cookie_value))

@@ -122,7 +122,26 @@ pub async fn get(services: &Services, client_id: &str) -> Result<Client, ManageE
         .ok_or_else(|| ManageError::NotFound(format!("client {client_id:?}")))
 }
 
+/// Removes a client with its grants and tokens. Its access tokens are denied first, on every
+/// replica (they are self-contained: deleting the rows alone would leave them working).
 pub async fn remove(services: &Services, client_id: &str, actor: Actor) -> Result<(), ManageError> {
+    let client = services
+        .store
+        .find_client(client_id)
+        .await?
+        .ok_or_else(|| ManageError::NotFound(format!("client {client_id:?}")))?;
+    let now = services.clock.now();
+    let until = now
+        .checked_add_signed(crate::oidc::revocation::access_token_lifetime(
+            services,
+            Some(&client),
+        ))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    services
+        .deny_list
+        .deny(crate::security::denylist::Denied::Client(client_id), until, now)
+        .await
+        .map_err(|e| ManageError::Store(crate::store::StoreError::Unavailable(e.to_string())))?;
     services.clients.invalidate(client_id);
     if !services.store.delete_client(client_id).await? {
         return Err(ManageError::NotFound(format!("client {client_id:?}")));

@@ -1,7 +1,7 @@
 //! Signing keys in the store: one per algorithm is created on first start; rotation adds a
 //! new key that is published at once and signs after `key_activation_delay_s`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{Actor, ManageError, record};
 use crate::audit::EventType;
@@ -29,8 +29,10 @@ pub async fn rotate(
     algs: &[Alg],
     actor: Actor,
 ) -> Result<Vec<(String, Alg, DateTime<Utc>)>, ManageError> {
-    let activates_at =
-        services.clock.now() + Duration::seconds(services.settings.key_activation_delay_s as i64);
+    let activates_at = crate::domain::clock::after(
+        services.clock.now(),
+        crate::domain::clock::secs(services.settings.key_activation_delay_s),
+    );
     let mut staged = Vec::new();
     for &alg in algs {
         let kid = create_key(services, alg, activates_at).await?;

@@ -30,21 +30,47 @@ pub async fn revoke_user_access(
     target: Option<Target<'_>>,
     actor: &Actor,
 ) -> Result<Ended, ManageError> {
+    let ended = end_access(services, user, target).await?;
+    record_revocation(services, user, target, ended, actor).await;
+    Ok(ended)
+}
+
+/// Ends the user's sessions and grants (all of them, or only `target`) without recording:
+/// for callers whose own event says why (a temporary password, a disabled account).
+pub async fn end_access(
+    services: &Services,
+    user: &User,
+    target: Option<Target<'_>>,
+) -> Result<Ended, ManageError> {
     let now = services.clock.now();
     let user_id = user.id.to_string();
-    let grants = services.store.grants_of_user(&user_id, now).await?;
-    let chosen = grants.iter().filter(|g| match target {
-        None => true,
-        Some(Target::Session(sid)) => g.session_id.as_deref() == Some(sid),
-        Some(Target::Grant(id)) => g.id == id,
-    });
     let mut ended = Ended::default();
-    for grant in chosen {
-        let client = services.store.find_client(&grant.client_id).await?;
-        revocation::revoke_grant(services, &grant.id, client.as_ref(), now)
-            .await
-            .map_err(|e| ManageError::Store(StoreError::Unavailable(e.to_string())))?;
-        ended.grants += 1;
+    let mut grants = Vec::new();
+    // The store lists live grants a page at a time; revoked ones drop out of the next page.
+    loop {
+        let page = services.store.grants_of_user(&user_id, now).await?;
+        let chosen: Vec<_> = page
+            .into_iter()
+            .filter(|g| match target {
+                None => true,
+                Some(Target::Session(sid)) => g.session_id.as_deref() == Some(sid),
+                Some(Target::Grant(id)) => g.id == id,
+            })
+            .collect();
+        if chosen.is_empty() {
+            break;
+        }
+        for grant in &chosen {
+            let client = services.store.find_client(&grant.client_id).await?;
+            revocation::revoke_grant(services, &grant.id, client.as_ref(), now)
+                .await
+                .map_err(|e| ManageError::Store(StoreError::Unavailable(e.to_string())))?;
+            ended.grants += 1;
+        }
+        grants.extend(chosen);
+        if target.is_some() {
+            break;
+        }
     }
     let sid = match target {
         None => None,
@@ -53,7 +79,6 @@ pub async fn revoke_user_access(
             if ended.grants == 0 {
                 return Err(ManageError::NotFound("grant".into()));
             }
-            record_revocation(services, user, target, ended, actor).await;
             return Ok(ended);
         }
     };
@@ -77,7 +102,6 @@ pub async fn revoke_user_access(
     if sid.is_some() && ended.sessions == 0 {
         return Err(ManageError::NotFound("session".into()));
     }
-    record_revocation(services, user, target, ended, actor).await;
     Ok(ended)
 }
 

@@ -42,7 +42,13 @@ pub async fn create(
         name: clean_name(request.name),
         roles: parse_roles(&roles)?,
     };
-    password::check_policy(request.password.expose_secret()).map_err(Invalid::new)?;
+    let owner = password::Owner {
+        username: new.username.as_str(),
+        email: new.email.as_ref().map(|e| e.as_str()),
+        name: new.name.as_deref(),
+        admin: new.roles.iter().any(|r| r == ADMIN_ROLE),
+    };
+    password::check_policy(request.password.expose_secret(), &owner).map_err(Invalid::new)?;
     // Refuse a duplicate before paying for a hash; the unique index still decides races.
     if services
         .store
@@ -166,13 +172,19 @@ pub async fn set_status_of(
     }
     let now = services.clock.now();
     services.store.set_user_status(user.id, status, now).await?;
-    if status == UserStatus::Disabled {
-        sessions::revoke_user_access(services, &user, None, &actor).await?;
-    }
+    let ended = if status == UserStatus::Disabled {
+        sessions::end_access(services, &user, None).await?
+    } else {
+        sessions::Ended::default()
+    };
     let mut event = actor.event(EventType::UserChanged, now);
     event.user_id = Some(user.id.to_string());
     event.username = Some(user.username.as_str().to_string());
-    event.details = serde_json::json!({ "status": status.as_str() });
+    event.details = serde_json::json!({
+        "status": status.as_str(),
+        "sessions_ended": ended.sessions,
+        "grants_revoked": ended.grants,
+    });
     record(services, event).await;
     Ok(User {
         status,
@@ -195,7 +207,9 @@ pub async fn unlock(services: &Services, username: &str, actor: Actor) -> Result
     Ok(lifted)
 }
 
-/// Gives the user a password they must replace at their next login.
+/// Gives the user a password they must replace at their next login. Whoever holds one of
+/// their sessions or tokens now (perhaps the reason for the reset) loses it: every session,
+/// grant, refresh token and, through the deny-list, access token of the user ends.
 pub async fn set_temporary_password(
     services: &Services,
     id: Uuid,
@@ -203,18 +217,35 @@ pub async fn set_temporary_password(
     actor: Actor,
 ) -> Result<(), ManageError> {
     let user = get(services, id).await?;
-    password::check_policy(password.expose_secret()).map_err(Invalid::new)?;
+    password::check_policy(password.expose_secret(), &password::Owner::of(&user)).map_err(Invalid::new)?;
     let phc = hash(services, password).await?;
     let now = services.clock.now();
     if !services.store.replace_password(id, &phc, true, now).await? {
         return Err(ManageError::NotFound(format!("user {id}")));
     }
+    let ended = sessions::end_access(services, &user, None).await?;
     let mut event = actor.event(EventType::PasswordChanged, now);
     event.user_id = Some(id.to_string());
     event.username = Some(user.username.as_str().to_string());
-    event.details = serde_json::json!({ "temporary": true });
+    event.details = serde_json::json!({
+        "temporary": true,
+        "sessions_ended": ended.sessions,
+        "grants_revoked": ended.grants,
+    });
     record(services, event).await;
     Ok(())
+}
+
+/// Sets a temporary password by username (the CLI's `user set-password`).
+pub async fn set_temporary_password_of(
+    services: &Services,
+    username: &str,
+    password: &SecretString,
+    actor: Actor,
+) -> Result<User, ManageError> {
+    let user = by_username(services, username).await?;
+    set_temporary_password(services, user.id, password, actor).await?;
+    Ok(user)
 }
 
 /// Deletes the user with their sessions, tokens and consents. Their security events stay.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::security::denylist::TokenIds;
 use crate::services::Services;
 
 pub type Claims = HashMap<String, Value>;
@@ -33,8 +34,12 @@ pub async fn check(services: &Services, token: &str) -> AccessCheck {
     let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
         return AccessCheck::Inactive;
     };
-    let gid = claims.get("gid").and_then(Value::as_str);
-    match services.deny_list.is_denied(jti, gid, now).await {
+    let ids = TokenIds {
+        jti,
+        gid: claims.get("gid").and_then(Value::as_str),
+        client_id: claims.get("client_id").and_then(Value::as_str),
+    };
+    match services.deny_list.is_denied(ids, now).await {
         Ok(false) => AccessCheck::Active(claims),
         Ok(true) => AccessCheck::Inactive,
         Err(e) => {

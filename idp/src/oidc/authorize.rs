@@ -4,18 +4,20 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::error::OAuthError;
 use super::params::Params;
 use super::request::{self, AuthRequest, AuthorizeError, ResponseMode, Target};
 use super::tokens::opaque_token;
+use crate::domain::client::Client;
+use crate::domain::clock;
 use crate::domain::grant::{AuthorizationCode, Grant};
 use crate::domain::session::Session;
 use crate::domain::user::User;
 use crate::http::html;
 use crate::http::request_id::record_client_id;
-use crate::login::interaction::Interaction;
+use crate::login::interaction::{Interaction, Step};
 use crate::login::session;
 use crate::security::random;
 use crate::services::Services;
@@ -24,7 +26,8 @@ use crate::startup::AppState;
 /// What happens next with a validated request.
 pub enum Next {
     Login(Interaction),
-    /// The user logged in with a temporary password and must choose their own first.
+    /// The user proved a temporary password and must choose their own first (the
+    /// interaction is at [`Step::ChangePassword`]; no session exists yet).
     ChangePassword(Interaction),
     Consent(Interaction),
     /// Answer the client: a code, or an error.
@@ -82,6 +85,7 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
         request,
         login_sid: None,
         issued_at: now.timestamp(),
+        step: Step::Authenticate,
     };
     proceed(services, interaction, current, now)
         .await
@@ -105,9 +109,11 @@ pub async fn proceed(
                 &OAuthError::login_required("the user is not logged in"),
             ));
         }
-        return Ok(Next::Login(interaction));
+        return Ok(Next::Login(interaction.at(Step::Authenticate)));
     };
     if user.must_change_password {
+        // Sessions never belong to such a user (`session::current` drops them); should one
+        // appear, it does not count: only a login with the temporary password continues.
         if request.prompts("none") {
             // OIDC Core §3.1.2.6: the user must interact before anything is issued.
             return Ok(error_response(
@@ -115,10 +121,7 @@ pub async fn proceed(
                 &OAuthError::interaction_required("the user must choose a new password"),
             ));
         }
-        return Ok(Next::ChangePassword(Interaction {
-            login_sid: Some(session.sid.clone()),
-            ..interaction
-        }));
+        return Ok(Next::Login(interaction.at(Step::Authenticate)));
     }
     let client = services
         .store
@@ -140,12 +143,15 @@ pub async fn proceed(
                 &OAuthError::consent_required("the user has not consented"),
             ));
         }
-        return Ok(Next::Consent(Interaction {
-            login_sid: Some(session.sid.clone()),
-            ..interaction
-        }));
+        return Ok(Next::Consent(
+            Interaction {
+                login_sid: Some(session.sid.clone()),
+                ..interaction
+            }
+            .at(Step::Consent),
+        ));
     }
-    issue_code(services, request, &session, &user, now).await
+    issue_code(services, &client, request, &session, &user, now).await
 }
 
 /// OIDC Core §3.1.2.1: `prompt=login` and an exceeded `max_age` demand a fresh login,
@@ -169,11 +175,18 @@ fn needs_login(
 /// short-lived, bound to client, redirect URI, PKCE challenge, nonce, scope and session.
 pub async fn issue_code(
     services: &Services,
+    client: &Client,
     request: &AuthRequest,
     session: &Session,
     user: &User,
     now: DateTime<Utc>,
 ) -> Result<Next, OAuthError> {
+    // Whatever page or endpoint got here: nothing is issued until the password is the user's own.
+    if user.must_change_password {
+        return Err(OAuthError::interaction_required(
+            "the user must choose a new password",
+        ));
+    }
     let grant = Grant {
         id: random::token::<16>().map_err(OAuthError::internal)?,
         client_id: request.client_id.clone(),
@@ -182,7 +195,7 @@ pub async fn issue_code(
         scope: request.scope.clone(),
         offline: request.scopes().contains("offline_access"),
         created_at: now,
-        expires_at: now + Duration::seconds(services.settings.refresh_token_ttl_s as i64),
+        expires_at: clock::after(now, refresh_lifetime_s(services, client)),
         revoked_at: None,
         auth_time: Some(session.auth_time),
         amr: session.amr.clone(),
@@ -197,7 +210,12 @@ pub async fn issue_code(
             client_id: request.client_id.clone(),
             user_id: user.id.to_string(),
             session_id: session.sid.clone(),
-            redirect_uri: request.redirect_uri.clone(),
+            // Empty when the request named none: the token request may then omit it.
+            redirect_uri: if request.redirect_uri_omitted {
+                String::new()
+            } else {
+                request.redirect_uri.clone()
+            },
             scope: request.scope.clone(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
@@ -205,7 +223,7 @@ pub async fn issue_code(
             auth_time: session.auth_time,
             amr: session.amr.clone(),
             created_at: now,
-            expires_at: now + Duration::seconds(services.settings.authorization_code_ttl_s as i64),
+            expires_at: clock::after(now, clock::secs(services.settings.authorization_code_ttl_s)),
             consumed_at: None,
         })
         .await?;
@@ -220,6 +238,14 @@ pub async fn issue_code(
         target: Target::of(request),
         params,
     })
+}
+
+/// How long the grant (and so every refresh token of it) lives: the client's own refresh-token
+/// lifetime, or the deployment's.
+fn refresh_lifetime_s(services: &Services, client: &Client) -> i64 {
+    client
+        .refresh_token_ttl_s
+        .unwrap_or_else(|| clock::secs(services.settings.refresh_token_ttl_s))
 }
 
 /// An error for the client, with `state` (RFC 6749 §4.1.2.1). `iss` is added by `render`.

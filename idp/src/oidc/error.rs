@@ -75,6 +75,13 @@ impl OAuthError {
         self
     }
 
+    /// A dependency (deny-list, database) cannot be reached: the cause is logged, the client
+    /// is told only that the service is temporarily unavailable (and the request id).
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(%cause, "dependency unavailable in an OAuth endpoint");
+        Self::temporarily_unavailable(UNAVAILABLE)
+    }
+
     /// Logs the internal cause and returns a generic server error.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error in an OAuth endpoint");
@@ -87,12 +94,14 @@ impl From<StoreError> for OAuthError {
         match e {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
-                Self::temporarily_unavailable("the service is temporarily unavailable; retry later")
+                Self::temporarily_unavailable(UNAVAILABLE)
             }
             other => Self::internal(other),
         }
     }
 }
+
+const UNAVAILABLE: &str = "the service is temporarily unavailable; retry later";
 
 /// Token-endpoint style JSON errors (RFC 6749 §5.2), never cached.
 impl ResponseError for OAuthError {
@@ -117,6 +126,13 @@ impl ResponseError for OAuthError {
             }
             None => {}
         }
-        response.json(serde_json::json!({ "error": self.code, "error_description": self.description }))
+        let description = match crate::http::request_id::current() {
+            // A 503 names the request, so its log lines (with the cause) can be found.
+            Some(id) if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                format!("{} (request id {id})", self.description)
+            }
+            _ => self.description.clone(),
+        };
+        response.json(serde_json::json!({ "error": self.code, "error_description": description }))
     }
 }

@@ -1,6 +1,8 @@
-//! Token introspection (RFC 7662), with the JWT response of RFC 9701 on request. Any
-//! authenticated client (typically a resource server) may introspect; an inactive token
-//! gets `{"active": false}` and nothing else (§2.2).
+//! Token introspection (RFC 7662), with the JWT response of RFC 9701 on request. Only a
+//! confidential client that authenticates (typically a resource server) may introspect
+//! (§2.1: the endpoint is protected, or it becomes a token-scanning oracle); a refresh token
+//! is described only to the client it was issued to. An inactive token gets
+//! `{"active": false}` and nothing else (§2.2).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
@@ -9,7 +11,7 @@ use super::access_check::{AccessCheck, check};
 use super::client_auth;
 use super::error::OAuthError;
 use super::params::form_params;
-use crate::domain::client::Client;
+use crate::domain::client::{Client, ClientType};
 use crate::domain::grant::RefreshState;
 use crate::http::meta::RequestMeta;
 use crate::security::keys::Alg;
@@ -36,18 +38,23 @@ pub async fn introspect(
         per_minute,
     )
     .await?;
+    if client.client_type != ClientType::Confidential {
+        return Err(OAuthError::invalid_client(
+            "introspection requires a confidential client's authentication",
+        ));
+    }
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
     let answer = if params.get("token_type_hint") == Some("refresh_token") {
-        match refresh_token(services, token).await? {
+        match refresh_token(services, &client, token).await? {
             Some(answer) => Some(answer),
             None => access_token(services, token).await?,
         }
     } else {
         match access_token(services, token).await? {
             Some(answer) => Some(answer),
-            None => refresh_token(services, token).await?,
+            None => refresh_token(services, &client, token).await?,
         }
     };
     let answer = answer.unwrap_or_else(|| json!({ "active": false }));
@@ -99,9 +106,7 @@ async fn access_token(services: &Services, token: &str) -> Result<Option<Value>,
             return Ok(Some(json!({ "active": false })));
         }
         AccessCheck::Unknown(cause) => {
-            return Err(OAuthError::temporarily_unavailable(format!(
-                "deny-list unavailable: {cause}"
-            )));
+            return Err(OAuthError::unavailable(format!("deny-list unavailable: {cause}")));
         }
     };
     let mut out = Map::new();
@@ -121,7 +126,12 @@ async fn access_token(services: &Services, token: &str) -> Result<Option<Value>,
     Ok(Some(Value::Object(out)))
 }
 
-async fn refresh_token(services: &Services, token: &str) -> Result<Option<Value>, OAuthError> {
+/// A refresh token is a credential of its client alone: to anyone else it is inactive.
+async fn refresh_token(
+    services: &Services,
+    client: &Client,
+    token: &str,
+) -> Result<Option<Value>, OAuthError> {
     let now = services.clock.now();
     let Some(family) = services
         .store
@@ -133,7 +143,8 @@ async fn refresh_token(services: &Services, token: &str) -> Result<Option<Value>
     let found = family.token;
     // A token that can no longer be used is not active: retired, revoked, expired, of a
     // revoked grant or of a user who is disabled or gone.
-    if found.state != RefreshState::Active
+    if found.client_id != client.id
+        || found.state != RefreshState::Active
         || found.expires_at <= now
         || family.grant.revoked_at.is_some()
         || !family.user_active && found.user_id.is_some()

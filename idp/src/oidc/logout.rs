@@ -99,13 +99,22 @@ async fn validate(services: &Services, params: &Params) -> Result<LogoutRequest,
     };
     let mut hint_client = None;
     if let Some(hint) = params.get("id_token_hint") {
-        let (_, claims) = services
+        let not_an_id_token =
+            || OAuthError::invalid_request("the id_token_hint is not an ID token issued by this provider");
+        let (typ, claims) = services
             .keys
             .current()
             .verify(hint, services.settings.issuer_str(), true, services.clock.now())
-            .map_err(|_| {
-                OAuthError::invalid_request("the id_token_hint is not an ID token issued by this provider")
-            })?;
+            .map_err(|_| not_an_id_token())?;
+        // Only our ID tokens (typ "JWT", with `auth_time`, no `client_id`): an access token,
+        // logout token or introspection answer we signed is no hint (RP-Initiated Logout §2).
+        let is_id_token = typ.as_deref() == Some("JWT")
+            && claims.contains_key("auth_time")
+            && claims.contains_key("aud")
+            && !claims.contains_key("client_id");
+        if !is_id_token {
+            return Err(not_an_id_token());
+        }
         hint_client = match claims.get("aud") {
             Some(Value::String(aud)) => Some(aud.clone()),
             Some(Value::Array(auds)) => auds.first().and_then(Value::as_str).map(str::to_string),

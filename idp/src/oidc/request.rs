@@ -31,6 +31,10 @@ pub struct AuthRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The request named no redirect URI (allowed for a pure OAuth request of a client with
+    /// one): the token request may then omit it too (RFC 6749 §4.1.3).
+    #[serde(default)]
+    pub redirect_uri_omitted: bool,
 }
 
 impl AuthRequest {
@@ -247,5 +251,6 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(|h| h.chars().take(256).collect()),
+        redirect_uri_omitted: params.get("redirect_uri").is_none(),
     })
 }

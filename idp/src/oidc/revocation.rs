@@ -19,8 +19,8 @@ use crate::startup::AppState;
 
 /// How long an access token issued to `client` can live: its grant stays denied that long.
 pub fn access_token_lifetime(services: &Services, client: Option<&Client>) -> Duration {
-    let default = services.settings.access_token_ttl_s as i64;
-    Duration::seconds(
+    let default = crate::domain::clock::secs(services.settings.access_token_ttl_s);
+    crate::domain::clock::seconds(
         client
             .and_then(|c| c.access_token_ttl_s)
             .unwrap_or(default)
@@ -37,12 +37,14 @@ pub async fn revoke_grant(
     now: DateTime<Utc>,
 ) -> Result<bool, OAuthError> {
     let revoked = services.store.revoke_grant(grant_id, now).await?;
-    let until = now + access_token_lifetime(services, client);
+    let until = now
+        .checked_add_signed(access_token_lifetime(services, client))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     services
         .deny_list
         .deny(Denied::Grant(grant_id), until, now)
         .await
-        .map_err(|e| OAuthError::temporarily_unavailable(format!("revocation could not be recorded: {e}")))?;
+        .map_err(|e| OAuthError::unavailable(format!("revocation could not be recorded: {e}")))?;
     Ok(revoked)
 }
 
@@ -145,6 +147,6 @@ async fn revoke_access_token(
         .deny_list
         .deny(Denied::Token(jti), until, now)
         .await
-        .map_err(|e| OAuthError::temporarily_unavailable(format!("revocation could not be recorded: {e}")))?;
+        .map_err(|e| OAuthError::unavailable(format!("revocation could not be recorded: {e}")))?;
     Ok(true)
 }

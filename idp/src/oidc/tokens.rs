@@ -64,7 +64,7 @@ pub fn issue_access_token(
         scope,
         jti: random::token::<16>().map_err(OAuthError::internal)?,
         iat: now.timestamp(),
-        exp: now.timestamp() + ttl,
+        exp: now.timestamp().saturating_add(ttl),
         gid: grant_id,
         sid,
     };
@@ -122,7 +122,9 @@ pub fn issue_id_token(
         sub: facts.subject,
         aud: &facts.client.id,
         azp: &facts.client.id,
-        exp: now.timestamp() + services.settings.id_token_ttl_s as i64,
+        exp: now
+            .timestamp()
+            .saturating_add(crate::domain::clock::secs(services.settings.id_token_ttl_s)),
         iat: now.timestamp(),
         auth_time: facts.auth_time.timestamp(),
         nonce: facts.nonce,

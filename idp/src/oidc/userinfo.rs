@@ -83,9 +83,7 @@ pub async fn userinfo(
             return Err(invalid_token("the access token could not be checked"));
         }
         AccessCheck::Unknown(cause) => {
-            return Err(OAuthError::temporarily_unavailable(format!(
-                "deny-list unavailable: {cause}"
-            )));
+            return Err(OAuthError::unavailable(format!("deny-list unavailable: {cause}")));
         }
     };
     let scope =

@@ -15,11 +15,30 @@ use super::redis_connections::RedisConnections;
 #[error("deny-list unavailable: {0}")]
 pub struct DenyListError(pub String);
 
-/// What is denied: a single token, or everything issued under a grant.
+/// What is denied: a single token, everything issued under a grant, or everything issued
+/// to a client (a removed client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied<'a> {
     Token(&'a str),
     Grant(&'a str),
+    Client(&'a str),
+}
+
+/// What identifies an access token to the deny-list: its `jti`, `gid` and `client_id`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenIds<'a> {
+    pub jti: &'a str,
+    pub gid: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+}
+
+impl<'a> TokenIds<'a> {
+    fn keys(&self) -> impl Iterator<Item = String> + 'a {
+        let TokenIds { jti, gid, client_id } = *self;
+        std::iter::once(Denied::Token(jti).key())
+            .chain(gid.map(|g| Denied::Grant(g).key()))
+            .chain(client_id.map(|c| Denied::Client(c).key()))
+    }
 }
 
 impl Denied<'_> {
@@ -27,6 +46,7 @@ impl Denied<'_> {
         match self {
             Denied::Token(jti) => format!("jti:{jti}"),
             Denied::Grant(gid) => format!("gid:{gid}"),
+            Denied::Client(cid) => format!("cid:{cid}"),
         }
     }
 }
@@ -40,13 +60,8 @@ pub trait DenyList: Send + Sync + std::fmt::Debug {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), DenyListError>;
-    /// Whether the token `jti`, or its grant `gid`, is denied. One round trip.
-    async fn is_denied(
-        &self,
-        jti: &str,
-        gid: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DenyListError>;
+    /// Whether the token, its grant or its client is denied. One round trip.
+    async fn is_denied(&self, token: TokenIds<'_>, now: DateTime<Utc>) -> Result<bool, DenyListError>;
     /// Drops expired entries; returns how many (Redis expires keys by itself).
     async fn prune(&self, now: DateTime<Utc>) -> usize;
 }
@@ -71,15 +86,11 @@ impl DenyList for MemoryDenyList {
         Ok(())
     }
 
-    async fn is_denied(
-        &self,
-        jti: &str,
-        gid: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DenyListError> {
+    async fn is_denied(&self, token: TokenIds<'_>, now: DateTime<Utc>) -> Result<bool, DenyListError> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let live = |key: String| entries.get(&key).is_some_and(|until| *until > now);
-        Ok(live(Denied::Token(jti).key()) || gid.is_some_and(|g| live(Denied::Grant(g).key())))
+        Ok(token
+            .keys()
+            .any(|key| entries.get(&key).is_some_and(|until| *until > now)))
     }
 
     async fn prune(&self, now: DateTime<Utc>) -> usize {
@@ -138,17 +149,11 @@ impl DenyList for RedisDenyList {
             .map_err(redis_error)
     }
 
-    async fn is_denied(
-        &self,
-        jti: &str,
-        gid: Option<&str>,
-        _now: DateTime<Utc>,
-    ) -> Result<bool, DenyListError> {
+    async fn is_denied(&self, token: TokenIds<'_>, _now: DateTime<Utc>) -> Result<bool, DenyListError> {
         let mut redis = self.redis.get();
         let mut cmd = redis::cmd("EXISTS");
-        cmd.arg(format!("{}{}", self.prefix, Denied::Token(jti).key()));
-        if let Some(gid) = gid {
-            cmd.arg(format!("{}{}", self.prefix, Denied::Grant(gid).key()));
+        for key in token.keys() {
+            cmd.arg(format!("{}{key}", self.prefix));
         }
         let found: i64 = crate::metrics::timed_redis("denylist_exists", cmd.query_async(&mut redis))
             .await
@@ -176,11 +181,29 @@ mod tests {
         list.deny(Denied::Grant("g1"), now + Duration::seconds(10), now)
             .await
             .ok();
-        assert!(list.is_denied("t1", None, now).await.unwrap_or(false));
-        assert!(list.is_denied("other", Some("g1"), now).await.unwrap_or(false));
-        assert!(!list.is_denied("other", Some("g2"), now).await.unwrap_or(true));
+        list.deny(Denied::Client("c1"), now + Duration::seconds(10), now)
+            .await
+            .ok();
+        let ids = |jti, gid, client_id| TokenIds { jti, gid, client_id };
+        assert!(list.is_denied(ids("t1", None, None), now).await.unwrap_or(false));
+        assert!(
+            list.is_denied(ids("other", Some("g1"), None), now)
+                .await
+                .unwrap_or(false)
+        );
+        assert!(
+            !list
+                .is_denied(ids("other", Some("g2"), Some("c2")), now)
+                .await
+                .unwrap_or(true)
+        );
+        assert!(
+            list.is_denied(ids("other", Some("g2"), Some("c1")), now)
+                .await
+                .unwrap_or(false)
+        );
         let later = now + Duration::seconds(11);
-        assert!(!list.is_denied("t1", None, later).await.unwrap_or(true));
-        assert_eq!(list.prune(later).await, 2);
+        assert!(!list.is_denied(ids("t1", None, None), later).await.unwrap_or(true));
+        assert_eq!(list.prune(later).await, 3);
     }
 }

@@ -15,9 +15,102 @@ use tokio::sync::Semaphore;
 /// OWASP Password Storage Cheat Sheet, argon2id second configuration.
 pub const OWASP_PARAMS: (u32, u32, u32) = (19_456, 2, 1);
 
-/// Longest password accepted: longer inputs are refused before any hashing (no DoS by length).
+/// Longest password checked at login: longer inputs are refused before any hashing (no DoS
+/// by length). New passwords are held to [`MAX_PASSWORD_CHARS`].
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// NIST SP 800-63B §3.1.1.2: at least 8 characters chosen by the user, at least 64 allowed.
 pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Administrators hold every account in their hands: a longer minimum.
+pub const MIN_ADMIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+/// The zxcvbn score (0–4) every new password must reach: 2 is about 10^6 guesses or more,
+/// far beyond online guessing behind our rate limits.
+pub const MIN_STRENGTH: u8 = 2;
+/// Below this score, a password zxcvbn recognises as a pattern (a common or breached
+/// password or a variant of one, a keyboard walk, a sequence, a date, a name) is refused
+/// too; a random 8-character password (no pattern) passes.
+pub const PATTERN_FREE_BELOW: u8 = 3;
+
+/// Whose password it is: the policy refuses passwords derived from these.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Owner<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub admin: bool,
+}
+
+impl<'a> Owner<'a> {
+    pub fn of(user: &'a crate::domain::user::User) -> Self {
+        Self {
+            username: user.username.as_str(),
+            email: user.email.as_ref().map(|e| e.as_str()),
+            name: user.name.as_deref(),
+            admin: user.is_admin(),
+        }
+    }
+}
+
+/// The shortest password the policy accepts for `owner`.
+pub fn min_chars(owner: &Owner<'_>) -> usize {
+    if owner.admin {
+        MIN_ADMIN_PASSWORD_CHARS
+    } else {
+        MIN_PASSWORD_CHARS
+    }
+}
+
+/// Checks a new password against the policy (NIST SP 800-63B §5.1.1.2): length 8 (12 for
+/// administrators) to 128 characters, any Unicode character, no composition rules, and not
+/// common, breached or derived from the owner's username, email or name (zxcvbn, offline).
+/// The message is shown to the person choosing it and says why.
+pub fn check_policy(password: &str, owner: &Owner<'_>) -> Result<(), String> {
+    let chars = password.chars().count();
+    let min = min_chars(owner);
+    if chars < min {
+        let whose = if owner.admin { " for an administrator" } else { "" };
+        return Err(format!("password must be at least {min} characters{whose}"));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(format!(
+            "password must be at most {MAX_PASSWORD_CHARS} characters"
+        ));
+    }
+    let lowered = password.to_lowercase();
+    let mut personal: Vec<String> = vec![owner.username.to_lowercase()];
+    if let Some(email) = owner.email {
+        let email = email.to_lowercase();
+        if let Some((local, _)) = email.split_once('@') {
+            personal.push(local.to_string());
+        }
+        personal.push(email);
+    }
+    if let Some(name) = owner.name {
+        personal.extend(name.to_lowercase().split_whitespace().map(str::to_string));
+    }
+    personal.retain(|p| p.chars().count() >= 3);
+    // Longest first, so a whole address is removed before its parts.
+    personal.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    // A password that is the username, address or name with fewer than 6 characters of its
+    // own around it is refused outright, with the reason.
+    let own = personal
+        .iter()
+        .fold(lowered.clone(), |rest, p| rest.replace(p.as_str(), ""));
+    if own.chars().count() < lowered.chars().count() && own.chars().count() < 6 {
+        return Err("password must not be based on your username, email address or name".into());
+    }
+    let inputs: Vec<&str> = personal.iter().map(String::as_str).collect();
+    let estimate = zxcvbn::zxcvbn(password, &inputs);
+    let score = u8::from(estimate.score());
+    let warning = estimate.feedback().and_then(|f| f.warning());
+    if score < MIN_STRENGTH || (score < PATTERN_FREE_BELOW && warning.is_some()) {
+        let why = warning.map(|w| format!(" ({w})")).unwrap_or_default();
+        return Err(format!(
+            "password is too easy to guess{why}; use a longer phrase of unrelated words"
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -50,19 +143,6 @@ impl std::fmt::Debug for PasswordHasher {
             .field("permits", &self.permits.available_permits())
             .finish()
     }
-}
-
-/// Checks a new password against the policy; the message is shown to the person choosing it.
-pub fn check_policy(password: &str) -> Result<(), String> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "password must be at least {MIN_PASSWORD_CHARS} characters"
-        ));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
-    }
-    Ok(())
 }
 
 impl PasswordHasher {
@@ -215,10 +295,56 @@ mod tests {
         }
     }
 
+    fn owner(admin: bool) -> Owner<'static> {
+        Owner {
+            username: "maria",
+            email: Some("maria.lopez@example.com"),
+            name: Some("Maria Lopez"),
+            admin,
+        }
+    }
+
     #[test]
     fn the_policy_refuses_short_and_huge_passwords() {
-        assert!(check_policy("short").is_err());
-        assert!(check_policy(&"x".repeat(2000)).is_err());
-        assert!(check_policy("long enough").is_ok());
+        assert!(check_policy("short", &owner(false)).is_err());
+        assert!(check_policy(&"x".repeat(129), &owner(false)).is_err());
+        let long = "correct horse battery ".repeat(6);
+        assert!(check_policy(&long[..128], &owner(false)).is_ok());
+        // 8 suffices for a user, not for an administrator.
+        assert!(check_policy("tq8#Vz!p", &owner(false)).is_ok());
+        let refused = check_policy("tq8#Vz!pK", &owner(true)).unwrap_err();
+        assert!(
+            refused.contains("12 characters for an administrator"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn the_policy_refuses_common_and_personal_passwords_and_says_why() {
+        for common in [
+            "password1",
+            "qwertyuiop",
+            "iloveyou123",
+            "Password123!",
+            "1q2w3e4r5t",
+            "password-one",
+        ] {
+            let refused = check_policy(common, &owner(false)).unwrap_err();
+            assert!(refused.contains("too easy to guess"), "{common}: {refused}");
+        }
+        for personal in ["maria12345", "maria.lopez@example.com", "MariaLopez!!"] {
+            let refused = check_policy(personal, &owner(false)).unwrap_err();
+            assert!(
+                refused.contains("username, email address or name") || refused.contains("too easy"),
+                "{personal}: {refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_policy_allows_any_unicode_and_needs_no_composition() {
+        assert!(check_policy("всё будет хорошо завтра", &owner(false)).is_ok());
+        assert!(check_policy("granite lantern orbit", &owner(false)).is_ok());
+        assert!(check_policy("🦀 rust crabs sing 🎶", &owner(false)).is_ok());
     }
 }

@@ -235,6 +235,8 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Consumes the code atomically: of concurrent callers exactly one sees `First`.
+    /// The code, used or not, without changing it.
+    async fn find_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>>;
     async fn consume_code(&self, code_hash: &str, now: DateTime<Utc>) -> StoreResult<CodeUse>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
@@ -267,15 +269,29 @@ pub trait GrantStore: Send + Sync {
 /// The brute-force state of one (account, source) pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FailureState {
+    /// Consecutive failures of this (account, source) pair since its last lock or success.
     pub failures: i64,
     pub lockouts: i64,
     pub locked_until: Option<DateTime<Utc>>,
+    /// Failures on the account from every source, in the window that ends with the latest.
+    pub account_failures: i64,
 }
+
+/// The account-wide failure count covers failures no further apart than this: it starts
+/// again after this long without one.
+pub const ACCOUNT_FAILURE_WINDOW_S: i64 = 900;
+/// The `source` of an account's row counting failures from every source.
+pub const EVERY_SOURCE: &str = "*";
 
 #[async_trait]
 pub trait LoginFailureStore: Send + Sync {
-    async fn login_failure_state(&self, account_key: &str, source: &str) -> StoreResult<FailureState>;
-    /// Counts one more failure atomically and returns the new state.
+    async fn login_failure_state(
+        &self,
+        account_key: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FailureState>;
+    /// Counts one more failure of the pair and of the account atomically; returns the new state.
     async fn record_login_failure(
         &self,
         account_key: &str,
@@ -292,7 +308,8 @@ pub trait LoginFailureStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Forgets the pair (a successful login).
     async fn clear_login_failures(&self, account_key: &str, source: &str) -> StoreResult<()>;
-    /// Forgets every source's failures and locks for the account (an administrator's unlock).
+    /// Forgets every source's failures and locks for the account, and its account-wide
+    /// failure count (an administrator's unlock).
     async fn unlock_account(&self, account_key: &str) -> StoreResult<u64>;
 }
 

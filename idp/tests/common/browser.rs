@@ -21,6 +21,12 @@ pub struct Form {
 }
 
 impl Form {
+    /// The same fields posted somewhere else.
+    pub fn with_action(mut self, action: &str) -> Self {
+        self.action = action.into();
+        self
+    }
+
     pub fn set(mut self, name: &str, value: &str) -> Self {
         self.fields.retain(|(k, _)| k != name);
         self.fields.push((name.into(), value.into()));

@@ -4,7 +4,7 @@
 use super::{Authentication, active_user, issues_refresh_token, new_refresh_token, user_tokens};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::client::Client;
-use crate::domain::grant::CodeUse;
+use crate::domain::grant::{AuthorizationCode, CodeUse};
 use crate::domain::scope::Scopes;
 use crate::http::meta::RequestMeta;
 use crate::manage::record;
@@ -24,61 +24,38 @@ pub async fn exchange(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("the code parameter is missing"))?;
     let now = services.clock.now();
-    let code = match services
+    let code_hash = services.tokens.hash(code);
+    // Everything the request must match is checked before the code is touched: a code sent
+    // by the wrong client, with the wrong redirect URI or without its PKCE verifier is
+    // refused with no side effect (neither burned nor counted as a replay).
+    let code = services
         .store
-        .consume_code(&services.tokens.hash(code), now)
+        .find_code(&code_hash)
         .await?
-    {
-        CodeUse::First(code) => code,
-        CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
-        // RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
-        CodeUse::Replayed(code) => {
-            metrics::counter!("idp_code_reuse_total").increment(1);
-            let revoked =
-                crate::oidc::revocation::revoke_grant(services, &code.grant_id, Some(client), now).await?;
-            let mut event = SecurityEvent::new(EventType::CodeReuseDetected, Outcome::Failure, now);
-            event.client_id = Some(client.id.clone());
-            event.user_id = Some(code.user_id.clone());
-            event.details = serde_json::json!({ "grant_id": code.grant_id, "tokens_revoked": revoked });
-            record(services, meta.stamp(event)).await;
-            return Err(OAuthError::invalid_grant("the code has already been used"));
-        }
-    };
-    // Each check below is one clause of RFC 6749 §4.1.3.
-    if code.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        .ok_or_else(|| OAuthError::invalid_grant("the code is invalid"))?;
+    check_binding(client, &code, params)?;
+    if code.consumed_at.is_some() {
+        return Err(replayed(services, client, &code, meta).await);
     }
     if code.expires_at <= now {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
-    match params.get("redirect_uri") {
-        Some(uri) if uri == code.redirect_uri => {}
-        None if client.redirect_uris.len() == 1
-            && !Scopes::parse(&code.scope).unwrap_or_default().contains("openid") => {}
-        _ => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            ));
-        }
-    }
-    match (&code.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
-        (Some(_), _) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
-        // RFC 9700 §2.1.1: a verifier without a challenge signals a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "no code_challenge was sent with the authorization request",
-            ));
-        }
-        (None, None) => {}
-    }
     active_user(services, &code.user_id).await?;
+    // The grant as it stands before the code is consumed: a concurrent replay revokes it
+    // after this request has won, and the tokens issued here die with it (deny-list,
+    // revoked family), as RFC 6749 §4.1.2 asks.
     let grant = services
         .store
         .find_grant(&code.grant_id)
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(|| OAuthError::invalid_grant("the grant has been revoked"))?;
+    // One conditional update decides which of concurrent redemptions wins.
+    let code = match services.store.consume_code(&code_hash, now).await? {
+        CodeUse::First(code) => code,
+        CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
+        CodeUse::Replayed(code) => return Err(replayed(services, client, &code, meta).await),
+    };
     let scope = Scopes::parse(&code.scope).unwrap_or_default();
     let refresh = if issues_refresh_token(client, &scope) {
         let (token, record) = new_refresh_token(services, &grant, &scope, 1, None, now)?;
@@ -95,4 +72,61 @@ pub async fn exchange(
         nonce: code.nonce.as_deref(),
     };
     user_tokens(services, client, &grant, &scope, &auth, refresh, now)
+}
+
+/// RFC 6749 §4.1.3 and RFC 7636 §4.6: the code's client, redirect URI and PKCE verifier.
+fn check_binding(client: &Client, code: &AuthorizationCode, params: &Params) -> Result<(), OAuthError> {
+    if code.client_id != client.id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    // §4.1.3: redirect_uri is REQUIRED when the authorization request included one (the
+    // code then holds it; it holds "" when the request named none) and must be identical.
+    match params.get("redirect_uri") {
+        Some(uri) if uri == code.redirect_uri => {}
+        Some(uri)
+            if code.redirect_uri.is_empty() && client.redirect_uris.iter().any(|r| r.as_str() == uri) => {}
+        None if code.redirect_uri.is_empty() => {}
+        None => {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is required: the authorization request carried one",
+            ));
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+    }
+    match (&code.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => Ok(()),
+        (Some(_), _) => Err(OAuthError::invalid_grant("PKCE verification failed")),
+        // RFC 9700 §2.1.1: a verifier without a challenge signals a downgrade attempt.
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "no code_challenge was sent with the authorization request",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// RFC 6749 §4.1.2: a code used twice, by its own client with its own binding, revokes
+/// everything issued from it.
+async fn replayed(
+    services: &Services,
+    client: &Client,
+    code: &AuthorizationCode,
+    meta: &RequestMeta,
+) -> OAuthError {
+    let now = services.clock.now();
+    metrics::counter!("idp_code_reuse_total").increment(1);
+    let revoked =
+        match crate::oidc::revocation::revoke_grant(services, &code.grant_id, Some(client), now).await {
+            Ok(revoked) => revoked,
+            Err(e) => return e,
+        };
+    let mut event = SecurityEvent::new(EventType::CodeReuseDetected, Outcome::Failure, now);
+    event.client_id = Some(client.id.clone());
+    event.user_id = Some(code.user_id.clone());
+    event.details = serde_json::json!({ "grant_id": code.grant_id, "tokens_revoked": revoked });
+    record(services, meta.stamp(event)).await;
+    OAuthError::invalid_grant("the code has already been used")
 }

@@ -168,7 +168,7 @@ fn check(family: &RefreshFamily, client: &Client, now: DateTime<Utc>) -> Result<
 fn idle_cutoff(client: &Client, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     client
         .refresh_idle_ttl_s
-        .map(|idle| now - chrono::Duration::seconds(idle))
+        .map(|idle| crate::domain::clock::before(now, idle))
 }
 
 /// The access token, ID token and new refresh token of a rotation.
@@ -222,7 +222,7 @@ async fn retired_token(
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
-    let window = chrono::Duration::seconds(client.refresh_reuse_window_s);
+    let window = crate::domain::clock::seconds(client.refresh_reuse_window_s);
     let within_window =
         token.state == RefreshState::Rotated && token.rotated_at.is_some_and(|at| now - at <= window);
     if within_window && let Some(saved) = &token.successor_response {

@@ -99,9 +99,10 @@ macro_rules! impl_admin_store {
                 use $crate::store::{map_sqlx, rows};
                 let (failures, locked): (i64, Option<i64>) = sqlx::query_as(
                     "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT), MAX(locked_until) \
-                     FROM login_failures WHERE account_key = $1",
+                     FROM login_failures WHERE account_key = $1 AND source <> $2",
                 )
                 .bind(account_key)
+                .bind($crate::store::EVERY_SOURCE)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(map_sqlx)?;

@@ -85,6 +85,23 @@ macro_rules! impl_grant_store {
                 Ok(())
             }
 
+            async fn find_code(
+                &self,
+                code_hash: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::grant::AuthorizationCode>> {
+                use $crate::store::map_sqlx;
+                let row: Option<$crate::store::rows::CodeRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::rows::code_columns!(),
+                    " FROM authorization_codes WHERE code_hash = $1"
+                ))
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
             async fn consume_code(
                 &self,
                 code_hash: &str,

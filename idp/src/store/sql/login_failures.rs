@@ -8,24 +8,33 @@ macro_rules! impl_login_failure_store {
                 &self,
                 account_key: &str,
                 source: &str,
+                now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<$crate::store::FailureState> {
-                use $crate::store::{map_sqlx, rows};
-                let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
-                    "SELECT failures, lockouts, locked_until FROM login_failures WHERE account_key = $1 AND source = $2",
+                use $crate::store::{map_sqlx, rows, EVERY_SOURCE, ACCOUNT_FAILURE_WINDOW_S};
+                let found: Vec<(String, i64, i64, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT source, failures, lockouts, locked_until, updated_at FROM login_failures \
+                     WHERE account_key = $1 AND source IN ($2, $3)",
                 )
                 .bind(account_key)
                 .bind(source)
-                .fetch_optional(&self.pool)
+                .bind(EVERY_SOURCE)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(map_sqlx)?;
-                Ok(match row {
-                    Some((failures, lockouts, locked_until)) => $crate::store::FailureState {
-                        failures,
-                        lockouts,
-                        locked_until: locked_until.map(rows::time).transpose()?,
-                    },
-                    None => $crate::store::FailureState::default(),
-                })
+                let window_start = rows::ms(now - chrono::Duration::seconds(ACCOUNT_FAILURE_WINDOW_S));
+                let mut state = $crate::store::FailureState::default();
+                for (row_source, failures, lockouts, locked_until, updated_at) in found {
+                    if row_source == EVERY_SOURCE && source != EVERY_SOURCE {
+                        if updated_at >= window_start {
+                            state.account_failures = failures;
+                        }
+                    } else {
+                        state.failures = failures;
+                        state.lockouts = lockouts;
+                        state.locked_until = locked_until.map(rows::time).transpose()?;
+                    }
+                }
+                Ok(state)
             }
 
             async fn record_login_failure(
@@ -34,8 +43,8 @@ macro_rules! impl_login_failure_store {
                 source: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<$crate::store::FailureState> {
-                use $crate::store::{map_sqlx, rows};
-                // One atomic upsert: concurrent failures each count.
+                use $crate::store::{map_sqlx, rows, EVERY_SOURCE, ACCOUNT_FAILURE_WINDOW_S};
+                // Atomic upserts: concurrent failures each count.
                 let (failures, lockouts, locked_until): (i64, i64, Option<i64>) = sqlx::query_as(
                     "INSERT INTO login_failures (account_key, source, failures, lockouts, updated_at) \
                      VALUES ($1, $2, 1, 0, $3) ON CONFLICT (account_key, source) DO UPDATE \
@@ -48,7 +57,26 @@ macro_rules! impl_login_failure_store {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(map_sqlx)?;
-                Ok($crate::store::FailureState { failures, lockouts, locked_until: locked_until.map(rows::time).transpose()? })
+                // The account's count starts again after a quiet window.
+                let (account_failures,): (i64,) = sqlx::query_as(
+                    "INSERT INTO login_failures (account_key, source, failures, lockouts, updated_at) \
+                     VALUES ($1, $2, 1, 0, $3) ON CONFLICT (account_key, source) DO UPDATE \
+                     SET failures = CASE WHEN login_failures.updated_at < $4 THEN 1 ELSE login_failures.failures + 1 END, \
+                     updated_at = excluded.updated_at RETURNING failures",
+                )
+                .bind(account_key)
+                .bind(EVERY_SOURCE)
+                .bind(rows::ms(now))
+                .bind(rows::ms(now - chrono::Duration::seconds(ACCOUNT_FAILURE_WINDOW_S)))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                Ok($crate::store::FailureState {
+                    failures,
+                    lockouts,
+                    locked_until: locked_until.map(rows::time).transpose()?,
+                    account_failures,
+                })
             }
 
             async fn lock_login(
