@@ -120,6 +120,12 @@ async fn clients_are_registered_changed_and_removed(backend: Backend) {
         .await;
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["cache-control"], "no-store");
+    // Issue 15 (info): every admin API answer, reads included, is never cached.
+    for path in ["/clients", "/users", "/overview"] {
+        let read = admin.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(read.status(), 200);
+        assert_eq!(read.headers()["cache-control"], "no-store", "{path}");
+    }
     let created: Value = response.json().await.unwrap();
     let id = created["client"]["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();

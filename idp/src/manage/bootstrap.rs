@@ -81,7 +81,10 @@ fn portal_client(services: &Services) -> Result<NewClient, ManageError> {
         redirect_uris: vec![uri("/admin/callback")?],
         post_logout_redirect_uris: vec![uri("/admin/")?],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
+        // offline_access: the portal gets the rotating refresh tokens docs/admin.md describes.
+        scopes: ["openid", "profile", "email", "offline_access"]
+            .map(String::from)
+            .to_vec(),
         first_party: true,
         refresh_reuse_window_s: 10,
         require_pkce: true,
