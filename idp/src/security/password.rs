@@ -1,16 +1,18 @@
 //! User passwords: argon2id with OWASP parameters (m=19456 KiB, t=2, p=1) in PHC strings.
 //!
-//! Hashing costs tens of milliseconds of CPU, so it runs on the blocking pool, at most
-//! `password_hash_concurrency` at a time: a burst of logins queues instead of starving
-//! the async executor. Unknown users are checked against a dummy hash, so the time a
+//! Hashing costs tens of milliseconds of CPU and 19 MiB of memory, so it runs on a fixed
+//! set of `password_hash_concurrency` threads, each reusing one memory buffer: a burst of
+//! logins queues instead of starving the async executor or growing the heap. Unknown users are checked against a dummy hash, so the time a
 //! login takes does not reveal whether the user exists.
 
 use std::sync::Arc;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
 /// OWASP Password Storage Cheat Sheet, argon2id second configuration.
 pub const OWASP_PARAMS: (u32, u32, u32) = (19_456, 2, 1);
@@ -130,17 +132,31 @@ pub enum Verification {
     Invalid,
 }
 
+/// Work for a hashing worker: runs with the worker's own argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// A fixed set of `password_hash_concurrency` threads, each reusing one argon2 memory
+/// buffer (19 MiB with the OWASP parameters) for every hash it computes. Memory is bounded
+/// by design: idle + workers × buffer. Hashing on whatever blocking-pool thread was free
+/// instead left a 19 MiB allocation in each of many allocator arenas (670 MiB after a
+/// login surge, issue 15 #12).
+struct Workers {
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    count: usize,
+    busy: AtomicUsize,
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    workers: Arc<Workers>,
     dummy_phc: Arc<String>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
-            .field("permits", &self.permits.available_permits())
+            .field("workers", &self.workers.count)
             .finish()
     }
 }
@@ -154,10 +170,39 @@ impl PasswordHasher {
     /// Explicit parameters; tests use small ones to check parameter upgrades.
     pub fn with_params(concurrency: usize, m: u32, t: u32, p: u32) -> Result<Self, PasswordError> {
         let params = Params::new(m, t, p, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
-        let dummy_phc = hash_blocking(&params, b"dummy password for unknown users")?;
+        let mut memory = Vec::new();
+        let dummy_phc = hash_with(&params, b"dummy password for unknown users", &mut memory)?;
+        drop(memory);
+        let count = concurrency.max(1);
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..count {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    // Allocated on first use, then reused for every hash of this thread.
+                    let mut memory: Vec<Block> = Vec::new();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(jobs) => jobs.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            Err(_) => return, // every hasher dropped
+                        }
+                    }
+                })
+                .map_err(|e| PasswordError::Hashing(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            workers: Arc::new(Workers {
+                jobs: Mutex::new(sender),
+                count,
+                busy: AtomicUsize::new(0),
+            }),
             dummy_phc: Arc::new(dummy_phc),
         })
     }
@@ -165,7 +210,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.run(move || hash_blocking(&params, password.expose_secret().as_bytes()))
+        self.run(move |memory| hash_with(&params, password.expose_secret().as_bytes(), memory))
             .await?
     }
 
@@ -183,18 +228,15 @@ impl PasswordHasher {
         let phc = stored.unwrap_or_else(|| self.dummy_phc.as_ref().clone());
         let params = self.params.clone();
         let password = password.clone();
-        self.run(move || {
-            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-            let ok = argon2
-                .verify_password(password.expose_secret().as_bytes(), phc.as_str())
-                .is_ok();
+        self.run(move |memory| {
+            let ok = verify_with(password.expose_secret().as_bytes(), &phc, memory);
             if !(ok && known) {
                 return Ok(Verification::Invalid);
             }
             let rehash = if uses_params(&phc, &params) {
                 None
             } else {
-                Some(hash_blocking(&params, password.expose_secret().as_bytes())?)
+                Some(hash_with(&params, password.expose_secret().as_bytes(), memory)?)
             };
             Ok(Verification::Valid { rehash })
         })
@@ -203,32 +245,93 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Cancelled)?;
+        let (done, result) = tokio::sync::oneshot::channel();
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| PasswordError::Cancelled);
+        let workers = self.workers.clone();
+        workers.busy.fetch_add(1, Ordering::Relaxed);
+        let job: Job = Box::new(move |memory| {
+            let _ = done.send(work(memory));
+        });
+        let sent = match self.workers.jobs.lock() {
+            Ok(jobs) => jobs.send(job),
+            Err(poisoned) => poisoned.into_inner().send(job),
+        };
+        let result = match sent {
+            Ok(()) => result.await.map_err(|_| PasswordError::Cancelled),
+            Err(_) => Err(PasswordError::Cancelled),
+        };
+        workers.busy.fetch_sub(1, Ordering::Relaxed);
         crate::metrics::observe("idp_password_hash_duration_seconds", &[], started.elapsed());
         result
     }
 
-    /// Hashes waiting for a permit or running: the queue depth, for metrics.
+    /// Workers not busy with (or queued for) a hash, for metrics: negative means a queue.
     pub fn available_permits(&self) -> usize {
-        self.permits.available_permits()
+        self.workers
+            .count
+            .saturating_sub(self.workers.busy.load(Ordering::Relaxed))
     }
 }
 
-fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, PasswordError> {
+/// `memory` holding at least the blocks `params` needs (grown once, then reused).
+fn blocks_for<'m>(params: &Params, memory: &'m mut Vec<Block>) -> &'m mut [Block] {
+    let needed = params.block_count();
+    if memory.len() < needed {
+        memory.resize(needed, Block::default());
+    }
+    &mut memory[..needed]
+}
+
+/// argon2id of `password` under a fresh 16-byte salt from the OS CSPRNG, as a PHC string,
+/// computed in `memory`.
+fn hash_with(params: &Params, password: &[u8], memory: &mut Vec<Block>) -> Result<String, PasswordError> {
+    let failed = |e: &dyn std::fmt::Display| PasswordError::Hashing(e.to_string());
+    let mut salt_bytes = [0u8; 16];
+    getrandom::fill(&mut salt_bytes).map_err(|e| failed(&e))?;
+    let salt = Salt::new(&salt_bytes).map_err(|e| failed(&e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hashing(e.to_string()))
+        .hash_password_into_with_memory(password, &salt_bytes, &mut out, blocks_for(params, memory))
+        .map_err(|e| failed(&e))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc` (any argon2 variant and parameters),
+/// computed in `memory`; the comparison is constant-time.
+fn verify_with(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(salt), Some(expected)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        Params::try_from(&hash),
+        hash.salt,
+        hash.hash,
+    ) else {
+        return false;
+    };
+    let version = hash
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .unwrap_or(Version::V0x13);
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    if argon2
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, blocks_for(&params, memory))
+        .is_err()
+    {
+        return false;
+    }
+    Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 /// Whether a stored PHC string is argon2id with exactly the current parameters.
@@ -270,6 +373,28 @@ mod tests {
         );
         assert_eq!(
             hasher.verify(&secret("wrong"), Some(phc)).await.unwrap(),
+            Verification::Invalid
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_the_argon2_crate_itself_still_verify() {
+        use argon2::PasswordHasher as _;
+        let params = Params::new(8192, 1, 1, None).unwrap();
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_with_salt(b"stored before", b"0123456789abcdef")
+            .unwrap()
+            .to_string();
+        let hasher = PasswordHasher::new(1).unwrap();
+        assert!(matches!(
+            hasher
+                .verify(&secret("stored before"), Some(phc.clone()))
+                .await
+                .unwrap(),
+            Verification::Valid { rehash: Some(_) }
+        ));
+        assert_eq!(
+            hasher.verify(&secret("stored befor"), Some(phc)).await.unwrap(),
             Verification::Invalid
         );
     }
