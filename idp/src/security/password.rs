@@ -102,7 +102,10 @@ pub fn check_policy(password: &str, owner: &Owner<'_>) -> Result<(), String> {
         return Err("password must not be based on your username, email address or name".into());
     }
     let inputs: Vec<&str> = personal.iter().map(String::as_str).collect();
-    let estimate = zxcvbn::zxcvbn(password, &inputs);
+    // The estimator is third-party code run on any Unicode input: a panic in it must not take
+    // the request (or a worker) down; such a password is refused instead.
+    let estimate = std::panic::catch_unwind(|| zxcvbn::zxcvbn(password, &inputs))
+        .map_err(|_| "this password could not be checked; choose another".to_string())?;
     let score = u8::from(estimate.score());
     let warning = estimate.feedback().and_then(|f| f.warning());
     if score < MIN_STRENGTH || (score < PATTERN_FREE_BELOW && warning.is_some()) {
