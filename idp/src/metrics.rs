@@ -58,11 +58,7 @@ fn sample(services: &Services) {
     metrics::gauge!("idp_db_pool_connections", "state" => "idle").set(f64::from(idle));
     metrics::gauge!("idp_db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
     metrics::gauge!("idp_db_pool_max_connections").set(f64::from(services.settings.database_max_connections));
-    let queued = services
-        .settings
-        .password_hash_concurrency
-        .saturating_sub(services.passwords.available_permits());
-    metrics::gauge!("idp_password_hashes_in_progress").set(queued as f64);
+    metrics::gauge!("idp_password_hashes_in_progress").set(services.passwords.in_progress() as f64);
     let ring = services.keys.current();
     metrics::gauge!("idp_signing_keys", "state" => "published").set(ring.published_kids().len() as f64);
     let (pending, active, retired) = ring.key_states(services.clock.now());

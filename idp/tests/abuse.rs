@@ -22,6 +22,14 @@ fn client_from(ip: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// A server with `settings`, the user vic and a first-party client.
+async fn vic_and_app(backend: Backend, settings: &[(&str, &str)]) -> (common::TestApp, common::Registered) {
+    let app = spawn_app_with(TestDb::new(backend).await, settings).await;
+    app.add_user("vic").await;
+    let client = app.add_client(false, |c| c.first_party = true).await;
+    (app, client)
+}
+
 /// Opens the login page for `client_id` and submits `password`; returns the status.
 async fn attempt(http: &reqwest::Client, base: &str, client_id: &str, password: &str) -> reqwest::Response {
     let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
@@ -42,13 +50,7 @@ async fn attempt(http: &reqwest::Client, base: &str, client_id: &str, password: 
 }
 
 async fn a_locked_out_attacker_does_not_lock_out_the_user(backend: Backend) {
-    let app = spawn_app_with(
-        TestDb::new(backend).await,
-        &[("IDP_TRUSTED_PROXIES", "127.0.0.1")],
-    )
-    .await;
-    app.add_user("vic").await;
-    let client = app.add_client(false, |c| c.first_party = true).await;
+    let (app, client) = vic_and_app(backend, &[("IDP_TRUSTED_PROXIES", "127.0.0.1")]).await;
     let attacker = client_from("198.51.100.66");
     for _ in 0..5 {
         assert_eq!(
@@ -111,9 +113,7 @@ async fn a_locked_out_attacker_does_not_lock_out_the_user(backend: Backend) {
 
 async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(backend: Backend) {
     // No trusted proxies: X-Forwarded-For must not let an attacker rotate "addresses".
-    let app = spawn_app_with(TestDb::new(backend).await, &[]).await;
-    app.add_user("vic").await;
-    let client = app.add_client(false, |c| c.first_party = true).await;
+    let (app, client) = vic_and_app(backend, &[]).await;
     for i in 0..5 {
         let spoofing = client_from(&format!("198.51.100.{i}"));
         assert_eq!(
@@ -175,13 +175,7 @@ async fn token_requests_beyond_the_limit_get_429_with_retry_after(backend: Backe
 /// source get refused (the account-wide budget counts only failures and slows, it does not
 /// refuse), and `unlock` resets every limiter of the account.
 async fn other_sources_failures_never_refuse_the_right_password(backend: Backend) {
-    let app = spawn_app_with(
-        TestDb::new(backend).await,
-        &[("IDP_TRUSTED_PROXIES", "127.0.0.1")],
-    )
-    .await;
-    app.add_user("vic").await;
-    let client = app.add_client(false, |c| c.first_party = true).await;
+    let (app, client) = vic_and_app(backend, &[("IDP_TRUSTED_PROXIES", "127.0.0.1")]).await;
     for attacker in ["198.51.100.66", "198.51.100.67"] {
         let http = client_from(attacker);
         for _ in 0..16 {
@@ -234,13 +228,7 @@ async fn other_sources_failures_never_refuse_the_right_password(backend: Backend
 /// Issue 15 #3: an IPv6 attacker cannot escape its lock by moving inside its /64, and does
 /// not lock out a neighbour in another /64.
 async fn ipv6_sources_are_locked_by_their_64_bit_prefix(backend: Backend) {
-    let app = spawn_app_with(
-        TestDb::new(backend).await,
-        &[("IDP_TRUSTED_PROXIES", "127.0.0.1")],
-    )
-    .await;
-    app.add_user("vic").await;
-    let client = app.add_client(false, |c| c.first_party = true).await;
+    let (app, client) = vic_and_app(backend, &[("IDP_TRUSTED_PROXIES", "127.0.0.1")]).await;
     for host in 1..=5 {
         let hopping = client_from(&format!("2001:db8:1:2::{host}"));
         assert_eq!(

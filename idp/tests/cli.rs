@@ -186,6 +186,34 @@ fn user_disable_marks_the_user_disabled() {
     assert_one_line_failure(&run(dir.path(), &["user", "disable", "nobody"], ""), "not found");
 }
 
+/// Issue 15 #10: a duration beyond its bound is refused with one line, and nothing is written.
+#[test]
+fn a_huge_refresh_idle_timeout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &[
+                "client",
+                "add",
+                "--name",
+                "Huge",
+                "--redirect-uri",
+                "https://app.example.com/cb",
+                "--refresh-idle-timeout",
+                "4611686018427387903",
+            ],
+            "",
+        ),
+        "idle timeout must be 60 seconds to 365 days",
+    );
+    let list = stdout(&run(dir.path(), &["client", "list", "--json"], ""));
+    assert_eq!(
+        serde_json::from_str::<Value>(&list).unwrap(),
+        serde_json::json!([])
+    );
+}
+
 #[test]
 fn client_add_prints_a_secret_once_for_confidential_clients_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -478,11 +478,7 @@ pub async fn consent_submit(
             .store
             .save_consent(&user.id.to_string(), &request.client_id, &scopes, now)
             .await?;
-        let client = services
-            .store
-            .find_client(&request.client_id)
-            .await?
-            .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+        let client = authorize::interaction_client(services, request).await?;
         authorize::issue_code(services, &client, request, &session, &user, now).await
     }
     .await

@@ -123,11 +123,7 @@ pub async fn proceed(
         }
         return Ok(Next::Login(interaction.at(Step::Authenticate)));
     }
-    let client = services
-        .store
-        .find_client(&request.client_id)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+    let client = interaction_client(services, request).await?;
     record_client_id(&client.id);
     let consented = services
         .store
@@ -152,6 +148,15 @@ pub async fn proceed(
         ));
     }
     issue_code(services, &client, request, &session, &user, now).await
+}
+
+/// The client of a validated request: it may have been removed since.
+pub async fn interaction_client(services: &Services, request: &AuthRequest) -> Result<Client, OAuthError> {
+    services
+        .store
+        .find_client(&request.client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))
 }
 
 /// OIDC Core §3.1.2.1: `prompt=login` and an exceeded `max_age` demand a fresh login,

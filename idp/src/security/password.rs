@@ -144,8 +144,9 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 /// instead left a 19 MiB allocation in each of many allocator arenas (670 MiB after a
 /// login surge, issue 15 #12).
 struct Workers {
-    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    jobs: std::sync::mpsc::Sender<Job>,
     count: usize,
+    /// Hashes running or queued.
     busy: AtomicUsize,
 }
 
@@ -202,7 +203,7 @@ impl PasswordHasher {
         Ok(Self {
             params,
             workers: Arc::new(Workers {
-                jobs: Mutex::new(sender),
+                jobs: sender,
                 count,
                 busy: AtomicUsize::new(0),
             }),
@@ -252,29 +253,30 @@ impl PasswordHasher {
     ) -> Result<T, PasswordError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let started = std::time::Instant::now();
-        let workers = self.workers.clone();
+        let workers = &self.workers;
+        // Counted until this future ends, also when the request is dropped while waiting.
+        struct Busy<'a>(&'a AtomicUsize);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         workers.busy.fetch_add(1, Ordering::Relaxed);
+        let _busy = Busy(&workers.busy);
         let job: Job = Box::new(move |memory| {
             let _ = done.send(work(memory));
         });
-        let sent = match self.workers.jobs.lock() {
-            Ok(jobs) => jobs.send(job),
-            Err(poisoned) => poisoned.into_inner().send(job),
-        };
-        let result = match sent {
+        let result = match workers.jobs.send(job) {
             Ok(()) => result.await.map_err(|_| PasswordError::Cancelled),
             Err(_) => Err(PasswordError::Cancelled),
         };
-        workers.busy.fetch_sub(1, Ordering::Relaxed);
         crate::metrics::observe("idp_password_hash_duration_seconds", &[], started.elapsed());
         result
     }
 
-    /// Workers not busy with (or queued for) a hash, for metrics: negative means a queue.
-    pub fn available_permits(&self) -> usize {
-        self.workers
-            .count
-            .saturating_sub(self.workers.busy.load(Ordering::Relaxed))
+    /// Hashes running or queued for a worker, for metrics.
+    pub fn in_progress(&self) -> usize {
+        self.workers.busy.load(Ordering::Relaxed)
     }
 }
 

@@ -389,19 +389,8 @@ impl TestApp {
 /// A token response obtained the way a web app would: browser login, code, exchange.
 impl TestApp {
     pub async fn tokens(&self, client: &Registered, username: &str, scope: &str) -> serde_json::Value {
-        use sha2_free::s256;
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let mut url = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
-        url.query_pairs_mut()
-            .append_pair("client_id", &client.id)
-            .append_pair("redirect_uri", REDIRECT)
-            .append_pair("response_type", "code")
-            .append_pair("scope", scope)
-            .append_pair("state", "s")
-            .append_pair("code_challenge", &s256(verifier))
-            .append_pair("code_challenge_method", "S256");
         let browser = browser::Browser::new(&self.base);
-        let landing = browser.visit(url.as_str()).await;
+        let landing = browser.visit(&self.authorize_url(&client.id, scope)).await;
         let code = browser
             .log_in_and_consent(landing, username, PASSWORD)
             .await
@@ -414,12 +403,27 @@ impl TestApp {
                     ("grant_type", "authorization_code"),
                     ("code", &code),
                     ("redirect_uri", REDIRECT),
-                    ("code_verifier", verifier),
+                    ("code_verifier", VERIFIER),
                 ],
             )
             .await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
+    }
+
+    /// An authorization request for `client` at REDIRECT with `scope`, state `s` and the
+    /// PKCE challenge of [`VERIFIER`].
+    pub fn authorize_url(&self, client_id: &str, scope: &str) -> String {
+        let mut url = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("response_type", "code")
+            .append_pair("scope", scope)
+            .append_pair("state", "s")
+            .append_pair("code_challenge", CHALLENGE)
+            .append_pair("code_challenge_method", "S256");
+        url.to_string()
     }
 
     /// POSTs to the token endpoint with the client's credentials (Basic, or client_id if public).
@@ -456,16 +460,8 @@ impl TestApp {
     }
 }
 
-/// PKCE S256 without pulling another hash crate into the tests: the server's own digest.
-mod sha2_free {
-    pub fn s256(verifier: &str) -> String {
-        use base64::Engine;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
-    }
-}
-
-/// The S256 challenge of the RFC 7636 Appendix B verifier.
+/// The RFC 7636 Appendix B verifier and its S256 challenge.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 pub fn authorize_query(client_id: &str, extra: &str) -> String {

@@ -122,17 +122,8 @@ macro_rules! impl_grant_store {
                 if let Some(row) = first {
                     return Ok(CodeUse::First(row.try_into()?));
                 }
-                let earlier: Option<rows::CodeRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::rows::code_columns!(),
-                    " FROM authorization_codes WHERE code_hash = $1"
-                ))
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_sqlx)?;
-                Ok(match earlier {
-                    Some(row) => CodeUse::Replayed(row.try_into()?),
+                Ok(match $crate::store::GrantStore::find_code(self, code_hash).await? {
+                    Some(code) => CodeUse::Replayed(code),
                     None => CodeUse::Unknown,
                 })
             }
