@@ -207,6 +207,10 @@ api_type! {
         pub refresh_token_ttl_s: Option<i64>,
         pub refresh_idle_ttl_s: Option<i64>,
         pub refresh_reuse_window_s: i64,
+        /// Token requests per minute; `null`: the deployment's default, 0: no limit.
+        pub rate_limit_token_per_minute: Option<i64>,
+        /// Introspection and revocation requests per minute; `null`: the default, 0: no limit.
+        pub rate_limit_introspect_per_minute: Option<i64>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }
@@ -251,6 +255,12 @@ api_type! {
         pub refresh_idle_ttl_s: Option<i64>,
         #[serde(default)]
         pub refresh_reuse_window_s: i64,
+        /// Token requests per minute (0: none); omitted or `null`: the deployment's default.
+        #[serde(default)]
+        pub rate_limit_token_per_minute: Option<i64>,
+        /// Introspection and revocation requests per minute (0: none); omitted: the default.
+        #[serde(default)]
+        pub rate_limit_introspect_per_minute: Option<i64>,
     }
 }
 

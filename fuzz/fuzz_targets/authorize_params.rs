@@ -28,6 +28,8 @@ fn client() -> Client {
         refresh_token_ttl_s: None,
         refresh_idle_ttl_s: None,
         refresh_reuse_window_s: 0,
+        rate_limit_token_per_minute: None,
+        rate_limit_introspect_per_minute: None,
         theme: None,
         created_at: now,
         updated_at: now,

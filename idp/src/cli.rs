@@ -133,6 +133,16 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a client's own rate limits (requests per minute; 0: none; `default`: the
+    /// deployment's). Other settings are changed in the portal or the admin API.
+    Update {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        #[arg(long, value_name = "PER_MINUTE|default")]
+        rate_limit_token: Option<String>,
+        #[arg(long, value_name = "PER_MINUTE|default")]
+        rate_limit_introspect: Option<String>,
+    },
     /// Remove a client with its grants and tokens.
     Remove {
         /// Generated ids may begin with `-`: taken as the id, not as a flag.
@@ -181,6 +191,13 @@ pub struct ClientAddArgs {
     /// Algorithm of this client's access tokens; default: the deployment's access_token_signing_alg.
     #[arg(long)]
     access_token_signing_alg: Option<String>,
+    /// This client's token requests per minute (0: none); default: rate_limit_token_per_minute.
+    #[arg(long, value_name = "PER_MINUTE")]
+    rate_limit_token: Option<i64>,
+    /// This client's introspection and revocation requests per minute (0: none); default:
+    /// rate_limit_introspect_per_minute.
+    #[arg(long, value_name = "PER_MINUTE")]
+    rate_limit_introspect: Option<i64>,
     #[arg(long)]
     json: bool,
 }
@@ -474,11 +491,43 @@ async fn client(cmd: ClientCommand, services: &Services) -> Result<String, Failu
                 })
                 .collect())
         }
+        ClientCommand::Update {
+            client_id,
+            rate_limit_token,
+            rate_limit_introspect,
+        } => {
+            let mut settings = manage::clients::get(services, &client_id).await?.settings();
+            if let Some(value) = rate_limit_token {
+                settings.rate_limit_token_per_minute = per_minute_or_default(&value)?;
+            }
+            if let Some(value) = rate_limit_introspect {
+                settings.rate_limit_introspect_per_minute = per_minute_or_default(&value)?;
+            }
+            let client = manage::clients::update(services, &client_id, settings, Actor::Cli).await?;
+            let show = |limit: Option<i64>| limit.map_or("default".to_string(), |l| l.to_string());
+            Ok(format!(
+                "client {client_id} updated: token rate limit {}, introspection rate limit {}\n",
+                show(client.rate_limit_token_per_minute),
+                show(client.rate_limit_introspect_per_minute)
+            ))
+        }
         ClientCommand::Remove { client_id } => {
             manage::clients::remove(services, &client_id, Actor::Cli).await?;
             Ok(format!("client {client_id} removed\n"))
         }
     }
+}
+
+/// A per-minute limit as typed: a number, or `default` for the deployment's.
+fn per_minute_or_default(value: &str) -> Result<Option<i64>, Invalid> {
+    if value == "default" {
+        return Ok(None);
+    }
+    value.parse::<i64>().map(Some).map_err(|_| {
+        Invalid::new(format!(
+            "{value:?} is not a number of requests per minute or `default`"
+        ))
+    })
 }
 
 fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
@@ -524,6 +573,8 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         token_endpoint_auth_method: None,
         access_token_ttl_s: None,
         refresh_token_ttl_s: None,
+        rate_limit_token_per_minute: args.rate_limit_token,
+        rate_limit_introspect_per_minute: args.rate_limit_introspect,
     })
 }
 

@@ -255,7 +255,88 @@ async fn ipv6_sources_are_locked_by_their_64_bit_prefix(backend: Backend) {
     );
 }
 
+/// Issue 15 #13: each client may carry its own limits. A busy service granted more is not
+/// throttled at the deployment's default, a client without one is, the 429 says which limit
+/// was hit, a limit of 0 means none, and refusals are counted per limit.
+async fn a_client_carries_its_own_rate_limits(backend: Backend) {
+    let app = spawn_app_with(
+        TestDb::new(backend).await,
+        &[
+            ("IDP_RATE_LIMIT_TOKEN_PER_MINUTE", "60"),
+            ("IDP_RATE_LIMIT_INTROSPECT_PER_MINUTE", "60"),
+        ],
+    )
+    .await;
+    let with_limits = |token: i64, introspect: i64| {
+        move |c: &mut idp::domain::client::NewClient| {
+            c.grant_types = vec![idp::domain::client::GrantType::ClientCredentials];
+            c.redirect_uris.clear();
+            c.scopes = vec!["api".into()];
+            c.rate_limit_token_per_minute = Some(token);
+            c.rate_limit_introspect_per_minute = Some(introspect);
+        }
+    };
+    let busy = app.add_client(false, with_limits(6000, 6000)).await;
+    let unlimited = app.add_client(false, with_limits(0, 0)).await;
+    let plain = app.add_service_client(&["api"]).await;
+    let grant = [("grant_type", "client_credentials")];
+    let mut token = String::new();
+    for client in [&busy, &unlimited] {
+        for _ in 0..30 {
+            let response = app.token_request(client, &grant).await;
+            assert_eq!(response.status(), 200, "above the default, within its own limit");
+            token = response.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        for _ in 0..30 {
+            assert_eq!(app.introspect(client, &token).await["active"], true);
+        }
+    }
+    let mut statuses = Vec::new();
+    let mut refusal = Value::Null;
+    for _ in 0..15 {
+        let response = app.token_request(&plain, &grant).await;
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            refusal = response.json().await.unwrap();
+        }
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    let described = refusal["error_description"].as_str().unwrap();
+    assert!(
+        described.contains(&format!("token requests of client {}", plain.id))
+            && described.contains("limited to 60 per minute"),
+        "{described}"
+    );
+    let mut last = None;
+    for _ in 0..15 {
+        last = Some(app.post_as(&plain, "/introspect", &[("token", &token)]).await);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status(), 429);
+    let described: Value = last.json().await.unwrap();
+    assert!(
+        described["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("introspection and revocation requests of client"),
+        "{described}"
+    );
+    let metrics = app.metrics().await;
+    for limiter in ["token-client", "introspect-client"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(&format!("idp_rate_limited_total{{limiter=\"{limiter}\"}}"))),
+            "{limiter}: {metrics}"
+        );
+    }
+}
+
 on_both_backends!(
+    a_client_carries_its_own_rate_limits,
     other_sources_failures_never_refuse_the_right_password,
     ipv6_sources_are_locked_by_their_64_bit_prefix,
     a_locked_out_attacker_does_not_lock_out_the_user,
@@ -296,6 +377,38 @@ async fn two_instances_share_one_redis_rate_limit_budget() {
     assert!(
         timed.is_some_and(|n| n >= 7.0),
         "each replica timed its Redis calls: {timed:?}"
+    );
+}
+
+/// Issue 15 #13: a client's own limit is one budget across replicas sharing Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_own_limit_is_shared_by_two_instances() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let first = spawn_app_with(TestDb::new_shared(&db), &[]).await;
+    let second = spawn_app_with(db, &[]).await;
+    let client = first
+        .add_client(false, |c| {
+            c.grant_types = vec![idp::domain::client::GrantType::ClientCredentials];
+            c.redirect_uris.clear();
+            c.scopes = vec!["api".into()];
+            c.rate_limit_token_per_minute = Some(60);
+        })
+        .await;
+    let mut ok = 0;
+    for i in 0..14 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        if app
+            .token_request(&client, &[("grant_type", "client_credentials")])
+            .await
+            .status()
+            == 200
+        {
+            ok += 1;
+        }
+    }
+    assert_eq!(
+        ok, 10,
+        "one burst of 10 across both replicas, under the client's own limit"
     );
 }
 

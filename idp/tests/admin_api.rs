@@ -169,6 +169,23 @@ async fn clients_are_registered_changed_and_removed(backend: Backend) {
     let problem = assert_problem(invalid, 400).await;
     assert!(problem["detail"].as_str().unwrap().contains("https"), "{problem}");
 
+    // Issue 15 #13: a client's own rate limits, bounded at input.
+    let limited = admin
+        .call(reqwest::Method::PUT, &format!("/clients/{id}"), Some(json!({"name": "Billing", "grant_types": ["client_credentials"], "scopes": ["invoices"], "rate_limit_token_per_minute": 600000, "rate_limit_introspect_per_minute": 0})))
+        .await;
+    assert_eq!(limited.status(), 200);
+    let limited: Value = limited.json().await.unwrap();
+    assert_eq!(limited["rate_limit_token_per_minute"], 600000);
+    assert_eq!(limited["rate_limit_introspect_per_minute"], 0);
+    let negative = admin
+        .call(reqwest::Method::PUT, &format!("/clients/{id}"), Some(json!({"name": "Billing", "grant_types": ["client_credentials"], "scopes": ["invoices"], "rate_limit_token_per_minute": -1})))
+        .await;
+    let problem = assert_problem(negative, 400).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("rate limit"),
+        "{problem}"
+    );
+
     let replaced = admin
         .call(reqwest::Method::PUT, &format!("/clients/{id}"), Some(json!({"name": "Billing v2", "grant_types": ["client_credentials"], "scopes": ["invoices"], "access_token_ttl_s": 120})))
         .await;

@@ -214,6 +214,69 @@ fn a_huge_refresh_idle_timeout_is_refused() {
     );
 }
 
+/// Issue 15 #13: a client's own rate limits are set at registration and changed later.
+#[test]
+fn client_rate_limits_are_set_and_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "Resource server",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "api",
+            "--rate-limit-token",
+            "600000",
+            "--rate-limit-introspect",
+            "0",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = serde_json::from_str::<Value>(&stdout(&out)).unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let limits = |dir: &Path| {
+        let list: Value =
+            serde_json::from_str(&stdout(&run(dir, &["client", "list", "--json"], ""))).unwrap();
+        (
+            list[0]["rate_limit_token_per_minute"].clone(),
+            list[0]["rate_limit_introspect_per_minute"].clone(),
+        )
+    };
+    assert_eq!(limits(dir.path()), (Value::from(600000), Value::from(0)));
+    let out = run(
+        dir.path(),
+        &["client", "update", &id, "--rate-limit-token", "default"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("token rate limit default, introspection rate limit 0"));
+    assert_eq!(limits(dir.path()), (Value::Null, Value::from(0)));
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["client", "update", &id, "--rate-limit-introspect", "lots"],
+            "",
+        ),
+        "requests per minute",
+    );
+    assert_one_line_failure(
+        &run(
+            dir.path(),
+            &["client", "update", &id, "--rate-limit-token=-5"],
+            "",
+        ),
+        "rate limit must be 0",
+    );
+}
+
 #[test]
 fn client_add_prints_a_secret_once_for_confidential_clients_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -205,6 +205,8 @@ where
         refresh_token_ttl_s: None,
         refresh_idle_ttl_s: None,
         refresh_reuse_window_s: 0,
+        rate_limit_token_per_minute: None,
+        rate_limit_introspect_per_minute: None,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     });
@@ -221,6 +223,16 @@ where
     let access_ttl = RwSignal::new(c.access_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let refresh_ttl = RwSignal::new(c.refresh_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let reuse = RwSignal::new(c.refresh_reuse_window_s.to_string());
+    let token_limit = RwSignal::new(
+        c.rate_limit_token_per_minute
+            .map(|l| l.to_string())
+            .unwrap_or_default(),
+    );
+    let introspect_limit = RwSignal::new(
+        c.rate_limit_introspect_per_minute
+            .map(|l| l.to_string())
+            .unwrap_or_default(),
+    );
     let error = RwSignal::new(None::<String>);
     let lines = |s: RwSignal<String>| {
         s.get_untracked()
@@ -237,6 +249,16 @@ where
             .parse::<i64>()
             .map(Some)
             .map_err(|_| format!("{what} must be a number of seconds"))
+    };
+    let per_minute = |s: RwSignal<String>, what: &str| -> Result<Option<i64>, String> {
+        let text = s.get_untracked();
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        text.trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("{what} must be a number of requests per minute (0: no limit)"))
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -273,6 +295,11 @@ where
                 refresh_token_ttl_s: seconds(refresh_ttl, "The refresh token lifetime")?,
                 refresh_idle_ttl_s: c.refresh_idle_ttl_s,
                 refresh_reuse_window_s: seconds(reuse, "The reuse window")?.unwrap_or(0),
+                rate_limit_token_per_minute: per_minute(token_limit, "The token rate limit")?,
+                rate_limit_introspect_per_minute: per_minute(
+                    introspect_limit,
+                    "The introspection rate limit",
+                )?,
             })
         })();
         match checked {
@@ -327,6 +354,10 @@ where
                 <label>"Access token lifetime (s)" <input name="access_token_ttl_s" inputmode="numeric" prop:value=move || access_ttl.get() on:input=move |ev| access_ttl.set(event_target_value(&ev))/></label>
                 <label>"Refresh token lifetime (s)" <input name="refresh_token_ttl_s" inputmode="numeric" prop:value=move || refresh_ttl.get() on:input=move |ev| refresh_ttl.set(event_target_value(&ev))/></label>
                 <label>"Refresh reuse window (s)" <input name="refresh_reuse_window_s" inputmode="numeric" prop:value=move || reuse.get() on:input=move |ev| reuse.set(event_target_value(&ev))/></label>
+            </div>
+            <div class="row">
+                <label>"Token requests per minute (empty: default, 0: none)" <input name="rate_limit_token_per_minute" inputmode="numeric" prop:value=move || token_limit.get() on:input=move |ev| token_limit.set(event_target_value(&ev))/></label>
+                <label>"Introspections per minute (empty: default, 0: none)" <input name="rate_limit_introspect_per_minute" inputmode="numeric" prop:value=move || introspect_limit.get() on:input=move |ev| introspect_limit.set(event_target_value(&ev))/></label>
             </div>
             <div class="actions"><button type="submit" class="button primary">{submit_label}</button></div>
         </form>

@@ -162,5 +162,7 @@ fn new_client(input: ClientInput) -> Result<NewClient, ApiError> {
         token_endpoint_auth_method: auth_method,
         access_token_ttl_s: input.access_token_ttl_s,
         refresh_token_ttl_s: input.refresh_token_ttl_s,
+        rate_limit_token_per_minute: input.rate_limit_token_per_minute,
+        rate_limit_introspect_per_minute: input.rate_limit_introspect_per_minute,
     })
 }

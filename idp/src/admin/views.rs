@@ -44,6 +44,8 @@ pub fn client(c: &Client) -> ClientView {
         refresh_token_ttl_s: c.refresh_token_ttl_s,
         refresh_idle_ttl_s: c.refresh_idle_ttl_s,
         refresh_reuse_window_s: c.refresh_reuse_window_s,
+        rate_limit_token_per_minute: c.rate_limit_token_per_minute,
+        rate_limit_introspect_per_minute: c.rate_limit_introspect_per_minute,
         created_at: c.created_at,
         updated_at: c.updated_at,
     }

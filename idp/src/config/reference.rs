@@ -247,13 +247,13 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "rate_limit_token_per_minute",
         kind: Kind::Integer,
         default: "120000",
-        doc: "Token requests per minute per client and, separately, per address (bursts of 1/30 of that). 0 disables; load tests raise or disable it.",
+        doc: "Default token requests per minute per client and, separately, per address (bursts of 1/30 of that, at least 10). A client with its own limit (`idp client add/update --rate-limit-token`, admin API, portal) is held to that alone. 0 disables; load tests raise or disable it.",
     },
     SettingDoc {
         key: "rate_limit_introspect_per_minute",
         kind: Kind::Integer,
         default: "300000",
-        doc: "Introspection and revocation requests per minute per client (bursts of 1/30 of that). 0 disables.",
+        doc: "Default introspection and revocation requests per minute per client (bursts of 1/30 of that, at least 10); a client's own limit (`--rate-limit-introspect`) replaces it. 0 disables.",
     },
     SettingDoc {
         key: "rate_limit_admin_per_minute",

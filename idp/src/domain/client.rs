@@ -168,6 +168,9 @@ pub fn parse_scope_token(raw: &str) -> Result<String, Invalid> {
 /// JWS algorithms tokens can be signed with.
 pub const SIGNING_ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
+/// The highest per-client rate limit (requests per minute): far above what one replica serves.
+pub const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000_000;
+
 pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -192,6 +195,10 @@ pub struct Client {
     pub refresh_token_ttl_s: Option<i64>,
     pub refresh_idle_ttl_s: Option<i64>,
     pub refresh_reuse_window_s: i64,
+    /// Token requests per minute for this client; `None`: the deployment's default, 0: none.
+    pub rate_limit_token_per_minute: Option<i64>,
+    /// Introspection and revocation requests per minute; `None`: the default, 0: none.
+    pub rate_limit_introspect_per_minute: Option<i64>,
     pub theme: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -200,6 +207,30 @@ pub struct Client {
 impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// The settings of this client as an operator would give them, to change some.
+    pub fn settings(&self) -> NewClient {
+        NewClient {
+            name: self.name.clone(),
+            client_type: self.client_type,
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            grant_types: self.grant_types.clone(),
+            scopes: self.scopes.clone(),
+            first_party: self.first_party,
+            refresh_reuse_window_s: self.refresh_reuse_window_s,
+            require_pkce: self.require_pkce,
+            refresh_idle_ttl_s: self.refresh_idle_ttl_s,
+            id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
+            access_token_signing_alg: self.access_token_signing_alg.clone(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            token_endpoint_auth_method: Some(self.token_endpoint_auth_method),
+            access_token_ttl_s: self.access_token_ttl_s,
+            refresh_token_ttl_s: self.refresh_token_ttl_s,
+            rate_limit_token_per_minute: self.rate_limit_token_per_minute,
+            rate_limit_introspect_per_minute: self.rate_limit_introspect_per_minute,
+        }
     }
 }
 
@@ -229,6 +260,9 @@ pub struct NewClient {
     /// Lifetimes overriding the deployment's defaults.
     pub access_token_ttl_s: Option<i64>,
     pub refresh_token_ttl_s: Option<i64>,
+    /// Rate limits overriding the deployment's defaults (per minute; 0: none).
+    pub rate_limit_token_per_minute: Option<i64>,
+    pub rate_limit_introspect_per_minute: Option<i64>,
 }
 
 impl NewClient {
@@ -286,6 +320,16 @@ impl NewClient {
                 ));
             }
             _ => {}
+        }
+        for (name, limit) in [
+            ("token", self.rate_limit_token_per_minute),
+            ("introspection", self.rate_limit_introspect_per_minute),
+        ] {
+            if limit.is_some_and(|l| !(0..=MAX_RATE_LIMIT_PER_MINUTE).contains(&l)) {
+                return Err(Invalid::new(format!(
+                    "the {name} rate limit must be 0 (none) to {MAX_RATE_LIMIT_PER_MINUTE} requests per minute"
+                )));
+            }
         }
         if self.refresh_reuse_window_s < 0 || self.refresh_reuse_window_s > 300 {
             return Err(Invalid::new("the refresh reuse window must be 0 to 300 seconds"));

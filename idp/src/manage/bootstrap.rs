@@ -95,5 +95,7 @@ fn portal_client(services: &Services) -> Result<NewClient, ManageError> {
         token_endpoint_auth_method: None,
         access_token_ttl_s: None,
         refresh_token_ttl_s: Some(8 * 3600),
+        rate_limit_token_per_minute: None,
+        rate_limit_introspect_per_minute: None,
     })
 }

@@ -171,6 +171,8 @@ fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono:
         first_party: new.first_party,
         access_token_ttl_s: new.access_token_ttl_s,
         refresh_token_ttl_s: new.refresh_token_ttl_s,
+        rate_limit_token_per_minute: new.rate_limit_token_per_minute,
+        rate_limit_introspect_per_minute: new.rate_limit_introspect_per_minute,
         refresh_idle_ttl_s: new.refresh_idle_ttl_s,
         refresh_reuse_window_s: new.refresh_reuse_window_s,
         theme: current.and_then(|c| c.theme.clone()),

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::error::OAuthError;
 use super::params::Params;
+use super::throttle::{self, Endpoint};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::client::{Client, TokenEndpointAuthMethod};
 use crate::http::meta::RequestMeta;
@@ -95,16 +96,38 @@ fn form_decode(part: &str) -> Option<String> {
     Some(params.get("v").unwrap_or_default().to_string())
 }
 
-/// Authenticates the client; every failure is `invalid_client` and a security event.
-pub async fn authenticate(
+/// Counts the request against its client's (and, at the token endpoint, its address's)
+/// rate limits, then authenticates the client; every authentication failure is
+/// `invalid_client` and a security event. The client is read once, for both.
+pub async fn authenticate_limited(
     services: &Services,
-    presented: &Presented,
+    headers: &HeaderMap,
+    params: &Params,
     meta: &RequestMeta,
+    endpoint: Endpoint,
 ) -> Result<Client, OAuthError> {
-    let client = services
+    let presented = presented(headers, params)?;
+    let registered = services
         .clients
         .get(services.store.as_ref(), &presented.client_id)
         .await?;
+    throttle::enforce(
+        services,
+        endpoint,
+        &presented.client_id,
+        registered.as_deref(),
+        meta.ip.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    authenticate(services, &presented, registered, meta).await
+}
+
+async fn authenticate(
+    services: &Services,
+    presented: &Presented,
+    client: Option<std::sync::Arc<Client>>,
+    meta: &RequestMeta,
+) -> Result<Client, OAuthError> {
     let verdict = match &client {
         None => {
             // Spend the same HMAC as for a known client: no timing difference.
@@ -147,20 +170,6 @@ pub async fn authenticate(
             )
         }
     }
-}
-
-/// Rate-limits by the presented client id (`limiter`, `per_minute`), then authenticates.
-pub async fn authenticate_limited(
-    services: &Services,
-    headers: &HeaderMap,
-    params: &Params,
-    meta: &RequestMeta,
-    limiter: &'static str,
-    per_minute: u32,
-) -> Result<Client, OAuthError> {
-    let presented = presented(headers, params)?;
-    super::throttle::enforce(services, limiter, &presented.client_id, per_minute).await?;
-    authenticate(services, &presented, meta).await
 }
 
 #[cfg(test)]

@@ -28,14 +28,12 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let services = &state.services;
     let params = form_params(&req, &body)?;
-    let per_minute = services.settings.rate_limit_introspect_per_minute;
     let client = client_auth::authenticate_limited(
         services,
         req.headers(),
         &params,
         &meta,
-        "introspect-client",
-        per_minute,
+        super::throttle::Endpoint::Introspection,
     )
     .await?;
     if client.client_type != ClientType::Confidential {

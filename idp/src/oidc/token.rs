@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::client_auth;
 use super::error::OAuthError;
 use super::grants;
+use super::throttle::Endpoint;
 use crate::domain::client::GrantType;
 use crate::http::meta::RequestMeta;
 use crate::startup::AppState;
@@ -33,17 +34,8 @@ pub async fn token(
     // RFC 6749 §3.2: POST with application/x-www-form-urlencoded.
     let params = super::params::form_params(&req, &body)?;
     let services = &state.services;
-    let presented = client_auth::presented(req.headers(), &params)?;
-    let per_minute = services.settings.rate_limit_token_per_minute;
-    super::throttle::enforce(
-        services,
-        "token-ip",
-        meta.ip.as_deref().unwrap_or_default(),
-        per_minute,
-    )
-    .await?;
-    super::throttle::enforce(services, "token-client", &presented.client_id, per_minute).await?;
-    let client = client_auth::authenticate(services, &presented, &meta).await?;
+    let client =
+        client_auth::authenticate_limited(services, req.headers(), &params, &meta, Endpoint::Token).await?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("the grant_type parameter is missing"))?;

@@ -110,6 +110,8 @@ pub(crate) struct ClientRow {
     theme: Option<String>,
     created_at: i64,
     updated_at: i64,
+    rate_limit_token_per_minute: Option<i64>,
+    rate_limit_introspect_per_minute: Option<i64>,
 }
 
 macro_rules! client_columns {
@@ -117,7 +119,8 @@ macro_rules! client_columns {
         "id, name, client_type, secret_hash, redirect_uris, \
     post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes, token_endpoint_auth_method, \
     id_token_signed_response_alg, access_token_signing_alg, first_party, require_pkce, access_token_ttl_s, \
-    refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at"
+    refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at, \
+    rate_limit_token_per_minute, rate_limit_introspect_per_minute"
     };
 }
 pub(crate) use client_columns;
@@ -147,6 +150,8 @@ impl TryFrom<ClientRow> for Client {
             refresh_token_ttl_s: r.refresh_token_ttl_s,
             refresh_idle_ttl_s: r.refresh_idle_ttl_s,
             refresh_reuse_window_s: r.refresh_reuse_window_s,
+            rate_limit_token_per_minute: r.rate_limit_token_per_minute,
+            rate_limit_introspect_per_minute: r.rate_limit_introspect_per_minute,
             theme: r.theme,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,

@@ -39,6 +39,8 @@ pub fn client(id: &str) -> Client {
         refresh_token_ttl_s: None,
         refresh_idle_ttl_s: Some(3600),
         refresh_reuse_window_s: 5,
+        rate_limit_token_per_minute: Some(6000),
+        rate_limit_introspect_per_minute: None,
         theme: None,
         created_at: t0(),
         updated_at: t0(),

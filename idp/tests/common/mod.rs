@@ -337,6 +337,8 @@ impl TestApp {
             refresh_idle_ttl_s: None,
             token_endpoint_auth_method: None,
             access_token_ttl_s: None,
+            rate_limit_token_per_minute: None,
+            rate_limit_introspect_per_minute: None,
             refresh_token_ttl_s: None,
         };
         adjust(&mut new);

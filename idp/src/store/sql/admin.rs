@@ -209,7 +209,8 @@ macro_rules! impl_admin_store {
                      backchannel_logout_uri = $4, grant_types = $5, scopes = $6, token_endpoint_auth_method = $7, \
                      id_token_signed_response_alg = $8, access_token_signing_alg = $9, first_party = $10, \
                      require_pkce = $11, access_token_ttl_s = $12, refresh_token_ttl_s = $13, \
-                     refresh_idle_ttl_s = $14, refresh_reuse_window_s = $15, updated_at = $16 WHERE id = $17",
+                     refresh_idle_ttl_s = $14, refresh_reuse_window_s = $15, updated_at = $16, \
+                     rate_limit_token_per_minute = $17, rate_limit_introspect_per_minute = $18 WHERE id = $19",
                 )
                 .bind(&c.name)
                 .bind(rows::json(&c.redirect_uris))
@@ -227,6 +228,8 @@ macro_rules! impl_admin_store {
                 .bind(c.refresh_idle_ttl_s)
                 .bind(c.refresh_reuse_window_s)
                 .bind(rows::ms(c.updated_at))
+                .bind(c.rate_limit_token_per_minute)
+                .bind(c.rate_limit_introspect_per_minute)
                 .bind(&c.id)
                 .execute(&self.pool)
                 .await
