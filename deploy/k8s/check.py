@@ -166,6 +166,28 @@ wanted = [labels.get(s.replace("__meta_kubernetes_pod_label_", "").replace("app_
 if ";".join(map(str, wanted)) != keep["regex"]:
     fail("scrape.yml: the idp job does not keep the server's pods (labels differ from deployment.yaml)")
 
+# /metrics has a port of its own: the config, the container's metrics port, the scrape job and
+# the network policy agree on it, and the public server port is not the metrics port.
+config = next(c for c in by_kind["ConfigMap"] if c["metadata"]["name"] == "idp-config")["data"]
+metrics_port = int(config.get("IDP_METRICS_LISTEN", ":0").rsplit(":", 1)[1])
+server = next(d for d in by_kind["Deployment"] if d["metadata"]["name"] == "idp")["spec"]["template"]
+ports = {p["name"]: p["containerPort"] for c in server["spec"]["containers"] for p in c.get("ports", [])}
+if ports.get("metrics") != metrics_port or metrics_port == ports.get("http"):
+    fail(f"deployment.yaml: the metrics port {ports.get('metrics')} is not IDP_METRICS_LISTEN's {metrics_port}")
+if server["metadata"]["annotations"].get("prometheus.io/port") != str(metrics_port):
+    fail("deployment.yaml: the prometheus.io/port annotation is not the metrics port")
+port_keep = [r for r in idp_job["relabel_configs"] if "__meta_kubernetes_pod_container_port_name" in r.get("source_labels", [])]
+if [r["regex"] for r in port_keep] != ["metrics"]:
+    fail("scrape.yml: the idp job must scrape the container port named metrics")
+for policy in by_kind["NetworkPolicy"]:
+    for rule in policy["spec"].get("ingress", []):
+        sources = {s.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for s in rule.get("from", [])}
+        opened = {p["port"] for p in rule.get("ports", [])}
+        if "ingress-nginx" in sources and metrics_port in opened:
+            fail(f"networkpolicy.yaml: {policy['metadata']['name']} opens the metrics port to the ingress controller")
+        if "monitoring" in sources and opened - {metrics_port}:
+            fail(f"networkpolicy.yaml: {policy['metadata']['name']} opens more than the metrics port to monitoring")
+
 if errors:
     print("\n".join(errors), file=sys.stderr)
     sys.exit(1)

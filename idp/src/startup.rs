@@ -24,6 +24,8 @@ pub struct AppState {
     pub interactions: InteractionSigner,
     /// The portal's Content-Security-Policy, when the portal is served.
     pub portal_csp: Option<String>,
+    /// The port of the `metrics_listen` listener, when `/metrics` has one of its own.
+    pub metrics_port: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ impl ServeError {
 pub struct Application {
     pub server: Server,
     pub address: std::net::SocketAddr,
+    /// Where `/metrics` is served when `metrics_listen` is set.
+    pub metrics_address: Option<std::net::SocketAddr>,
     pub services: Services,
 }
 
@@ -109,6 +113,17 @@ impl Application {
             })?),
             None => None,
         };
+        let metrics_listener = match settings.metrics_listen {
+            Some(address) => Some(TcpListener::bind(address).map_err(|source| ServeError::Bind {
+                address: address.to_string(),
+                source,
+            })?),
+            None => None,
+        };
+        let metrics_address = metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let admin_ui = admin_ui_dir(settings.admin_ui_dir.clone());
         let portal_csp = admin_ui
             .as_ref()
@@ -120,6 +135,7 @@ impl Application {
             interactions: InteractionSigner::new(&services.interaction_key),
             themes,
             services: services.clone(),
+            metrics_port: metrics_address.map(|a| a.port()),
         });
         if admin_ui.is_none() {
             tracing::warn!(
@@ -150,6 +166,7 @@ impl Application {
                 .wrap(from_fn(http::tls::redirect_plain_http))
                 .wrap(security_headers(https))
                 .wrap(from_fn(crate::http::cors::middleware))
+                .wrap(from_fn(http::health::metrics_listener))
                 .wrap(from_fn(request_id::middleware))
                 .configure(http::routes)
                 .route(
@@ -175,11 +192,16 @@ impl Application {
         let server = match redirect_listener {
             Some(plain) => server.listen(plain)?,
             None => server,
+        };
+        let server = match metrics_listener {
+            Some(metrics) => server.listen(metrics)?,
+            None => server,
         }
         .run();
         Ok(Self {
             server,
             address,
+            metrics_address,
             services,
         })
     }

@@ -405,7 +405,74 @@ async fn the_admin_api_is_rate_limited(backend: Backend) {
     assert!(response.headers().contains_key("retry-after"));
     assert_problem(response, 429).await;
 }
+/// Issue 15 (info): the portal's client gets the rotating refresh tokens docs/admin.md
+/// describes: a login through it with `offline_access` yields one, and it rotates.
+async fn the_portal_gets_rotating_refresh_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_user_as("ada", true).await;
+    let callback = format!("{}/admin/callback", app.base);
+    let mut url = url::Url::parse(&format!("{}/authorize", app.base)).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "admin-portal")
+        .append_pair("redirect_uri", &callback)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile offline_access")
+        .append_pair("code_challenge", common::CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    let browser = browser::Browser::new(&app.base);
+    let landing = browser.visit(url.as_str()).await;
+    let (_, _, html) = landing.page();
+    let login = browser::form(&html)
+        .set("username", "ada")
+        .set("password", common::PASSWORD);
+    let submitted = browser
+        .http
+        .post(format!("{}/login", app.base))
+        .form(&login.fields)
+        .send()
+        .await
+        .unwrap();
+    let location = submitted.headers()["location"].to_str().unwrap().to_string();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let portal = Registered {
+        id: "admin-portal".into(),
+        secret: None,
+    };
+    let tokens: Value = app
+        .token_request(
+            &portal,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &callback),
+                ("code_verifier", common::VERIFIER),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let rotated: Value = app
+        .token_request(
+            &portal,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let next = rotated["refresh_token"].as_str().unwrap();
+    assert_ne!(next, refresh, "rotated");
+}
+
 on_both_backends!(
+    the_portal_gets_rotating_refresh_tokens,
     only_administrators_get_in,
     clients_are_registered_changed_and_removed,
     events_are_filtered_exported_and_counted,

@@ -145,3 +145,34 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
         "dashboards or alerts query metrics that /metrics does not expose: {missing:?}"
     );
 }
+
+/// Issue 15 (info): with `metrics_listen`, `/metrics` is served there and nowhere else, and
+/// that listener serves nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    idp::telemetry::init(idp::config::LogFormat::Json, "off");
+    let settings = common::test_settings(&db, &[("IDP_METRICS_LISTEN", "127.0.0.1:0")]);
+    let services = idp::services::Services::build(settings, true).await.unwrap();
+    let app = idp::startup::Application::build(services).await.unwrap();
+    let main = format!("http://{}", app.address);
+    let metrics = format!("http://{}", app.metrics_address.unwrap());
+    tokio::spawn(app.server);
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let scraped = get(format!("{metrics}/metrics")).await;
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("idp_signing_keys"));
+    assert_eq!(get(format!("{main}/metrics")).await.status(), 404);
+    assert_eq!(get(format!("{main}/healthz")).await.status(), 200);
+    for elsewhere in ["/healthz", "/.well-known/openid-configuration", "/admin/"] {
+        assert_eq!(
+            get(format!("{metrics}{elsewhere}")).await.status(),
+            404,
+            "{elsewhere}"
+        );
+    }
+}

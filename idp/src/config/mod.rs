@@ -96,6 +96,7 @@ pub struct Settings {
     pub tls_min_version: String,
     pub tls_reload_interval_ms: u64,
     pub http_redirect_listen: Option<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
     pub themes_dir: PathBuf,
     pub theme: String,
 }
@@ -150,6 +151,7 @@ impl Default for Settings {
             tls_min_version: "1.2".into(),
             tls_reload_interval_ms: 10_000,
             http_redirect_listen: None,
+            metrics_listen: None,
             themes_dir: PathBuf::from("./themes"),
             theme: "default".into(),
         }
@@ -286,6 +288,18 @@ impl Settings {
             return Err(ConfigError::new(
                 "http_redirect_listen",
                 "redirects to https, so it needs tls_cert_file and tls_key_file",
+            ));
+        }
+        if let Some(metrics) = self.metrics_listen
+            && metrics.port() != 0
+            && (metrics.port() == self.listen.port()
+                || self
+                    .http_redirect_listen
+                    .is_some_and(|r| r.port() == metrics.port()))
+        {
+            return Err(ConfigError::new(
+                "metrics_listen",
+                "must be a port of its own, not the listen or redirect port",
             ));
         }
         if self.tls_reload_interval_ms < 100 {
@@ -496,6 +510,7 @@ mod tests {
                 Kind::Bool => "true".to_string(),
                 _ if s.key == "issuer" => "\"https://idp.example.com\"".into(),
                 _ if s.key == "listen" || s.key == "http_redirect_listen" => "\"127.0.0.1:1\"".into(),
+                _ if s.key == "metrics_listen" => "\"127.0.0.1:2\"".into(),
                 _ if s.key == "database_url" => "\"sqlite://x.db\"".into(),
                 _ if s.key == "redis_url" => "\"redis://127.0.0.1\"".into(),
                 _ if s.key == "log_format" => "\"json\"".into(),

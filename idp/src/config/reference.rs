@@ -310,6 +310,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "With TLS on, an extra plain-HTTP address (e.g. `0.0.0.0:80`) that only redirects (308) to the https issuer.",
     },
     SettingDoc {
+        key: "metrics_listen",
+        kind: Kind::Text,
+        default: "(unset)",
+        doc: "An address of its own (e.g. `0.0.0.0:9090`, plain HTTP) that serves `/metrics` and nothing else; the main listener then stops serving `/metrics`. Unset: `/metrics` is on the main listener (keep it off the public ingress).",
+    },
+    SettingDoc {
         key: "themes_dir",
         kind: Kind::Text,
         default: "./themes",

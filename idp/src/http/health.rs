@@ -1,7 +1,10 @@
-//! Liveness and readiness probes.
+//! Liveness and readiness probes, and the metrics exposition (optionally on its own listener).
 
 use std::time::Duration;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -58,4 +61,29 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(crate::metrics::render(&state.services).await)
+}
+
+/// With `metrics_listen`, the metrics listener answers `GET /metrics` and nothing else (no
+/// TLS redirect, no portal, no other route), and the main listener no longer has `/metrics`.
+pub async fn metrics_listener(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    if let Some(port) = state.as_ref().and_then(|s| s.metrics_port) {
+        let is_metrics = req.path() == "/metrics";
+        if req.app_config().local_addr().port() == port {
+            let response = match (is_metrics, &state) {
+                (true, Some(state)) if req.method() == actix_web::http::Method::GET => {
+                    metrics(state.clone()).await
+                }
+                _ => HttpResponse::NotFound().finish(),
+            };
+            return Ok(req.into_response(response));
+        }
+        if is_metrics {
+            return Ok(req.into_response(HttpResponse::NotFound().finish()));
+        }
+    }
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
