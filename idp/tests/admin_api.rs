@@ -108,6 +108,17 @@ async fn only_administrators_get_in(backend: Backend) {
     assert_problem(response, 400).await;
     assert_problem(admin.post(&format!("/users/{me}/disable"), json!({})).await, 400).await;
     assert_problem(admin.post(&format!("/users/{me}/revoke"), json!({})).await, 400).await;
+    let own = admin
+        .post(
+            &format!("/users/{me}/password"),
+            json!({"password": "a temporary one for me"}),
+        )
+        .await;
+    assert_problem(own, 400).await;
+    assert!(
+        admin.get("/overview").await["users"].is_number(),
+        "still logged in"
+    );
 }
 
 async fn clients_are_registered_changed_and_removed(backend: Backend) {

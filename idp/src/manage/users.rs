@@ -217,6 +217,10 @@ pub async fn set_temporary_password(
     actor: Actor,
 ) -> Result<(), ManageError> {
     let user = get(services, id).await?;
+    // It would end the administrator's own session and lock them out of the portal.
+    if actor.id() == user.id.to_string() {
+        return Err(Invalid::new("you cannot set a temporary password on your own account").into());
+    }
     password::check_policy(password.expose_secret(), &password::Owner::of(&user)).map_err(Invalid::new)?;
     let phc = hash(services, password).await?;
     let now = services.clock.now();

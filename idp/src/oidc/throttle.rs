@@ -40,16 +40,20 @@ pub async fn enforce(
         ),
     };
     let per_minute = own.map_or(default, |own| u32::try_from(own).unwrap_or(u32::MAX));
-    let whose = match endpoint {
-        Endpoint::Token => format!("token requests of client {client_id}"),
-        Endpoint::Introspection => format!("introspection and revocation requests of client {client_id}"),
+    // Described only when refused (the id as presented, shortened: it is client input).
+    let whose = || {
+        let shown: String = client_id.chars().take(64).collect();
+        match endpoint {
+            Endpoint::Token => format!("token requests of client {shown}"),
+            Endpoint::Introspection => format!("introspection and revocation requests of client {shown}"),
+        }
     };
-    count(services, limiter, client_id, per_minute, &whose).await?;
+    count(services, limiter, client_id, per_minute, whose).await?;
     // A client with a limit of its own is held to it alone: a service granted more is not
     // refused for calling from one address. Everyone else also shares the address's budget
     // (a flood naming many client ids).
     if endpoint == Endpoint::Token && own.is_none() {
-        let whose = "token requests from this address";
+        let whose = || "token requests from this address".to_string();
         count(services, "token-ip", source, default, whose).await?;
     }
     Ok(())
@@ -61,7 +65,7 @@ async fn count(
     limiter: &'static str,
     key: &str,
     per_minute: u32,
-    whose: &str,
+    whose: impl FnOnce() -> String,
 ) -> Result<(), OAuthError> {
     let Some(limit) = Limit::per_minute(per_minute, (per_minute / 30).max(10)) else {
         return Ok(());
@@ -75,8 +79,10 @@ async fn count(
         Decision::Limited { retry_after_s } => {
             metrics::counter!("idp_rate_limited_total", "limiter" => limiter).increment(1);
             let mut error = OAuthError::too_many_requests(retry_after_s);
-            error.description =
-                format!("{whose} are limited to {per_minute} per minute; retry after {retry_after_s} s");
+            error.description = format!(
+                "{} are limited to {per_minute} per minute; retry after {retry_after_s} s",
+                whose()
+            );
             Err(error)
         }
     }
