@@ -41,6 +41,13 @@ pub const EVENT_TYPES: &[&str] = &[
     "client_changed",
     "client_deleted",
     "password_changed",
+    "mfa_enrolled",
+    "mfa_succeeded",
+    "mfa_failed",
+    "recovery_code_used",
+    "recovery_codes_regenerated",
+    "mfa_factor_removed",
+    "mfa_reset",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";
@@ -98,6 +105,45 @@ api_type! {
         pub grants: Vec<GrantView>,
         pub consents: Vec<ConsentView>,
         pub recent_events: Vec<EventView>,
+        pub mfa: MfaView,
+    }
+}
+
+api_type! {
+    /// A second factor of a user. Its secret is never shown.
+    pub struct FactorView {
+        pub id: String,
+        /// `totp` (an authenticator app).
+        pub kind: String,
+        pub name: String,
+        pub created_at: DateTime<Utc>,
+        pub last_used_at: Option<DateTime<Utc>>,
+    }
+}
+
+api_type! {
+    /// A user's second factors.
+    pub struct MfaView {
+        pub factors: Vec<FactorView>,
+        /// Unused recovery codes.
+        pub recovery_codes_left: i64,
+        /// The user must enrol a second factor at their next login.
+        pub enrolment_required: bool,
+    }
+}
+
+api_type! {
+    /// Resetting a user's second factors.
+    pub struct MfaReset {
+        /// Also make the user enrol again at their next login.
+        #[serde(default)]
+        pub require_enrolment: bool,
+    }
+}
+
+api_type! {
+    pub struct MfaEnrolmentRequirement {
+        pub required: bool,
     }
 }
 
@@ -211,6 +257,10 @@ api_type! {
         pub rate_limit_token_per_minute: Option<i64>,
         /// Introspection and revocation requests per minute; `null`: the default, 0: no limit.
         pub rate_limit_introspect_per_minute: Option<i64>,
+        /// MFA policy of the client's logins: `off`, `optional`, `required`; `null`: the
+        /// deployment's. It can only raise the deployment's.
+        #[serde(default)]
+        pub mfa: Option<String>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }
@@ -261,6 +311,9 @@ api_type! {
         /// Introspection and revocation requests per minute (0: none); omitted: the default.
         #[serde(default)]
         pub rate_limit_introspect_per_minute: Option<i64>,
+        /// `off`, `optional` or `required`; omitted or `null`: the deployment's policy.
+        #[serde(default)]
+        pub mfa: Option<String>,
     }
 }
 

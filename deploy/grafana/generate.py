@@ -47,6 +47,9 @@ dashboards = {
         panel(0, "Introspections", ['sum by (result) (rate(idp_introspections_total[5m]))'], 12, 8, 12, 8, unit="ops", legend=["{{result}}"]),
         panel(0, "Password hashes in progress", ['sum(idp_password_hashes_in_progress)'], 0, 16, 12, 6),
         panel(0, "Refresh rotations", ['sum(rate(idp_refresh_rotations_total[5m]))'], 12, 16, 12, 6, unit="ops"),
+        panel(0, "Users with a second factor", ['max(idp_mfa_users)'], 0, 22, 8, 6, kind="stat"),
+        panel(0, "Second-factor checks by factor and outcome", ['sum by (factor, outcome) (rate(idp_mfa_verifications_total[5m]))'], 8, 22, 10, 6, unit="ops", legend=["{{factor}} {{outcome}}"]),
+        panel(0, "Second factors enrolled", ['sum(increase(idp_mfa_enrolments_total[1h]))'], 18, 22, 6, 6),
     ]),
     "security-events.json": dashboard("idp-security", "IdP · Security events", [
         panel(0, "Security events by type", ['sum by (type) (increase(idp_security_events_total[15m]))'], 0, 0, 24, 8, legend=["{{type}}"]),

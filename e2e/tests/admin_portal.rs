@@ -55,6 +55,9 @@ async fn an_administrator_runs_the_provider_from_the_portal() {
     );
     screenshot(admin, "portal-login").await;
     log_in(admin, "admin", ADMIN_PASSWORD).await;
+    // Administrators sign in with a second factor: the first login enrols one.
+    let (_key, recovery) = webdriver::enrol_second_factor(admin, true).await;
+    assert_eq!(recovery.len(), 10);
     find(admin, Locator::Css("#portal-ready")).await;
     wait_for_text(admin, "Failed logins (24 h)").await;
     assert_eq!(admin.current_url().await.unwrap().path(), "/admin/");

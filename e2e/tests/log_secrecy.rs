@@ -108,6 +108,8 @@ async fn logs_never_contain_passwords_secrets_codes_or_tokens() {
             ("IDP_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD),
             ("IDP_LOG_LEVEL", "debug"),
             ("IDP_MASTER_KEY", master_key),
+            // The administrator logs in with the password alone here (see browser_login.rs).
+            ("IDP_MFA_REQUIRED_FOR_ADMINS", "false"),
         ],
         Some(&log),
     );

@@ -46,6 +46,13 @@ event_types! {
     ClientChanged => "client_changed",
     ClientDeleted => "client_deleted",
     PasswordChanged => "password_changed",
+    MfaEnrolled => "mfa_enrolled",
+    MfaSucceeded => "mfa_succeeded",
+    MfaFailed => "mfa_failed",
+    RecoveryCodeUsed => "recovery_code_used",
+    RecoveryCodesRegenerated => "recovery_codes_regenerated",
+    MfaFactorRemoved => "mfa_factor_removed",
+    MfaReset => "mfa_reset",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use crate::domain::Invalid;
 use crate::domain::client::{
     ClientType, DEFAULT_SCOPES, GrantType, NewClient, RedirectUri, parse_scope_token,
 };
+use crate::domain::mfa::MfaPolicy;
 use crate::domain::user::UserStatus;
 use crate::manage::{self, Actor, ManageError};
 use crate::security::keys::Alg;
@@ -122,6 +123,29 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// A user's second factors.
+    Mfa {
+        #[command(subcommand)]
+        command: MfaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// List a user's second factors and how many recovery codes remain.
+    List {
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every second factor and recovery code of a user (for one who lost their
+    /// device); ends every session and revokes every token they hold.
+    Reset {
+        username: String,
+        /// Make them enrol a new factor at their next login.
+        #[arg(long)]
+        require_enrolment: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +166,9 @@ pub enum ClientCommand {
         rate_limit_token: Option<String>,
         #[arg(long, value_name = "PER_MINUTE|default")]
         rate_limit_introspect: Option<String>,
+        /// The client's MFA policy (it can only raise the deployment's).
+        #[arg(long, value_name = "off|optional|required|default")]
+        mfa: Option<String>,
     },
     /// Remove a client with its grants and tokens.
     Remove {
@@ -198,6 +225,10 @@ pub struct ClientAddArgs {
     /// rate_limit_introspect_per_minute.
     #[arg(long, value_name = "PER_MINUTE")]
     rate_limit_introspect: Option<i64>,
+    /// This client's MFA policy: off, optional or required; default: the deployment's `mfa`.
+    /// It can only raise the deployment's.
+    #[arg(long, value_name = "off|optional|required")]
+    mfa: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -442,6 +473,72 @@ async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> 
             manage::users::set_status(services, &username, UserStatus::Active, Actor::Cli).await?;
             Ok(format!("user {username} enabled\n"))
         }
+        UserCommand::Mfa {
+            command: MfaCommand::List { username, json },
+        } => {
+            let summary = manage::mfa::summary_by_username(services, &username).await?;
+            let factors: Vec<serde_json::Value> = summary
+                .factors
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "id": f.id, "kind": f.kind.as_str(), "name": f.name,
+                        "created_at": f.created_at, "last_used_at": f.last_used_at,
+                    })
+                })
+                .collect();
+            if json {
+                let out = serde_json::json!({
+                    "username": summary.user.username.as_str(),
+                    "factors": factors,
+                    "recovery_codes_left": summary.recovery_codes_left,
+                    "enrolment_required": summary.user.mfa_enrolment_required,
+                });
+                return Ok(format!("{out}\n"));
+            }
+            let mut out = String::new();
+            for f in &summary.factors {
+                let last = f.last_used_at.map_or("never".to_string(), |t| t.to_rfc3339());
+                out.push_str(&format!(
+                    "{}\t{}\t{}\tcreated {}\tlast used {last}\n",
+                    f.id,
+                    f.kind.as_str(),
+                    f.name,
+                    f.created_at.to_rfc3339()
+                ));
+            }
+            out.push_str(&format!(
+                "{username}: {} factor(s), {} recovery code(s) left{}\n",
+                summary.factors.len(),
+                summary.recovery_codes_left,
+                if summary.user.mfa_enrolment_required {
+                    ", must enrol at next login"
+                } else {
+                    ""
+                }
+            ));
+            Ok(out)
+        }
+        UserCommand::Mfa {
+            command:
+                MfaCommand::Reset {
+                    username,
+                    require_enrolment,
+                },
+        } => {
+            let (_, ended) =
+                manage::mfa::reset_by_username(services, &username, require_enrolment, Actor::Cli).await?;
+            Ok(format!(
+                "second factors of {username} removed; {} session(s) ended, {} grant(s) revoked{}\n",
+                ended.sessions,
+                ended.grants,
+                if require_enrolment {
+                    "; they must enrol at their next login"
+                } else {
+                    ""
+                }
+            ))
+        }
     }
 }
 
@@ -495,6 +592,7 @@ async fn client(cmd: ClientCommand, services: &Services) -> Result<String, Failu
             client_id,
             rate_limit_token,
             rate_limit_introspect,
+            mfa,
         } => {
             let mut settings = manage::clients::get(services, &client_id).await?.settings();
             if let Some(value) = rate_limit_token {
@@ -503,12 +601,19 @@ async fn client(cmd: ClientCommand, services: &Services) -> Result<String, Failu
             if let Some(value) = rate_limit_introspect {
                 settings.rate_limit_introspect_per_minute = per_minute_or_default(&value)?;
             }
+            if let Some(value) = mfa {
+                settings.mfa = match value.as_str() {
+                    "default" => None,
+                    other => Some(MfaPolicy::parse(other)?),
+                };
+            }
             let client = manage::clients::update(services, &client_id, settings, Actor::Cli).await?;
             let show = |limit: Option<i64>| limit.map_or("default".to_string(), |l| l.to_string());
             Ok(format!(
-                "client {client_id} updated: token rate limit {}, introspection rate limit {}\n",
+                "client {client_id} updated: token rate limit {}, introspection rate limit {}, mfa {}\n",
                 show(client.rate_limit_token_per_minute),
-                show(client.rate_limit_introspect_per_minute)
+                show(client.rate_limit_introspect_per_minute),
+                client.mfa.map_or("default", |m| m.as_str())
             ))
         }
         ClientCommand::Remove { client_id } => {
@@ -575,6 +680,7 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         refresh_token_ttl_s: None,
         rate_limit_token_per_minute: args.rate_limit_token,
         rate_limit_introspect_per_minute: args.rate_limit_introspect,
+        mfa: args.mfa.as_deref().map(MfaPolicy::parse).transpose()?,
     })
 }
 

@@ -80,6 +80,12 @@ async fn sample_backups(services: &Services) {
         Ok(Err(e)) => tracing::warn!(error = %e, "could not read the last backup"),
         Err(_) => tracing::warn!("reading the last backup timed out"),
     }
+    // MFA adoption, for the authentication dashboard (one indexed count per scrape).
+    match tokio::time::timeout(Duration::from_secs(1), services.store.users_with_mfa()).await {
+        Ok(Ok(users)) => metrics::gauge!("idp_mfa_users").set(users as f64),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not count users with MFA"),
+        Err(_) => tracing::warn!("counting users with MFA timed out"),
+    }
 }
 
 fn describe() {
@@ -175,6 +181,12 @@ fn describe() {
     );
     describe_gauge!("idp_signing_keys", "Signing keys by state");
     describe_gauge!("idp_build_info", "Build version and commit");
+    describe_gauge!("idp_mfa_users", "Users with at least one confirmed second factor");
+    describe_counter!(
+        "idp_mfa_verifications_total",
+        "Second-factor checks at login by factor (totp, recovery_code) and outcome"
+    );
+    describe_counter!("idp_mfa_enrolments_total", "Second factors enrolled, by factor");
 }
 
 /// Series that alerts compare against exist from the start, at zero, rather than appearing

@@ -48,6 +48,8 @@ pub struct Services {
     pub interaction_key: Arc<crate::security::master_key::DerivedKey>,
     /// The key that encrypts saved token responses (refresh reuse window).
     pub response_key: Arc<KeyEncryptor>,
+    /// The key that encrypts second-factor secrets (TOTP keys) at rest.
+    pub mfa_key: Arc<KeyEncryptor>,
     pub redis: Option<RedisConnections>,
     pub deny_list: Arc<dyn DenyList>,
     pub clients: Arc<crate::store::ClientCache>,
@@ -118,6 +120,9 @@ impl Services {
         Ok(Self {
             response_key: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::SAVED_RESPONSE_ENCRYPTION),
+            )?),
+            mfa_key: Arc::new(KeyEncryptor::new(
+                &master.derive(master_key::MFA_SECRET_ENCRYPTION),
             )?),
             redis,
             deny_list,

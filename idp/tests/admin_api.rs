@@ -430,21 +430,16 @@ async fn the_portal_gets_rotating_refresh_tokens(backend: Backend) {
         .append_pair("scope", "openid profile offline_access")
         .append_pair("code_challenge", common::CHALLENGE)
         .append_pair("code_challenge_method", "S256");
-    let browser = browser::Browser::new(&app.base);
+    // The login (with the administrator's second-factor enrolment) ends at the portal's
+    // callback page, whose address carries the code.
+    let browser = app.browser();
     let landing = browser.visit(url.as_str()).await;
-    let (_, _, html) = landing.page();
-    let login = browser::form(&html)
-        .set("username", "ada")
-        .set("password", common::PASSWORD);
-    let submitted = browser
-        .http
-        .post(format!("{}/login", app.base))
-        .form(&login.fields)
-        .send()
+    let (_, callback_url, _) = browser
+        .log_in_and_consent(landing, "ada", common::PASSWORD)
         .await
-        .unwrap();
-    let location = submitted.headers()["location"].to_str().unwrap().to_string();
-    let code = url::Url::parse(&location)
+        .page();
+    assert!(callback_url.starts_with(&callback), "{callback_url}");
+    let code = url::Url::parse(&callback_url)
         .unwrap()
         .query_pairs()
         .find(|(k, _)| k == "code")

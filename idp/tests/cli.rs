@@ -186,6 +186,69 @@ fn user_disable_marks_the_user_disabled() {
     assert_one_line_failure(&run(dir.path(), &["user", "disable", "nobody"], ""), "not found");
 }
 
+#[test]
+fn user_mfa_list_and_reset_and_the_client_mfa_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        &["user", "add", "dave", "--password-stdin"],
+        "dave's garden shed",
+    );
+    let list = |dir: &Path| -> Value {
+        let out = run(dir, &["user", "mfa", "list", "dave", "--json"], "");
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let before = list(dir.path());
+    assert_eq!(before["factors"], serde_json::json!([]));
+    assert_eq!(before["recovery_codes_left"], 0);
+    assert_eq!(before["enrolment_required"], false);
+    let out = run(
+        dir.path(),
+        &["user", "mfa", "reset", "dave", "--require-enrolment"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("they must enrol at their next login"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(list(dir.path())["enrolment_required"], true);
+    assert_one_line_failure(
+        &run(dir.path(), &["user", "mfa", "list", "nobody"], ""),
+        "not found",
+    );
+
+    let out = run(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "Bank",
+            "--redirect-uri",
+            "https://bank.example/cb",
+            "--mfa",
+            "required",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = serde_json::from_str::<Value>(&stdout(&out)).unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_one_line_failure(
+        &run(dir.path(), &["client", "update", &id, "--mfa", "sometimes"], ""),
+        "mfa must be off, optional or required",
+    );
+    let out = run(dir.path(), &["client", "update", &id, "--mfa", "default"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("mfa default"), "{}", stdout(&out));
+}
+
 /// Issue 15 #10: a duration beyond its bound is refused with one line, and nothing is written.
 #[test]
 fn a_huge_refresh_idle_timeout_is_refused() {

@@ -25,6 +25,10 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
     let app = spawn_app(Backend::Sqlite).await;
     app.add_user("mia").await;
     let client = app.add_client(false, |c| c.first_party = true).await;
+    // An administrator enrols a second factor, then signs in with it (MFA metrics).
+    app.add_user_as("ada", true).await;
+    app.tokens(&client, "ada", "openid").await;
+    app.tokens(&client, "ada", "openid").await;
     let scrape = || app.metrics();
     let before = scrape().await;
 

@@ -207,6 +207,7 @@ where
         refresh_reuse_window_s: 0,
         rate_limit_token_per_minute: None,
         rate_limit_introspect_per_minute: None,
+        mfa: None,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     });
@@ -220,6 +221,7 @@ where
     let auth_method = RwSignal::new(c.token_endpoint_auth_method.clone());
     let alg = RwSignal::new(c.id_token_signed_response_alg.clone());
     let first_party = RwSignal::new(c.first_party);
+    let mfa = RwSignal::new(c.mfa.clone().unwrap_or_default());
     let access_ttl = RwSignal::new(c.access_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let refresh_ttl = RwSignal::new(c.refresh_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let reuse = RwSignal::new(c.refresh_reuse_window_s.to_string());
@@ -300,6 +302,7 @@ where
                     introspect_limit,
                     "The introspection rate limit",
                 )?,
+                mfa: Some(mfa.get_untracked()).filter(|m| !m.is_empty()),
             })
         })();
         match checked {
@@ -347,6 +350,13 @@ where
             <label>"ID token signing algorithm"
                 <select name="alg" on:change=move |ev| alg.set(event_target_value(&ev))>
                     {["RS256", "ES256", "EdDSA"].map(|a| view! { <option value=a selected=c.id_token_signed_response_alg == a>{a}</option> }).into_iter().collect_view()}
+                </select>
+            </label>
+            <label>"Second factor (MFA)"
+                <select name="mfa" on:change=move |ev| mfa.set(event_target_value(&ev))>
+                    {[("", "As the deployment says"), ("optional", "Asked of users who have one"), ("required", "Required of every user")]
+                        .map(|(v, label)| view! { <option value=v selected=c.mfa.as_deref().unwrap_or_default() == v>{label}</option> })
+                        .into_iter().collect_view()}
                 </select>
             </label>
             <label class="check"><input type="checkbox" name="first_party" prop:checked=move || first_party.get() on:change=move |ev| first_party.set(event_target_checked(&ev))/>"First party (skip the consent page)"</label>

@@ -227,6 +227,7 @@ pub fn UserDetail() -> impl IntoView {
                     <EditUser user=d.user.clone() on_saved=move || { notice.set(Some("Saved.".into())); reload(); }/>
                 </div>
                 <TemporaryPassword id=uid.clone() on_done=move || notice.set(Some("Temporary password set.".into()))/>
+                <SecondFactors detail=d.clone() on_change=move |done: &'static str| { notice.set(Some(done.into())); reload(); }/>
                 <SessionTables detail=d.clone() on_change=reload/>
                 <section class="card">
                     <h2>"Consents"</h2>
@@ -324,6 +325,54 @@ fn TemporaryPassword(id: String, on_done: impl Fn() + Copy + Send + Sync + 'stat
             </label>
             <button type="submit" class="button">"Set"</button>
         </form>
+    }
+}
+
+/// A user's second factors: remove one, reset all, require enrolment.
+#[component]
+fn SecondFactors(
+    detail: Detail,
+    on_change: impl Fn(&'static str) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let uid = detail.user.id.clone();
+    let mfa = detail.mfa.clone();
+    let error = RwSignal::new(None::<String>);
+    let send = move |method: Method, path: String, body: serde_json::Value, done: &'static str| {
+        spawn_local(async move {
+            match api::submit(method, &path, &body).await {
+                Ok(_) => on_change(done),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    let factors = mfa.factors.iter().map(|f| {
+        let path = format!("/users/{uid}/mfa/factors/{}", f.id);
+        view! {
+            <tr>
+                <td>{f.name.clone()}</td><td>{f.kind.clone()}</td><td>{ui::time(f.created_at)}</td><td>{ui::opt_time(f.last_used_at)}</td>
+                <td><ConfirmButton label="Remove" question="Remove this factor?" on_confirm=move || send(Method::Delete, path.clone(), serde_json::json!({}), "Factor removed.")/></td>
+            </tr>
+        }
+    }).collect_view();
+    let reset_path = format!("/users/{uid}/mfa/reset");
+    let require_path = format!("/users/{uid}/mfa/enrolment-required");
+    let required = mfa.enrolment_required;
+    view! {
+        <section class="card" id="mfa">
+            <h2>"Second factors"</h2>
+            {move || error.get().map(|e| view! { <Alert message=e/> })}
+            {if mfa.factors.is_empty() { view! { <Empty message="No second factor."/> }.into_any() } else { view! {
+                <table><thead><tr><th>"Name"</th><th>"Kind"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead><tbody>{factors}</tbody></table>
+            }.into_any() }}
+            <p class="muted">{format!("{} recovery code(s) left.", mfa.recovery_codes_left)} {if required { " Must enrol at the next login." } else { "" }}</p>
+            <div class="actions">
+                <ConfirmButton label="Reset second factors" question="Remove every factor and recovery code, end every session, and make the user enrol again?" danger=true
+                    on_confirm=move || send(Method::Post, reset_path.clone(), serde_json::json!({ "require_enrolment": true }), "Second factors reset; the user enrols again at the next login.")/>
+                <button type="button" class="button" on:click=move |_| send(Method::Put, require_path.clone(), serde_json::json!({ "required": !required }), "Saved.")>
+                    {if required { "Do not require enrolment" } else { "Require enrolment at next login" }}
+                </button>
+            </div>
+        </section>
     }
 }
 

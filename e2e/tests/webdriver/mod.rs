@@ -142,6 +142,51 @@ pub async fn log_in(client: &Client, username: &str, password: &str) {
         .unwrap();
 }
 
+/// Enrols an authenticator app on the enrolment page the login led to, as a person would:
+/// reads the key shown under the QR code, types the app's code, keeps the recovery codes.
+/// Returns the key (base32) and the recovery codes.
+pub async fn enrol_second_factor(client: &Client, screenshots: bool) -> (String, Vec<String>) {
+    let key = find(client, Locator::Css("#manual-key"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    find(client, Locator::Css(".qr svg")).await;
+    if screenshots {
+        screenshot(client, "mfa-enrol").await;
+    }
+    type_into(client, "#code", &totp_code(&key, 0)).await;
+    click_button(client, "Confirm").await;
+    find(client, Locator::Css("#recovery-codes")).await;
+    let mut codes = Vec::new();
+    for code in client
+        .find_all(Locator::Css("#recovery-codes code"))
+        .await
+        .unwrap()
+    {
+        codes.push(code.text().await.unwrap());
+    }
+    if screenshots {
+        screenshot(client, "mfa-recovery-codes").await;
+    }
+    click_button(client, "I have saved them, continue").await;
+    (key.replace(' ', ""), codes)
+}
+
+/// The RFC 6238 code of `key` (base32), `steps_ahead` 30-second steps from now.
+pub fn totp_code(key: &str, steps_ahead: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(key.replace(' ', "")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp_rs::Builder::new()
+        .with_secret(secret.as_ref().to_vec())
+        .build_noncompliant()
+        .generate(now + steps_ahead * 30)
+        .to_string()
+}
+
 /// Accepts one request on a relying party's callback and returns its path and query.
 pub fn callback_listener() -> (u16, std::sync::mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -8,6 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use super::problem::ApiError;
+use crate::domain::mfa;
 use crate::domain::user::{User, UserStatus};
 use crate::http::meta::RequestMeta;
 use crate::http::request_id::record_client_id;
@@ -87,6 +88,16 @@ async fn authenticate(state: &AppState, token: &str) -> Result<User, ApiError> {
     };
     if user.status != UserStatus::Active || !user.is_admin() {
         return Err(ApiError::Forbidden("the administrator role is required"));
+    }
+    // The token's `amr` (RFC 9068 §2.2.1) tells how the administrator logged in.
+    let with_second_factor = claims
+        .get("amr")
+        .and_then(|v| v.as_array())
+        .is_some_and(|amr| amr.iter().any(|m| m == mfa::amr::MFA));
+    if services.settings.mfa_required_for_admins && !with_second_factor {
+        return Err(ApiError::Forbidden(
+            "administrators must sign in with a second factor: sign in again to enrol or use one",
+        ));
     }
     Ok(user)
 }

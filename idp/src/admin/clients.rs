@@ -164,5 +164,12 @@ fn new_client(input: ClientInput) -> Result<NewClient, ApiError> {
         refresh_token_ttl_s: input.refresh_token_ttl_s,
         rate_limit_token_per_minute: input.rate_limit_token_per_minute,
         rate_limit_introspect_per_minute: input.rate_limit_introspect_per_minute,
+        mfa: input
+            .mfa
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .map(crate::domain::mfa::MfaPolicy::parse)
+            .transpose()
+            .map_err(|e| ApiError::Invalid(e.0))?,
     })
 }

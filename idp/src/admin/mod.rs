@@ -47,6 +47,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/users/{id}/grants/{grant_id}",
                     web::delete().to(users::revoke_grant),
                 )
+                .route("/users/{id}/mfa", web::get().to(users::get_mfa))
+                .route(
+                    "/users/{id}/mfa/factors/{factor_id}",
+                    web::delete().to(users::remove_factor),
+                )
+                .route("/users/{id}/mfa/reset", web::post().to(users::reset_mfa))
+                .route(
+                    "/users/{id}/mfa/enrolment-required",
+                    web::put().to(users::require_enrolment),
+                )
                 .route("/clients", web::get().to(clients::list))
                 .route("/clients", web::post().to(clients::create))
                 .route("/clients/{client_id}", web::get().to(clients::get))
@@ -75,6 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         system::overview,
         users::list, users::create, users::get, users::update, users::delete, users::disable, users::enable,
         users::unlock, users::set_password, users::revoke_all, users::end_session, users::revoke_grant,
+        users::get_mfa, users::remove_factor, users::reset_mfa, users::require_enrolment,
         clients::list, clients::create, clients::get, clients::replace, clients::delete, clients::rotate_secret,
         events::list, events::export_csv, events::export_json, events::stats,
         system::list_keys, system::rotate_keys,

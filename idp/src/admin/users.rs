@@ -2,7 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 use api_types::{
-    CreateUser, Revoked, SetPassword, UpdateUser, UserDetail, UserListQuery, UserPage, UserSummary,
+    CreateUser, MfaEnrolmentRequirement, MfaReset, MfaView, Revoked, SetPassword, UpdateUser, UserDetail,
+    UserListQuery, UserPage, UserSummary,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,6 +15,7 @@ use super::problem::ApiError;
 use super::views;
 use crate::audit::EventQuery;
 use crate::domain::user::{User, UserStatus, parse_role};
+use crate::manage::mfa;
 use crate::manage::sessions::{self, Target};
 use crate::manage::users::{self, AddUser, ProfileChange};
 use crate::startup::AppState;
@@ -152,6 +154,7 @@ pub async fn get(
             .map(views::consent)
             .collect(),
         recent_events: events.iter().map(views::event).collect(),
+        mfa: views::mfa(&mfa::summary(services, user.id).await?),
     }))
 }
 
@@ -292,6 +295,59 @@ async fn revoke(
         sessions: ended.sessions,
         grants: ended.grants,
     }))
+}
+
+#[utoipa::path(get, path = "/admin/api/v1/users/{id}/mfa", tag = "mfa", params(("id" = String, Path)),
+    responses((status = 200, description = "The user's second factors", body = MfaView), (status = 404, description = "No such user", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn get_mfa(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<web::Json<MfaView>, ApiError> {
+    let summary = mfa::summary(&state.services, user_id(&id)?).await?;
+    Ok(web::Json(views::mfa(&summary)))
+}
+
+#[utoipa::path(delete, path = "/admin/api/v1/users/{id}/mfa/factors/{factor_id}", tag = "mfa",
+    params(("id" = String, Path), ("factor_id" = String, Path)),
+    responses((status = 204, description = "Factor removed"), (status = 404, description = "No such user or factor", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn remove_factor(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, factor) = path.into_inner();
+    let factor = Uuid::parse_str(&factor).map_err(|_| ApiError::NotFound("factor not found".into()))?;
+    mfa::remove_factor(&state.services, user_id(&id)?, factor, admin.actor()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/users/{id}/mfa/reset", tag = "mfa", params(("id" = String, Path)), request_body = MfaReset,
+    responses((status = 200, description = "Every factor and recovery code removed, every session ended and grant revoked", body = Revoked), (status = 404, description = "No such user", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn reset_mfa(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Option<web::Json<MfaReset>>,
+) -> Result<web::Json<Revoked>, ApiError> {
+    let require = body.is_some_and(|b| b.require_enrolment);
+    let ended = mfa::reset(&state.services, user_id(&id)?, require, admin.actor()).await?;
+    Ok(web::Json(Revoked {
+        sessions: ended.sessions,
+        grants: ended.grants,
+    }))
+}
+
+#[utoipa::path(put, path = "/admin/api/v1/users/{id}/mfa/enrolment-required", tag = "mfa", params(("id" = String, Path)), request_body = MfaEnrolmentRequirement,
+    responses((status = 204, description = "Set"), (status = 404, description = "No such user", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn require_enrolment(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<MfaEnrolmentRequirement>,
+) -> Result<HttpResponse, ApiError> {
+    mfa::require_enrolment(&state.services, user_id(&id)?, body.required, admin.actor()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {

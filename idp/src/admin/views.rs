@@ -46,6 +46,7 @@ pub fn client(c: &Client) -> ClientView {
         refresh_reuse_window_s: c.refresh_reuse_window_s,
         rate_limit_token_per_minute: c.rate_limit_token_per_minute,
         rate_limit_introspect_per_minute: c.rate_limit_introspect_per_minute,
+        mfa: c.mfa.map(|m| m.as_str().to_string()),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
@@ -129,4 +130,22 @@ pub fn keys(all: &[StoredKey], now: DateTime<Utc>) -> Vec<KeyView> {
             }
         })
         .collect()
+}
+
+pub fn mfa(summary: &crate::manage::mfa::MfaSummary) -> api_types::MfaView {
+    api_types::MfaView {
+        factors: summary
+            .factors
+            .iter()
+            .map(|f| api_types::FactorView {
+                id: f.id.to_string(),
+                kind: f.kind.as_str().to_string(),
+                name: f.name.clone(),
+                created_at: f.created_at,
+                last_used_at: f.last_used_at,
+            })
+            .collect(),
+        recovery_codes_left: summary.recovery_codes_left,
+        enrolment_required: summary.user.mfa_enrolment_required,
+    }
 }

@@ -88,6 +88,8 @@ pub struct Settings {
     pub rate_limit_token_per_minute: u32,
     pub rate_limit_introspect_per_minute: u32,
     pub rate_limit_admin_per_minute: u32,
+    pub mfa: crate::domain::mfa::MfaPolicy,
+    pub mfa_required_for_admins: bool,
     pub trusted_proxies: String,
     pub security_event_retention_days: u32,
     pub admin_ui_dir: Option<PathBuf>,
@@ -143,6 +145,8 @@ impl Default for Settings {
             rate_limit_token_per_minute: 120_000,
             rate_limit_introspect_per_minute: 300_000,
             rate_limit_admin_per_minute: 600,
+            mfa: crate::domain::mfa::MfaPolicy::Optional,
+            mfa_required_for_admins: true,
             trusted_proxies: String::new(),
             security_event_retention_days: 365,
             admin_ui_dir: None,
@@ -515,6 +519,7 @@ mod tests {
                 _ if s.key == "redis_url" => "\"redis://127.0.0.1\"".into(),
                 _ if s.key == "log_format" => "\"json\"".into(),
                 _ if s.key == "log_level" => "\"info\"".into(),
+                _ if s.key == "mfa" => "\"required\"".into(),
                 _ => "\"x\"".into(),
             };
             let parsed: Result<Settings, _> = toml::from_str(&format!("{} = {value}\n", s.key));

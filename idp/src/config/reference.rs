@@ -262,6 +262,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Admin API requests per minute per administrator (bursts of 1/10 of that). 0 disables.",
     },
     SettingDoc {
+        key: "mfa",
+        kind: Kind::Text,
+        default: "optional",
+        doc: "Second factors (docs/mfa.md): `off` (never asked), `optional` (asked of every user who enrolled one), `required` (every user must have one; those without enrol right after their password). A client's own `mfa` setting can raise this, never lower it.",
+    },
+    SettingDoc {
+        key: "mfa_required_for_admins",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Administrators must log in with a second factor: one without is walked through enrolment, and the admin API refuses an administrator's token from a login without one.",
+    },
+    SettingDoc {
         key: "trusted_proxies",
         kind: Kind::Text,
         default: "(none)",

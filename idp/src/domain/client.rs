@@ -199,6 +199,8 @@ pub struct Client {
     pub rate_limit_token_per_minute: Option<i64>,
     /// Introspection and revocation requests per minute; `None`: the default, 0: none.
     pub rate_limit_introspect_per_minute: Option<i64>,
+    /// The client's MFA policy; `None` follows the deployment's. It can only raise it.
+    pub mfa: Option<super::mfa::MfaPolicy>,
     pub theme: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -230,6 +232,7 @@ impl Client {
             refresh_token_ttl_s: self.refresh_token_ttl_s,
             rate_limit_token_per_minute: self.rate_limit_token_per_minute,
             rate_limit_introspect_per_minute: self.rate_limit_introspect_per_minute,
+            mfa: self.mfa,
         }
     }
 }
@@ -263,6 +266,8 @@ pub struct NewClient {
     /// Rate limits overriding the deployment's defaults (per minute; 0: none).
     pub rate_limit_token_per_minute: Option<i64>,
     pub rate_limit_introspect_per_minute: Option<i64>,
+    /// MFA policy raising the deployment's for this client's logins.
+    pub mfa: Option<super::mfa::MfaPolicy>,
 }
 
 impl NewClient {

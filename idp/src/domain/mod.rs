@@ -3,6 +3,7 @@
 pub mod client;
 pub mod clock;
 pub mod grant;
+pub mod mfa;
 pub mod scope;
 pub mod session;
 pub mod user;

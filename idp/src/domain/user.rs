@@ -117,6 +117,8 @@ pub struct User {
     pub failed_login_count: i64,
     pub locked_until: Option<DateTime<Utc>>,
     pub must_change_password: bool,
+    /// An administrator asked that the user enrol a second factor at their next login.
+    pub mfa_enrolment_required: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,

@@ -16,18 +16,46 @@ pub const LIFETIME_S: i64 = 30 * 60;
 
 /// Where a login stands. Each page continues only from its own step, so a value sealed for
 /// one page cannot be posted to another (a password-change form's interaction posted to
-/// `/consent`, say) to skip what lies between.
+/// `/consent`, say) to skip what lies between. Which step follows a proof is decided in one
+/// place (`login::flow::next`), from what is proven and what the user and policies need.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
     /// Who the user is must be established (or established again).
     #[default]
     Authenticate,
+    /// The password is proven; a second factor is asked (`/mfa`).
+    SecondFactor(Proven),
     /// The user proved a temporary password set by an administrator and must replace it.
     /// No session exists yet: one starts only once the password is their own.
-    ChangePassword { user_id: uuid::Uuid },
+    ChangePassword(Proven),
+    /// The user must enrol a second factor: `factor` is the unfinished one shown (`/mfa/enrol`).
+    Enrol { proven: Proven, factor: uuid::Uuid },
+    /// The new factor works; its recovery codes were shown once and the login goes on when
+    /// the user says they are kept.
+    RecoveryCodes(Proven),
     /// Logged in with session `login_sid`; the user is asked to consent.
     Consent,
+}
+
+/// What a login has proven so far, and the browser it happens in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proven {
+    pub user_id: uuid::Uuid,
+    /// RFC 8176 methods proven so far, e.g. `["pwd"]`.
+    pub amr: Vec<String>,
+    pub binding: Binding,
+}
+
+/// What ties a step to the browser that began it, so that a sealed interaction copied out of
+/// a URL (history, a proxy log) is worth nothing elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// A MAC of this browser's CSRF cookie (a login without a session yet).
+    Browser(String),
+    /// The session (its `sid`) being stepped up to a second factor.
+    Session(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +140,7 @@ mod tests {
                 max_age: None,
                 login_hint: None,
                 redirect_uri_omitted: false,
+                acr: None,
             },
             login_sid: None,
             issued_at: now.timestamp(),

@@ -2,7 +2,9 @@
 //! a strict Content-Security-Policy and server-side sessions.
 
 pub mod cookies;
+pub mod flow;
 pub mod interaction;
+pub mod mfa;
 pub mod pages;
 pub mod password;
 pub mod protection;

@@ -7,11 +7,13 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::interaction::{Interaction, Step};
+use super::flow;
+use super::interaction::{Interaction, Proven, Step};
 use super::protection::{self, Gate};
 
 use super::{cookies, session};
 use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::mfa;
 use crate::domain::user::{User, UserStatus, Username};
 use crate::http::html;
 use crate::http::meta::RequestMeta;
@@ -71,12 +73,19 @@ pub(super) fn csrf_cookie(
     }
 }
 
+/// This browser's CSRF cookie value, if it has one.
+pub(super) fn csrf_value(state: &AppState, req: &HttpRequest) -> Option<String> {
+    req.cookie(&cookies::name(&state.services.settings, cookies::CSRF))
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() >= 32)
+}
+
 /// Double-submit check: the form's token must be the MAC of this browser's CSRF cookie.
 fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
-    let Some(cookie) = req.cookie(&cookies::name(&state.services.settings, cookies::CSRF)) else {
+    let Some(cookie) = csrf_value(state, req) else {
         return false;
     };
-    let expected = state.interactions.tag("csrf", cookie.value());
+    let expected = state.interactions.tag("csrf", &cookie);
     expected.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
@@ -122,7 +131,7 @@ pub(super) async fn logged_in(
         Ok(Some(current)) => Ok(current),
         Ok(None) => Err(render(
             state,
-            authorize::Next::Login(interaction.clone().at(Step::Authenticate)),
+            authorize::Next::interact(interaction.clone().at(Step::Authenticate)),
         )),
         Err(e) => Err(error_page(state, &e.into())),
     }
@@ -151,40 +160,6 @@ pub(super) fn wrong_step(state: &AppState) -> HttpResponse {
             "this sign-in step is not available now; start again from the application",
         ),
     )
-}
-
-/// Starts a session for `user`, who has just authenticated, and continues the interaction.
-pub(super) async fn sign_in(
-    state: &AppState,
-    user: User,
-    interaction: Interaction,
-    meta: &RequestMeta,
-) -> HttpResponse {
-    let services = &state.services;
-    let now = services.clock.now();
-    let (session, cookie_value) = match session::start(services, &user, meta, now).await {
-        Ok(started) => started,
-        Err(e) => return error_page(state, &e.into()),
-    };
-    let cookie = cookies::build(
-        &services.settings,
-        cookies::SESSION,
-        cookie_value,
-        SameSite::Lax,
-        None,
-    );
-    let continued = Interaction {
-        login_sid: Some(session.sid.clone()),
-        ..interaction
-    }
-    .at(Step::Authenticate);
-    let target = Target::of(&continued.request);
-    let next = authorize::proceed(services, continued, Some((session, user)), now)
-        .await
-        .unwrap_or_else(|error| authorize::error_response(target, &error));
-    let mut response = render(state, next);
-    let _ = response.add_cookie(&cookie);
-    response
 }
 
 async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
@@ -262,7 +237,6 @@ pub async fn login_submit(
     let services = &state.services;
     let password = SecretString::from(form.password);
     let account_key: String = form.username.trim().to_lowercase().chars().take(128).collect();
-    let source = meta.ip.clone().unwrap_or_default();
     match pass_gate(&state, &account_key, &form.username, &interaction, &meta).await {
         Ok(None) => {}
         Ok(Some((message, retry_after_s))) => {
@@ -293,19 +267,15 @@ pub async fn login_submit(
         }
         Err(e) => return error_page(&state, &e),
     };
-    if let Err(e) = protection::after_success(services, &account_key, &source).await {
-        tracing::warn!(error = %e, "could not clear login failures");
-    }
-    if user.must_change_password {
-        // The temporary password proved who this is, but it is not theirs to keep: no
-        // session until they choose their own (login/password.rs).
-        let user_id = user.id;
-        return render(
-            &state,
-            authorize::Next::ChangePassword(interaction.at(Step::ChangePassword { user_id })),
-        );
-    }
-    sign_in(&state, user, interaction, &meta).await
+    // The password is proven; what follows (a second factor, a temporary password to
+    // replace, an enrolment) is decided in one place. Failures are forgotten only once the
+    // whole login succeeds, so a known password cannot reset the count of wrong codes.
+    let proven = Proven {
+        user_id: user.id,
+        amr: vec![mfa::amr::PASSWORD.to_string()],
+        binding: flow::browser_binding(&state, &req),
+    };
+    flow::next(&state, &req, interaction, proven, &meta).await
 }
 
 /// Verifies username and password with equal cost whatever is wrong, records the outcome,

@@ -1,17 +1,18 @@
 //! The password-change step: a user whose password an administrator set must choose their
 //! own before anything is issued. Reached only from a login that used the temporary
-//! password (the interaction is then at [`Step::ChangePassword`]); the page asks for the
-//! temporary password again, so a leaked link is worth nothing, and guesses there pass the
-//! same brute-force gate as the login form. No session exists until the change is made.
+//! password (the interaction is then at [`Step::ChangePassword`], bound to this browser);
+//! the page asks for the temporary password again, and guesses there pass the same
+//! brute-force gate as the login form. No session exists until the change is made.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::interaction::{Interaction, Step};
+use super::flow;
+use super::interaction::{Interaction, Proven, Step};
 use super::pages::{
-    InteractionQuery, PRODUCT, csrf_cookie, open_interaction, pass_gate, sign_in, submitted_interaction,
+    InteractionQuery, PRODUCT, csrf_cookie, open_interaction, pass_gate, submitted_interaction,
     too_many_attempts, wrong_step,
 };
 use super::protection;
@@ -35,17 +36,25 @@ pub struct PasswordForm {
     confirm_password: String,
 }
 
-/// The user this password-change step is for, or the page to answer instead: the login page
-/// when there is nothing (left) to change, an error page for an interaction at another step.
-async fn changing(state: &AppState, interaction: &Interaction) -> Result<User, HttpResponse> {
-    let Step::ChangePassword { user_id } = interaction.step else {
+/// The user this password-change step is for and what they proved, or the page to answer
+/// instead: the login page when there is nothing (left) to change, an error page for an
+/// interaction at another step or begun in another browser.
+async fn changing(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+) -> Result<(User, Proven), HttpResponse> {
+    let Step::ChangePassword(_) = interaction.step else {
         return Err(wrong_step(state));
     };
-    match state.services.store.find_user(user_id).await {
-        Ok(Some(user)) if user.status == UserStatus::Active && user.must_change_password => Ok(user),
+    let proven = flow::proven_step(state, req, interaction).await?;
+    match state.services.store.find_user(proven.user_id).await {
+        Ok(Some(user)) if user.status == UserStatus::Active && user.must_change_password => {
+            Ok((user, proven))
+        }
         Ok(_) => Err(render(
             state,
-            authorize::Next::Login(interaction.clone().at(Step::Authenticate)),
+            authorize::Next::interact(interaction.clone().at(Step::Authenticate)),
         )),
         Err(e) => Err(error_page(state, &e.into())),
     }
@@ -60,8 +69,8 @@ pub async fn form(
         Ok(i) => i,
         Err(page) => return page,
     };
-    match changing(&state, &interaction).await {
-        Ok(user) => page(&state, &req, &interaction, &user, None),
+    match changing(&state, &req, &interaction).await {
+        Ok((user, _)) => page(&state, &req, &interaction, &user, None),
         Err(page) => page,
     }
 }
@@ -77,8 +86,8 @@ pub async fn submit(
         Ok(i) => i,
         Err(page) => return page,
     };
-    let user = match changing(&state, &interaction).await {
-        Ok(user) => user,
+    let (user, proven) = match changing(&state, &req, &interaction).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
     let services = &state.services;
@@ -148,11 +157,6 @@ pub async fn submit(
     if let Err(e) = services.store.replace_password(user.id, &phc, false, now).await {
         return error_page(&state, &e.into());
     }
-    if let Err(e) =
-        protection::after_success(services, &account_key, meta.ip.as_deref().unwrap_or_default()).await
-    {
-        tracing::warn!(error = %e, "could not clear login failures");
-    }
     // A changed password ends whatever else holds the account (none should exist: setting
     // the temporary password already ended them).
     let ended = match sessions::end_access(services, &user, None).await {
@@ -170,11 +174,7 @@ pub async fn submit(
         "grants_revoked": ended.grants,
     });
     record(services, meta.stamp(event)).await;
-    let user = User {
-        must_change_password: false,
-        ..user
-    };
-    sign_in(&state, user, interaction, &meta).await
+    flow::next(&state, &req, interaction, proven, &meta).await
 }
 
 fn page(

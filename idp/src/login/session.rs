@@ -37,10 +37,11 @@ pub async fn current(
     }
 }
 
-/// Starts a session for `user`; returns it and the cookie value to set.
+/// Starts a session for `user`, who authenticated with `amr`; returns it and the cookie value.
 pub async fn start(
     services: &Services,
     user: &User,
+    amr: Vec<String>,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(Session, String), StoreError> {
@@ -51,7 +52,7 @@ pub async fn start(
         sid: random::token::<16>().map_err(random_error)?,
         user_id: user.id.to_string(),
         auth_time: now,
-        amr: vec!["pwd".into()],
+        amr,
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
         created_at: now,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const DEFAULT: [(&str, &str); 7] = [
+const DEFAULT: [(&str, &str); 10] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -23,6 +23,15 @@ const DEFAULT: [(&str, &str); 7] = [
     (
         "password.html",
         include_str!("../../../themes/default/password.html"),
+    ),
+    ("mfa.html", include_str!("../../../themes/default/mfa.html")),
+    (
+        "mfa_enrol.html",
+        include_str!("../../../themes/default/mfa_enrol.html"),
+    ),
+    (
+        "recovery_codes.html",
+        include_str!("../../../themes/default/recovery_codes.html"),
     ),
 ];
 const DEFAULT_CSS: &str = include_str!("../../../themes/default/style.css");

@@ -97,5 +97,6 @@ fn portal_client(services: &Services) -> Result<NewClient, ManageError> {
         refresh_token_ttl_s: Some(8 * 3600),
         rate_limit_token_per_minute: None,
         rate_limit_introspect_per_minute: None,
+        mfa: None,
     })
 }

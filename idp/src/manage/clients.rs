@@ -173,6 +173,7 @@ fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono:
         refresh_token_ttl_s: new.refresh_token_ttl_s,
         rate_limit_token_per_minute: new.rate_limit_token_per_minute,
         rate_limit_introspect_per_minute: new.rate_limit_introspect_per_minute,
+        mfa: new.mfa,
         refresh_idle_ttl_s: new.refresh_idle_ttl_s,
         refresh_reuse_window_s: new.refresh_reuse_window_s,
         theme: current.and_then(|c| c.theme.clone()),

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod clients;
 pub mod housekeeping;
 pub mod keys;
+pub mod mfa;
 pub mod sessions;
 pub mod users;
 

@@ -81,7 +81,7 @@ pub async fn get(services: &Services, id: Uuid) -> Result<User, ManageError> {
         .ok_or_else(|| ManageError::NotFound(format!("user {id}")))
 }
 
-async fn by_username(services: &Services, username: &str) -> Result<User, ManageError> {
+pub async fn by_username(services: &Services, username: &str) -> Result<User, ManageError> {
     let key = Username::parse(username)?.key();
     services
         .store

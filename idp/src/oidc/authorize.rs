@@ -18,23 +18,26 @@ use crate::domain::user::User;
 use crate::http::html;
 use crate::http::request_id::record_client_id;
 use crate::login::interaction::{Interaction, Step};
-use crate::login::session;
+use crate::login::{flow, session};
 use crate::security::random;
 use crate::services::Services;
 use crate::startup::AppState;
 
 /// What happens next with a validated request.
 pub enum Next {
-    Login(Interaction),
-    /// The user proved a temporary password and must choose their own first (the
-    /// interaction is at [`Step::ChangePassword`]; no session exists yet).
-    ChangePassword(Interaction),
-    Consent(Interaction),
+    /// The user must interact: the page of the interaction's step.
+    Interact(Box<Interaction>),
     /// Answer the client: a code, or an error.
     Respond {
         target: Target,
         params: Vec<(&'static str, String)>,
     },
+}
+
+impl Next {
+    pub fn interact(interaction: Interaction) -> Self {
+        Self::Interact(Box::new(interaction))
+    }
 }
 
 /// GET and POST /authorize (OIDC Core §3.1.2.1: both must be supported).
@@ -109,7 +112,7 @@ pub async fn proceed(
                 &OAuthError::login_required("the user is not logged in"),
             ));
         }
-        return Ok(Next::Login(interaction.at(Step::Authenticate)));
+        return Ok(Next::interact(interaction.at(Step::Authenticate)));
     };
     if user.must_change_password {
         // Sessions never belong to such a user (`session::current` drops them); should one
@@ -121,10 +124,20 @@ pub async fn proceed(
                 &OAuthError::interaction_required("the user must choose a new password"),
             ));
         }
-        return Ok(Next::Login(interaction.at(Step::Authenticate)));
+        return Ok(Next::interact(interaction.at(Step::Authenticate)));
     }
     let client = interaction_client(services, request).await?;
     record_client_id(&client.id);
+    if let Some(step) = flow::step_up(&services.settings, &client, &user, &session, request) {
+        if request.prompts("none") {
+            // OIDC Core §3.1.2.6: a second factor needs the user.
+            return Ok(error_response(
+                Target::of(request),
+                &OAuthError::interaction_required("a second factor is required"),
+            ));
+        }
+        return Ok(Next::interact(interaction.at(step)));
+    }
     let consented = services
         .store
         .find_consent(&user.id.to_string(), &client.id)
@@ -139,7 +152,7 @@ pub async fn proceed(
                 &OAuthError::consent_required("the user has not consented"),
             ));
         }
-        return Ok(Next::Consent(
+        return Ok(Next::interact(
             Interaction {
                 login_sid: Some(session.sid.clone()),
                 ..interaction
@@ -268,16 +281,9 @@ pub fn error_response(target: Target, error: &OAuthError) -> Next {
 /// Turns a decision into the HTTP answer.
 pub fn render(state: &AppState, next: Next) -> HttpResponse {
     match next {
-        Next::Login(interaction) => see_other(&format!(
-            "/login?interaction={}",
-            state.interactions.seal(&interaction)
-        )),
-        Next::ChangePassword(interaction) => see_other(&format!(
-            "/password?interaction={}",
-            state.interactions.seal(&interaction)
-        )),
-        Next::Consent(interaction) => see_other(&format!(
-            "/consent?interaction={}",
+        Next::Interact(interaction) => see_other(&format!(
+            "{}?interaction={}",
+            page_of(&interaction.step),
             state.interactions.seal(&interaction)
         )),
         Next::Respond { target, mut params } => {
@@ -286,6 +292,18 @@ pub fn render(state: &AppState, next: Next) -> HttpResponse {
             }
             respond_to_client(state, &target, &params)
         }
+    }
+}
+
+/// The page that handles a step.
+fn page_of(step: &Step) -> &'static str {
+    match step {
+        Step::Authenticate => "/login",
+        Step::SecondFactor(_) => "/mfa",
+        Step::ChangePassword(_) => "/password",
+        Step::Enrol { .. } => "/mfa/enrol",
+        Step::RecoveryCodes(_) => "/mfa/recovery-codes",
+        Step::Consent => "/consent",
     }
 }
 

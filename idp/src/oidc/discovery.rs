@@ -65,7 +65,10 @@ impl Discovery {
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": CLAIMS_SUPPORTED,
             "claim_types_supported": ["normal"],
-            "claims_parameter_supported": false,
+            // The `claims` parameter is read for an essential `acr` (OIDC Core §5.5.1.1);
+            // other requested claims follow the scopes.
+            "claims_parameter_supported": true,
+            "acr_values_supported": crate::domain::mfa::ACR_VALUES_SUPPORTED,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "require_request_uri_registration": false,

@@ -47,6 +47,8 @@ constructors! {
     login_required => "login_required", BAD_REQUEST;
     consent_required => "consent_required", BAD_REQUEST;
     interaction_required => "interaction_required", BAD_REQUEST;
+    // OpenID Connect Core Unmet Authentication Requirements 1.0 §3.
+    unmet_authentication_requirements => "unmet_authentication_requirements", BAD_REQUEST;
     request_not_supported => "request_not_supported", BAD_REQUEST;
     request_uri_not_supported => "request_uri_not_supported", BAD_REQUEST;
     invalid_token => "invalid_token", UNAUTHORIZED;

@@ -47,6 +47,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/login", web::post().to(pages::login_submit))
     .route("/password", web::get().to(crate::login::password::form))
     .route("/password", web::post().to(crate::login::password::submit))
+    .route("/mfa", web::get().to(crate::login::mfa::second_factor_form))
+    .route("/mfa", web::post().to(crate::login::mfa::second_factor_submit))
+    .route("/mfa/enrol", web::get().to(crate::login::mfa::enrol_form))
+    .route("/mfa/enrol", web::post().to(crate::login::mfa::enrol_submit))
+    .route(
+        "/mfa/recovery-codes",
+        web::post().to(crate::login::mfa::recovery_codes_continue),
+    )
     .route("/consent", web::get().to(pages::consent_form))
     .route("/consent", web::post().to(pages::consent_submit))
     .route("/theme/{name}/style.css", web::get().to(pages::theme_css));

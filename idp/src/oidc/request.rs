@@ -9,6 +9,7 @@ use super::error::OAuthError;
 use super::params::Params;
 use super::pkce;
 use crate::domain::client::{Client, GrantType};
+use crate::domain::mfa;
 use crate::domain::scope::Scopes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,10 @@ pub struct AuthRequest {
     /// one): the token request may then omit it too (RFC 6749 §4.1.3).
     #[serde(default)]
     pub redirect_uri_omitted: bool,
+    /// The authentication class this request needs (from `acr_values` or an essential `acr`
+    /// claim), when it is stronger than a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 impl AuthRequest {
@@ -48,6 +53,11 @@ impl AuthRequest {
 
     pub fn prompts(&self, value: &str) -> bool {
         self.prompt.iter().any(|p| p == value)
+    }
+
+    /// Whether the login must include a second factor for this request.
+    pub fn asks_second_factor(&self) -> bool {
+        self.acr.is_some()
     }
 }
 
@@ -219,6 +229,57 @@ fn max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
         .transpose()
 }
 
+/// Step 10 (OIDC Core §3.1.2.1 `acr_values`, §5.5.1.1 the `acr` claim): the class the login
+/// must reach. Voluntary values name acceptable classes, so the weakest one we know is
+/// needed and unknown ones are ignored; an essential `acr` claim none of whose values we can
+/// reach is refused (OpenID Connect Core Unmet Authentication Requirements 1.0 §3), never
+/// answered with a weaker login.
+fn required_acr(params: &Params) -> Result<Option<String>, OAuthError> {
+    let weakest = |values: &[String]| {
+        values
+            .iter()
+            .filter_map(|v| mfa::acr_level(v).map(|level| (level, v.clone())))
+            .min()
+            .map(|(_, v)| v)
+    };
+    let mut wanted = None;
+    if let Some(raw) = params.get("claims") {
+        let claims: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|_| OAuthError::invalid_request("the claims parameter is not a JSON object"))?;
+        if !claims.is_object() {
+            return Err(OAuthError::invalid_request(
+                "the claims parameter is not a JSON object",
+            ));
+        }
+        let acr = &claims["id_token"]["acr"];
+        if acr["essential"] == true {
+            let values: Vec<String> = match (&acr["value"], &acr["values"]) {
+                (serde_json::Value::String(v), _) => vec![v.clone()],
+                (_, serde_json::Value::Array(vs)) => {
+                    vs.iter().filter_map(|v| v.as_str().map(String::from)).collect()
+                }
+                _ => mfa::ACR_VALUES_SUPPORTED.map(String::from).to_vec(),
+            };
+            wanted = Some(weakest(&values).ok_or_else(|| {
+                OAuthError::unmet_authentication_requirements(
+                    "none of the essential acr values can be met by this provider",
+                )
+            })?);
+        }
+    }
+    if wanted.is_none()
+        && let Some(raw) = params.get("acr_values")
+    {
+        let values: Vec<String> = raw
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .collect();
+        wanted = weakest(&values);
+    }
+    Ok(wanted.filter(|acr| mfa::acr_level(acr) > mfa::acr_level(mfa::ACR_PASSWORD)))
+}
+
 /// Validates everything after the client was found. `client` must be the one `params` names.
 pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, AuthorizeError> {
     let redirect_uri = redirect_uri(params, client)?;
@@ -240,6 +301,7 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
     let code_challenge = pkce_challenge(params, client).map_err(to_client)?;
     let prompt = prompt(params).map_err(to_client)?;
     let max_age = max_age(params).map_err(to_client)?;
+    let acr = required_acr(params).map_err(to_client)?;
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -252,5 +314,6 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
         max_age,
         login_hint: params.get("login_hint").map(|h| h.chars().take(256).collect()),
         redirect_uri_omitted: params.get("redirect_uri").is_none(),
+        acr,
     })
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::error::OAuthError;
 use crate::domain::client::Client;
+use crate::domain::mfa;
 use crate::security::keys::Alg;
 use crate::security::random;
 use crate::services::Services;
@@ -28,6 +29,24 @@ pub struct AccessTokenClaims<'a> {
     pub gid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<&'a str>,
+    /// RFC 9068 §2.2.1: how the user authenticated, so that a resource server (and the admin
+    /// API) can demand a second factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<&'a [String]>,
+}
+
+/// What an access token says: who, what for, and (for a user) how they authenticated.
+pub struct AccessTokenFacts<'a> {
+    pub subject: &'a str,
+    pub scope: &'a str,
+    pub grant_id: Option<&'a str>,
+    pub sid: Option<&'a str>,
+    /// The user's `auth_time` and `amr`; `None` for a client acting for itself.
+    pub authentication: Option<(DateTime<Utc>, &'a [String])>,
 }
 
 pub struct IssuedAccessToken {
@@ -47,10 +66,7 @@ fn access_token_alg(services: &Services, client: &Client) -> Result<Alg, OAuthEr
 pub fn issue_access_token(
     services: &Services,
     client: &Client,
-    subject: &str,
-    scope: &str,
-    grant_id: Option<&str>,
-    sid: Option<&str>,
+    facts: &AccessTokenFacts<'_>,
     now: DateTime<Utc>,
 ) -> Result<IssuedAccessToken, OAuthError> {
     let ttl = client
@@ -58,15 +74,21 @@ pub fn issue_access_token(
         .unwrap_or(services.settings.access_token_ttl_s as i64);
     let claims = AccessTokenClaims {
         iss: services.settings.issuer_str(),
-        sub: subject,
+        sub: facts.subject,
         aud: &client.id,
         client_id: &client.id,
-        scope,
+        scope: facts.scope,
         jti: random::token::<16>().map_err(OAuthError::internal)?,
         iat: now.timestamp(),
         exp: now.timestamp().saturating_add(ttl),
-        gid: grant_id,
-        sid,
+        gid: facts.grant_id,
+        sid: facts.sid,
+        auth_time: facts.authentication.map(|(at, _)| at.timestamp()),
+        acr: facts.authentication.map(|(_, amr)| mfa::acr_of(amr)),
+        amr: facts
+            .authentication
+            .map(|(_, amr)| amr)
+            .filter(|amr| !amr.is_empty()),
     };
     let alg = access_token_alg(services, client)?;
     // RFC 9068 §2.1: typ "at+jwt" tells access tokens from ID tokens.
@@ -103,6 +125,8 @@ struct IdTokenClaims<'a> {
     auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    /// OIDC Core §2: the class the authentication reached (`mfa::ACR_VALUES_SUPPORTED`).
+    acr: &'static str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     amr: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,6 +152,7 @@ pub fn issue_id_token(
         iat: now.timestamp(),
         auth_time: facts.auth_time.timestamp(),
         nonce: facts.nonce,
+        acr: mfa::acr_of(facts.amr),
         amr: facts.amr,
         sid: facts.sid,
         at_hash: facts.access_token.map(|t| token_hash_claim(alg, t)),

@@ -9,4 +9,6 @@ pub mod master_key;
 pub mod password;
 pub mod random;
 pub mod ratelimit;
+pub mod recovery_codes;
 pub mod redis_connections;
+pub mod totp;

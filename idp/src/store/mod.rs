@@ -15,6 +15,7 @@ use crate::domain::user::{NewUser, User, UserStatus};
 mod admin;
 pub mod backup;
 mod client_cache;
+pub mod mfa;
 mod postgres;
 mod rotation_batch;
 mod rows;
@@ -181,6 +182,8 @@ pub trait SessionStore: Send + Sync {
     /// The session with this cookie hash, if it exists and has not expired at `now`.
     async fn find_session(&self, id_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Records a step-up: the session's methods become `amr` and its `auth_time` `now`.
+    async fn upgrade_session(&self, id_hash: &str, amr: &[String], now: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -326,6 +329,7 @@ pub trait Store:
     + LoginFailureStore
     + AdminStore
     + BackupStore
+    + mfa::MfaStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.

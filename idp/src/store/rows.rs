@@ -47,6 +47,7 @@ pub(crate) struct UserRow {
     failed_login_count: i64,
     locked_until: Option<i64>,
     must_change_password: bool,
+    mfa_enrolment_required: bool,
     created_at: i64,
     updated_at: i64,
     last_login_at: Option<i64>,
@@ -55,7 +56,7 @@ pub(crate) struct UserRow {
 macro_rules! user_columns {
     () => {
         "id, username, email, email_verified, name, status, roles, \
-    failed_login_count, locked_until, must_change_password, created_at, updated_at, last_login_at"
+    failed_login_count, locked_until, must_change_password, mfa_enrolment_required, created_at, updated_at, last_login_at"
     };
 }
 pub(crate) use user_columns;
@@ -80,6 +81,7 @@ impl TryFrom<UserRow> for User {
             failed_login_count: r.failed_login_count,
             locked_until: opt_time(r.locked_until)?,
             must_change_password: r.must_change_password,
+            mfa_enrolment_required: r.mfa_enrolment_required,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
             last_login_at: opt_time(r.last_login_at)?,
@@ -112,6 +114,7 @@ pub(crate) struct ClientRow {
     updated_at: i64,
     rate_limit_token_per_minute: Option<i64>,
     rate_limit_introspect_per_minute: Option<i64>,
+    mfa: Option<String>,
 }
 
 macro_rules! client_columns {
@@ -120,7 +123,7 @@ macro_rules! client_columns {
     post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes, token_endpoint_auth_method, \
     id_token_signed_response_alg, access_token_signing_alg, first_party, require_pkce, access_token_ttl_s, \
     refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at, \
-    rate_limit_token_per_minute, rate_limit_introspect_per_minute"
+    rate_limit_token_per_minute, rate_limit_introspect_per_minute, mfa"
     };
 }
 pub(crate) use client_columns;
@@ -152,6 +155,12 @@ impl TryFrom<ClientRow> for Client {
             refresh_reuse_window_s: r.refresh_reuse_window_s,
             rate_limit_token_per_minute: r.rate_limit_token_per_minute,
             rate_limit_introspect_per_minute: r.rate_limit_introspect_per_minute,
+            mfa: r
+                .mfa
+                .as_deref()
+                .map(crate::domain::mfa::MfaPolicy::parse)
+                .transpose()
+                .map_err(|e| corrupt("client mfa", e))?,
             theme: r.theme,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
@@ -525,6 +534,38 @@ impl TryFrom<RefreshRow> for RefreshToken {
             last_used_at: opt_time(r.last_used_at)?,
             rotated_at: opt_time(r.rotated_at)?,
             successor_response: r.successor_response_enc,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct FactorRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    name: String,
+    secret: Vec<u8>,
+    created_at: i64,
+    confirmed_at: Option<i64>,
+    last_used_at: Option<i64>,
+    last_used_step: Option<i64>,
+}
+
+impl TryFrom<FactorRow> for crate::domain::mfa::Factor {
+    type Error = StoreError;
+
+    fn try_from(r: FactorRow) -> StoreResult<Self> {
+        Ok(Self {
+            id: Uuid::parse_str(&r.id).map_err(|e| corrupt("factor id", e))?,
+            user_id: Uuid::parse_str(&r.user_id).map_err(|e| corrupt("factor user id", e))?,
+            kind: crate::domain::mfa::FactorKind::parse(&r.kind)
+                .ok_or_else(|| corrupt("factor kind", &r.kind))?,
+            name: r.name,
+            secret: r.secret,
+            created_at: time(r.created_at)?,
+            confirmed_at: opt_time(r.confirmed_at)?,
+            last_used_at: opt_time(r.last_used_at)?,
+            last_used_step: r.last_used_step,
         })
     }
 }

@@ -2,7 +2,8 @@
 //! redirects, fills in the login and consent forms, and stops at the client's redirect URI.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use reqwest::cookie::Jar;
 use reqwest::{Response, StatusCode};
@@ -11,6 +12,86 @@ pub struct Browser {
     pub http: reqwest::Client,
     pub jar: Arc<Jar>,
     pub base: String,
+    pub authenticator: Authenticator,
+}
+
+/// The authenticator app of the test's users: keeps the TOTP keys they enrolled (read off the
+/// enrolment page, as a person would type them) and the recovery codes shown, and computes
+/// codes (RFC 6238, with `totp-rs` directly, not the server's wrapper) at the server's time.
+/// A user's TOTP key and the last time step a code was made for.
+type EnrolledKey = (Vec<u8>, u64);
+
+#[derive(Clone)]
+pub struct Authenticator {
+    keys: Arc<Mutex<HashMap<String, EnrolledKey>>>,
+    pub recovery_codes: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    clock: Arc<dyn idp::domain::clock::Clock>,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self::new(Arc::new(idp::domain::clock::SystemClock))
+    }
+}
+
+impl Authenticator {
+    pub fn new(clock: Arc<dyn idp::domain::clock::Clock>) -> Self {
+        Self {
+            keys: Arc::default(),
+            recovery_codes: Arc::default(),
+            clock,
+        }
+    }
+
+    pub fn enrol(&self, username: &str, manual_key: &str) {
+        let key = totp_rs::Secret::try_from_base32(manual_key.replace(' ', "")).expect("a base32 key");
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(username.to_lowercase(), (key.as_ref().to_vec(), 0));
+    }
+
+    pub fn knows(&self, username: &str) -> bool {
+        self.keys.lock().unwrap().contains_key(&username.to_lowercase())
+    }
+
+    /// The code for `username` at `step` (30-second steps since the epoch).
+    pub fn code_at_step(&self, username: &str, step: u64) -> String {
+        let keys = self.keys.lock().unwrap();
+        let (key, _) = keys.get(&username.to_lowercase()).expect("an enrolled user");
+        totp_rs::Builder::new()
+            .with_secret(key.clone())
+            .build_noncompliant()
+            .generate(step * 30)
+            .to_string()
+    }
+
+    pub fn current_step(&self) -> u64 {
+        self.clock.now().timestamp() as u64 / 30
+    }
+
+    /// A code the server has not seen yet: the current step's, or the next one's (one step of
+    /// drift is allowed) when the current one was used; waits for the clock otherwise.
+    pub async fn fresh_code(&self, username: &str) -> String {
+        loop {
+            let now = self.current_step();
+            let step = {
+                let mut keys = self.keys.lock().unwrap();
+                let (_, last) = keys.get_mut(&username.to_lowercase()).expect("an enrolled user");
+                let step = now.max(*last + 1);
+                if step <= now + 1 {
+                    *last = step;
+                    Some(step)
+                } else {
+                    None
+                }
+            };
+            match step {
+                Some(step) => return self.code_at_step(username, step),
+                None => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    }
 }
 
 /// The form a page shows: where it posts and its fields.
@@ -74,6 +155,10 @@ impl Landing {
 
 impl Browser {
     pub fn new(base: &str) -> Self {
+        Self::with_authenticator(base, Authenticator::default())
+    }
+
+    pub fn with_authenticator(base: &str, authenticator: Authenticator) -> Self {
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
@@ -84,6 +169,7 @@ impl Browser {
             http,
             jar,
             base: base.into(),
+            authenticator,
         }
     }
 
@@ -129,6 +215,7 @@ impl Browser {
         let (_, _, html) = landing.page();
         let login = form(&html).set("username", username).set("password", password);
         let after = self.submit(&login).await;
+        let after = self.pass_second_factor(after, username).await;
         match after {
             Landing::Page { ref html, .. } if html.contains("name=\"decision\"") => {
                 let consent = form(html).set("decision", "allow");
@@ -137,6 +224,60 @@ impl Browser {
             other => other,
         }
     }
+}
+
+impl Browser {
+    /// Goes through the second-factor pages a login may show: enrols (reading the key off
+    /// the page and keeping the recovery codes) or enters a code; returns where that ends.
+    pub async fn pass_second_factor(&self, mut landing: Landing, username: &str) -> Landing {
+        for _ in 0..4 {
+            let Landing::Page { html, .. } = &landing else {
+                return landing;
+            };
+            if let Some(key) = text_of(html, "#manual-key") {
+                self.authenticator.enrol(username, &key);
+                let code = self.authenticator.fresh_code(username).await;
+                landing = self.submit(&form(html).set("code", &code)).await;
+            } else if let Some(codes) = all_text_of(html, "#recovery-codes code") {
+                self.authenticator
+                    .recovery_codes
+                    .lock()
+                    .unwrap()
+                    .insert(username.to_lowercase(), codes);
+                landing = self.submit(&form(html)).await;
+            } else if posts_to(html, "/mfa") && self.authenticator.knows(username) {
+                let code = self.authenticator.fresh_code(username).await;
+                landing = self.submit(&form(html).set("code", &code)).await;
+            } else {
+                return landing;
+            }
+        }
+        landing
+    }
+}
+
+/// Whether the page's first form posts to `path`.
+pub fn posts_to(html: &str, path: &str) -> bool {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("form").unwrap();
+    doc.select(&sel).next().and_then(|f| f.value().attr("action")) == Some(path)
+}
+
+/// The text of the first element matching `selector`.
+pub fn text_of(html: &str, selector: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel)
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_string())
+}
+
+/// The texts of every element matching `selector`, if there is one.
+pub fn all_text_of(html: &str, selector: &str) -> Option<Vec<String>> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(selector).unwrap();
+    let texts: Vec<String> = doc.select(&sel).map(|e| e.text().collect::<String>()).collect();
+    (!texts.is_empty()).then_some(texts)
 }
 
 /// The first form of a page, with its hidden and prefilled fields.

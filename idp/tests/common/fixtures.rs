@@ -41,6 +41,7 @@ pub fn client(id: &str) -> Client {
         refresh_reuse_window_s: 5,
         rate_limit_token_per_minute: Some(6000),
         rate_limit_introspect_per_minute: None,
+        mfa: None,
         theme: None,
         created_at: t0(),
         updated_at: t0(),

@@ -193,6 +193,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub services: Services,
     pub db: TestDb,
+    /// The authenticator app of every user of this app (TOTP keys enrolled in tests).
+    pub authenticator: browser::Authenticator,
 }
 
 /// A server on a fresh database: SQLite with in-process deny-list, or PostgreSQL with Redis.
@@ -249,6 +251,7 @@ async fn spawn_app_full(
         .build()
         .unwrap();
     TestApp {
+        authenticator: browser::Authenticator::new(services.clock.clone()),
         base,
         http,
         services,
@@ -291,6 +294,11 @@ pub struct Registered {
 }
 
 impl TestApp {
+    /// A new browser whose authenticator app is the one of this app's users.
+    pub fn browser(&self) -> browser::Browser {
+        browser::Browser::with_authenticator(&self.base, self.authenticator.clone())
+    }
+
     pub async fn add_user(&self, username: &str) -> idp::domain::user::User {
         self.add_user_as(username, false).await
     }
@@ -339,6 +347,7 @@ impl TestApp {
             access_token_ttl_s: None,
             rate_limit_token_per_minute: None,
             rate_limit_introspect_per_minute: None,
+            mfa: None,
             refresh_token_ttl_s: None,
         };
         adjust(&mut new);
@@ -391,7 +400,7 @@ impl TestApp {
 /// A token response obtained the way a web app would: browser login, code, exchange.
 impl TestApp {
     pub async fn tokens(&self, client: &Registered, username: &str, scope: &str) -> serde_json::Value {
-        let browser = browser::Browser::new(&self.base);
+        let browser = self.browser();
         let landing = browser.visit(&self.authorize_url(&client.id, scope)).await;
         let code = browser
             .log_in_and_consent(landing, username, PASSWORD)

@@ -6,7 +6,7 @@ use crate::domain::scope::Scopes;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
-use crate::oidc::tokens::issue_access_token;
+use crate::oidc::tokens::{AccessTokenFacts, issue_access_token};
 use crate::services::Services;
 
 /// Scopes that only make sense with a user.
@@ -39,7 +39,14 @@ pub fn grant(services: &Services, client: &Client, params: &Params) -> Result<To
     };
     let now = services.clock.now();
     let scope_text = scope.to_string();
-    let access = issue_access_token(services, client, &client.id, &scope_text, None, None, now)?;
+    let facts = AccessTokenFacts {
+        subject: &client.id,
+        scope: &scope_text,
+        grant_id: None,
+        sid: None,
+        authentication: None,
+    };
+    let access = issue_access_token(services, client, &facts, now)?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer".into(),

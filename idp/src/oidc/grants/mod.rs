@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::OAuthError;
 use super::token::TokenResponse;
-use super::tokens::{IdTokenFacts, issue_access_token, issue_id_token, opaque_token};
+use super::tokens::{AccessTokenFacts, IdTokenFacts, issue_access_token, issue_id_token, opaque_token};
 use crate::domain::client::{Client, GrantType};
 use crate::domain::grant::{Grant, RefreshState, RefreshToken};
 use crate::domain::scope::Scopes;
@@ -37,10 +37,13 @@ pub fn user_tokens(
     let access = issue_access_token(
         services,
         client,
-        auth.user_id,
-        &scope_text,
-        Some(&grant.id),
-        auth.sid,
+        &AccessTokenFacts {
+            subject: auth.user_id,
+            scope: &scope_text,
+            grant_id: Some(&grant.id),
+            sid: auth.sid,
+            authentication: Some((auth.auth_time, auth.amr)),
+        },
         now,
     )?;
     let id_token = if scope.contains("openid") {

@@ -10,6 +10,7 @@ mod events;
 mod grants;
 mod keys;
 mod login_failures;
+mod mfa;
 mod sessions;
 mod users;
 
@@ -20,6 +21,7 @@ pub(crate) use events::impl_event_store;
 pub(crate) use grants::impl_grant_store;
 pub(crate) use keys::impl_key_store;
 pub(crate) use login_failures::impl_login_failure_store;
+pub(crate) use mfa::impl_mfa_store;
 pub(crate) use sessions::impl_session_store;
 pub(crate) use users::impl_user_store;
 
@@ -36,6 +38,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_grant_store!($store, $db);
         $crate::store::sql::impl_login_failure_store!($store, $db);
         $crate::store::sql::impl_admin_store!($store, $db);
+        $crate::store::sql::impl_mfa_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

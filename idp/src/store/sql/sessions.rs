@@ -27,6 +27,23 @@ macro_rules! impl_session_store {
                 Ok(())
             }
 
+            async fn upgrade_session(
+                &self,
+                id_hash: &str,
+                amr: &[String],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                use $crate::store::{map_sqlx, rows};
+                let done = sqlx::query("UPDATE sessions SET amr = $1, auth_time = $2, last_seen_at = $2 WHERE id_hash = $3")
+                    .bind(rows::json(&amr))
+                    .bind(rows::ms(now))
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn find_session(
                 &self,
                 id_hash: &str,
