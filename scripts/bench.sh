@@ -60,6 +60,14 @@ unset BODY
 run "client_credentials (RS256, 8 connections)" "http://127.0.0.1:$PORT/token" -c8 -s scripts/bench/basic_post.lua
 start EdDSA
 run "client_credentials (EdDSA)" "http://127.0.0.1:$PORT/token" -s scripts/bench/basic_post.lua
+step "Browser logins, with and without a second factor (20 users, one after another)"
+for i in $(seq 0 19); do
+  printf 'bench login passphrase 42' | (cd "$WORK" && "$BIN" user add "login$i" --password-stdin >/dev/null)
+done
+client_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])'; }
+LOGIN_CLIENT=$(cd "$WORK" && "$BIN" client add --name login --public --first-party --redirect-uri http://127.0.0.1:9/cb --json | client_id)
+MFA_CLIENT=$(cd "$WORK" && "$BIN" client add --name login-mfa --public --first-party --redirect-uri http://127.0.0.1:9/cb --mfa required --json | client_id)
+python3 "$ROOT/scripts/bench-login.py" "http://127.0.0.1:$PORT" "$LOGIN_CLIENT" "$MFA_CLIENT" login 20 'bench login passphrase 42'
 step "Start-up to ready on an existing SQLite database (5 runs)"
 for _ in 1 2 3 4 5; do
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true

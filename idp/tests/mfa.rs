@@ -208,8 +208,24 @@ async fn a_recovery_code_works_once_and_says_how_many_remain(backend: Backend) {
     let (status, html) = page_html(browser.submit(&form(&html).set("code", &typed)).await);
     assert_eq!(status, 200);
     assert!(html.contains("You have 9 recovery codes left"), "{html}");
+    // New codes on demand: ten fresh ones replace the old.
+    let renew = form(&html).with_action("/mfa/recovery-codes/new");
+    let (status, html) = page_html(browser.submit(&renew).await);
+    assert_eq!(status, 200);
+    let fresh = common::browser::all_text_of(&html, "#recovery-codes code").unwrap();
+    assert_eq!(fresh.len(), 10);
+    assert!(!fresh.contains(&code));
     assert!(matches!(browser.submit(&form(&html)).await, Landing::Client(_)));
     assert_eq!(event_count(&app, "recovery_code_used").await, 1);
+    assert_eq!(event_count(&app, "recovery_codes_regenerated").await, 1);
+    // An old code no longer works; a new one does.
+    let old = app.authenticator.recovery_codes.lock().unwrap()["ada"][5].clone();
+    let other = app.browser();
+    let (_, html) = page_html(password_step(&app, &other, &client, "ada", "").await);
+    let (status, html) = page_html(other.submit(&form(&html).set("code", &old)).await);
+    assert_eq!(status, 401);
+    let (status, _) = page_html(other.submit(&form(&html).set("code", &fresh[0])).await);
+    assert_eq!(status, 200);
     let again = app.browser();
     let (_, html) = page_html(password_step(&app, &again, &client, "ada", "").await);
     assert_eq!(

@@ -367,6 +367,50 @@ pub async fn recovery_codes_continue(
     }
 }
 
+/// `POST /mfa/recovery-codes/new`: after a login that used a recovery code, ten new codes
+/// replace the old ones (shown once).
+pub async fn recovery_codes_renew(
+    req: HttpRequest,
+    form: web::Form<ContinueForm>,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> HttpResponse {
+    let interaction = match submitted_interaction(&state, &req, &form.interaction, &form.csrf) {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    if !matches!(interaction.step, Step::RecoveryCodes(_)) {
+        return wrong_step(&state);
+    }
+    let proven = match flow::proven_step(&state, &req, &interaction).await {
+        Ok(proven) => proven,
+        Err(page) => return page,
+    };
+    if !proven.amr.iter().any(|m| m == mfa::amr::MFA) {
+        return wrong_step(&state);
+    }
+    let user = match flow::user_of(&state, &interaction, &proven).await {
+        Ok(user) => user,
+        Err(page) => return page,
+    };
+    let services = &state.services;
+    let codes = match new_recovery_codes(services, &user).await {
+        Ok(codes) => codes,
+        Err(e) => return error_page(&state, &e),
+    };
+    let mut event = user_event(
+        EventType::RecoveryCodesRegenerated,
+        Outcome::Success,
+        &user,
+        &interaction,
+        services.clock.now(),
+    );
+    event.actor_id = Some(user.id.to_string());
+    event.details = serde_json::json!({ "recovery_codes": codes.len() });
+    record(services, meta.stamp(event)).await;
+    codes_page(&state, &req, &interaction, &codes, codes.len() as i64)
+}
+
 fn user_event(
     kind: EventType,
     outcome: Outcome,

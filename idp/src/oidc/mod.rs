@@ -55,6 +55,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/mfa/recovery-codes",
         web::post().to(crate::login::mfa::recovery_codes_continue),
     )
+    .route(
+        "/mfa/recovery-codes/new",
+        web::post().to(crate::login::mfa::recovery_codes_renew),
+    )
     .route("/consent", web::get().to(pages::consent_form))
     .route("/consent", web::post().to(pages::consent_submit))
     .route("/theme/{name}/style.css", web::get().to(pages::theme_css));
