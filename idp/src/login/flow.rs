@@ -135,51 +135,68 @@ pub(super) async fn next(
             let required = second_factor_required(&services.settings, &client, &user, &interaction.request);
             let factors = confirmed_factors(services, &user).await?;
             if !factors.is_empty() && (required || policy(&services.settings, &client) != MfaPolicy::Off) {
-                return Ok(Some(Step::SecondFactor(proven.clone())));
+                return Ok(Decided::SecondFactor);
             }
             if required && factors.is_empty() && !user.must_change_password {
-                let factor = new_totp_factor(services, &user).await?;
-                return Ok(Some(Step::Enrol {
-                    proven: proven.clone(),
-                    factor,
-                }));
+                return Ok(Decided::Enrol(new_totp_factor(services, &user).await?));
             }
         }
         if user.must_change_password {
-            return Ok(Some(Step::ChangePassword(proven.clone())));
+            return Ok(Decided::ChangePassword);
         }
-        Ok::<_, OAuthError>(None)
+        Ok::<_, OAuthError>(Decided::Done)
     }
     .await;
+    // The second-factor pages are the answer to the form just posted (no redirect and reload
+    // in between: the step costs the user one round trip, the code's).
     match decided {
-        Ok(Some(step)) => render(state, Next::interact(interaction.at(step))),
-        Ok(None) => finish(state, req, user, interaction, proven, meta).await,
+        Ok(Decided::SecondFactor) => {
+            let interaction = interaction.at(Step::SecondFactor(proven));
+            super::mfa::code_page(state, req, &interaction, &user, None)
+        }
+        Ok(Decided::Enrol(factor)) => {
+            let interaction = interaction.at(Step::Enrol {
+                proven,
+                factor: factor.id,
+            });
+            super::mfa::enrol_page(state, req, &interaction, &user, &factor, None)
+        }
+        Ok(Decided::ChangePassword) => render(
+            state,
+            Next::interact(interaction.at(Step::ChangePassword(proven))),
+        ),
+        Ok(Decided::Done) => finish(state, req, user, interaction, proven, meta).await,
         Err(e) => error_page(state, &e),
     }
 }
 
+/// What comes after a proof.
+enum Decided {
+    SecondFactor,
+    Enrol(Factor),
+    ChangePassword,
+    Done,
+}
+
 /// Starts an enrolment: an unconfirmed TOTP factor with a fresh secret, encrypted at rest.
-async fn new_totp_factor(services: &Services, user: &User) -> Result<uuid::Uuid, OAuthError> {
+async fn new_totp_factor(services: &Services, user: &User) -> Result<Factor, OAuthError> {
     let id = uuid::Uuid::new_v4();
     let secret = TotpSecret::generate().map_err(OAuthError::internal)?;
-    let now = services.clock.now();
-    services
-        .store
-        .insert_factor(&Factor {
-            id,
-            user_id: user.id,
-            kind: FactorKind::Totp,
-            name: "Authenticator app".into(),
-            secret: secret
-                .encrypt(&services.mfa_key, id)
-                .map_err(OAuthError::internal)?,
-            created_at: now,
-            confirmed_at: None,
-            last_used_at: None,
-            last_used_step: None,
-        })
-        .await?;
-    Ok(id)
+    let factor = Factor {
+        id,
+        user_id: user.id,
+        kind: FactorKind::Totp,
+        name: "Authenticator app".into(),
+        secret: secret
+            .encrypt(&services.mfa_key, id)
+            .map_err(OAuthError::internal)?,
+        created_at: services.clock.now(),
+        confirmed_at: None,
+        last_used_at: None,
+        last_used_step: None,
+    };
+    services.store.insert_factor(&factor).await?;
+    Ok(factor)
 }
 
 /// Every step is done: the failures counted against this account from here are forgotten,

@@ -425,7 +425,7 @@ fn user_event(
     event
 }
 
-fn code_page(
+pub(super) fn code_page(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
@@ -441,7 +441,7 @@ fn code_page(
     )
 }
 
-fn enrol_page(
+pub(super) fn enrol_page(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
