@@ -30,6 +30,7 @@ fn client() -> Client {
         refresh_reuse_window_s: 0,
         rate_limit_token_per_minute: None,
         rate_limit_introspect_per_minute: None,
+        mfa: None,
         theme: None,
         created_at: now,
         updated_at: now,
