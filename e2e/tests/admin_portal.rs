@@ -56,7 +56,7 @@ async fn an_administrator_runs_the_provider_from_the_portal() {
     screenshot(admin, "portal-login").await;
     log_in(admin, "admin", ADMIN_PASSWORD).await;
     // Administrators sign in with a second factor: the first login enrols one.
-    let (_key, recovery) = webdriver::enrol_second_factor(admin, true).await;
+    let (key, recovery) = webdriver::enrol_second_factor(admin, true).await;
     assert_eq!(recovery.len(), 10);
     find(admin, Locator::Css("#portal-ready")).await;
     wait_for_text(admin, "Failed logins (24 h)").await;
@@ -272,4 +272,13 @@ async fn an_administrator_runs_the_provider_from_the_portal() {
     }
     admin.goto(&format!("{base}/admin/")).await.unwrap();
     find(admin, Locator::Css("#username")).await;
+
+    // The next login asks for the authenticator's code after the password (the enrolment
+    // used this time step's code, so the app's next one).
+    log_in(admin, "admin", ADMIN_PASSWORD).await;
+    find(admin, Locator::Css("#code")).await;
+    screenshot(admin, "mfa-code").await;
+    type_into(admin, "#code", &webdriver::totp_code(&key, 1)).await;
+    click_button(admin, "Verify").await;
+    find(admin, Locator::Css("#portal-ready")).await;
 }
