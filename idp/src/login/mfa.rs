@@ -354,17 +354,25 @@ pub async fn recovery_codes_continue(
     state: web::Data<AppState>,
     meta: RequestMeta,
 ) -> HttpResponse {
-    let interaction = match submitted_interaction(&state, &req, &form.interaction, &form.csrf) {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
-    if !matches!(interaction.step, Step::RecoveryCodes(_)) {
-        return wrong_step(&state);
-    }
-    match flow::proven_step(&state, &req, &interaction).await {
-        Ok(proven) => flow::next(&state, &req, interaction, proven, &meta).await,
+    match at_recovery_codes(&state, &req, &form).await {
+        Ok((interaction, proven)) => flow::next(&state, &req, interaction, proven, &meta).await,
         Err(page) => page,
     }
+}
+
+/// The interaction and proof of a form posted from the recovery-codes page, or the page to
+/// answer instead.
+async fn at_recovery_codes(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &ContinueForm,
+) -> Result<(Interaction, Proven), HttpResponse> {
+    let interaction = submitted_interaction(state, req, &form.interaction, &form.csrf)?;
+    if !matches!(interaction.step, Step::RecoveryCodes(_)) {
+        return Err(wrong_step(state));
+    }
+    let proven = flow::proven_step(state, req, &interaction).await?;
+    Ok((interaction, proven))
 }
 
 /// `POST /mfa/recovery-codes/new`: after a login that used a recovery code, ten new codes
@@ -375,15 +383,8 @@ pub async fn recovery_codes_renew(
     state: web::Data<AppState>,
     meta: RequestMeta,
 ) -> HttpResponse {
-    let interaction = match submitted_interaction(&state, &req, &form.interaction, &form.csrf) {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
-    if !matches!(interaction.step, Step::RecoveryCodes(_)) {
-        return wrong_step(&state);
-    }
-    let proven = match flow::proven_step(&state, &req, &interaction).await {
-        Ok(proven) => proven,
+    let (interaction, proven) = match at_recovery_codes(&state, &req, &form).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
     if !proven.amr.iter().any(|m| m == mfa::amr::MFA) {
