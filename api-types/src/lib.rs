@@ -113,7 +113,7 @@ api_type! {
     /// A second factor of a user. Its secret is never shown.
     pub struct FactorView {
         pub id: String,
-        /// `totp` (an authenticator app).
+        /// `totp` (an authenticator app) or `passkey` (WebAuthn).
         pub kind: String,
         pub name: String,
         pub created_at: DateTime<Utc>,

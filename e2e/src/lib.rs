@@ -42,13 +42,23 @@ impl Server {
 
     /// Like [`Server::start`], writing the server's log (standard error) to `log`.
     pub fn start_with_log(env: &[(&str, &str)], log: Option<&Path>) -> Self {
+        Self::start_at("127.0.0.1", env, log)
+    }
+
+    /// Like [`Server::start`], with the issuer `http://localhost:<port>`: a domain name,
+    /// which passkeys need (browsers refuse an IP address as WebAuthn relying party id).
+    pub fn start_on_localhost(env: &[(&str, &str)]) -> Self {
+        Self::start_at("localhost", env, None)
+    }
+
+    fn start_at(host: &str, env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
             .expect("addr")
             .port();
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("http://{host}:{port}");
         let mut command = Command::new(idp_binary());
         command
             .arg("serve")

@@ -50,6 +50,9 @@ pub struct Services {
     pub response_key: Arc<KeyEncryptor>,
     /// The key that encrypts second-factor secrets (TOTP keys) at rest.
     pub mfa_key: Arc<KeyEncryptor>,
+    /// The WebAuthn relying party; `None` when the issuer has no domain name to bind
+    /// passkeys to (an IP address).
+    pub passkeys: Option<Arc<crate::security::passkeys::Passkeys>>,
     pub redis: Option<RedisConnections>,
     pub deny_list: Arc<dyn DenyList>,
     pub clients: Arc<crate::store::ClientCache>,
@@ -124,6 +127,9 @@ impl Services {
             mfa_key: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::MFA_SECRET_ENCRYPTION),
             )?),
+            passkeys: crate::security::passkeys::Passkeys::from_settings(&settings, "AImpact Identity")
+                .map_err(|e| StartupError::config("passkey_rp_id", e))?
+                .map(Arc::new),
             redis,
             deny_list,
             rate_limiter,

@@ -9,7 +9,8 @@ mod common;
 use chrono::Duration;
 use common::browser::{Browser, Landing, form};
 use common::{
-    Backend, PASSWORD, REDIRECT, Registered, TestApp, TestDb, spawn_app, spawn_app_at, spawn_app_with,
+    Backend, PASSWORD, REDIRECT, Registered, TestApp, TestDb, jwt_claims as claims, spawn_app, spawn_app_at,
+    spawn_app_with,
 };
 use idp::domain::clock::ManualClock;
 use idp::domain::mfa::MfaPolicy;
@@ -50,18 +51,6 @@ async fn password_step(
 fn page_html(landing: Landing) -> (StatusCode, String) {
     let (status, _, html) = landing.page();
     (status, html)
-}
-
-/// The claims of a JWT, unverified (the relying-party tests verify signatures).
-fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 async fn exchange(app: &TestApp, client: &Registered, code: &str) -> Value {
@@ -416,7 +405,7 @@ async fn an_essential_acr_that_cannot_be_met_is_an_error_not_a_weaker_login(back
     let app = spawn_app(backend).await;
     app.add_user("rita").await;
     let client = client(&app, None).await;
-    let claims = r#"{"id_token":{"acr":{"essential":true,"values":["phr"]}}}"#;
+    let claims = r#"{"id_token":{"acr":{"essential":true,"values":["urn:example:acr:retina"]}}}"#;
     let extra = format!(
         "&claims={}",
         url::form_urlencoded::byte_serialize(claims.as_bytes()).collect::<String>()
@@ -431,7 +420,10 @@ async fn an_essential_acr_that_cannot_be_met_is_an_error_not_a_weaker_login(back
         .into_owned();
     assert_eq!(error, "unmet_authentication_requirements");
     // An unknown voluntary value is ignored: the login goes on.
-    let url = format!("{}&acr_values=phr", app.authorize_url(&client.id, "openid"));
+    let url = format!(
+        "{}&acr_values=urn:example:acr:retina",
+        app.authorize_url(&client.id, "openid")
+    );
     let (status, _, html) = app.browser().visit(&url).await.page();
     assert_eq!(status, 200);
     assert!(html.contains("name=\"password\""));
@@ -446,7 +438,7 @@ async fn an_essential_acr_that_cannot_be_met_is_an_error_not_a_weaker_login(back
         .unwrap();
     assert_eq!(
         discovery["acr_values_supported"],
-        serde_json::json!([ACR_PWD, ACR_MFA])
+        serde_json::json!([ACR_PWD, ACR_MFA, "phr"])
     );
 }
 

@@ -217,3 +217,61 @@ pub fn query(url: &url::Url, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// A command of the WebDriver extension of W3C WebAuthn §11 (virtual authenticators), which
+/// ChromeDriver implements: `path` below `/session/{id}/webauthn/`.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (self.method.clone(), self.body.as_ref().map(|b| b.to_string()))
+    }
+}
+
+/// Adds a virtual platform authenticator that keeps discoverable credentials and verifies
+/// its user (a phone's or laptop's fingerprint reader, as far as the page can tell); returns
+/// its id. Chromium then answers WebAuthn requests itself, without any dialog.
+pub async fn add_virtual_authenticator(client: &Client) -> String {
+    let added = client
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::POST,
+            path: "authenticator".into(),
+            body: Some(serde_json::json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "isUserConsenting": true,
+            })),
+        })
+        .await
+        .expect("ChromeDriver adds a virtual authenticator");
+    added.as_str().expect("an authenticator id").to_string()
+}
+
+/// The credentials the virtual authenticator keeps.
+pub async fn virtual_credentials(client: &Client, authenticator: &str) -> Vec<serde_json::Value> {
+    let listed = client
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::GET,
+            path: format!("authenticator/{authenticator}/credentials"),
+            body: None,
+        })
+        .await
+        .unwrap();
+    listed.as_array().cloned().unwrap_or_default()
+}

@@ -274,6 +274,18 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Administrators must log in with a second factor: one without is walked through enrolment, and the admin API refuses an administrator's token from a login without one.",
     },
     SettingDoc {
+        key: "passkey_rp_id",
+        kind: Kind::Text,
+        default: "(the issuer's host)",
+        doc: "WebAuthn relying party id: the domain passkeys are bound to (the issuer's host or a parent domain of it). Passkeys need a domain name (`localhost` works); with an IP address as issuer host they are not offered. Changing it makes every registered passkey useless.",
+    },
+    SettingDoc {
+        key: "passkey_origins",
+        kind: Kind::Text,
+        default: "(the issuer's origin)",
+        doc: "Comma-separated extra origins (e.g. `https://login.example.com`) whose pages may use passkeys, besides the issuer's own; each must lie within `passkey_rp_id`.",
+    },
+    SettingDoc {
         key: "trusted_proxies",
         kind: Kind::Text,
         default: "(none)",

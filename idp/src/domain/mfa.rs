@@ -46,17 +46,24 @@ impl MfaPolicy {
 pub enum FactorKind {
     /// A time-based one-time password app (RFC 6238).
     Totp,
+    /// A WebAuthn credential: a security key, or a phone's or computer's platform authenticator.
+    Passkey,
 }
 
 impl FactorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::Passkey => "passkey",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        (raw == "totp").then_some(Self::Totp)
+        match raw {
+            "totp" => Some(Self::Totp),
+            "passkey" => Some(Self::Passkey),
+            _ => None,
+        }
     }
 }
 
@@ -67,8 +74,11 @@ pub struct Factor {
     pub user_id: Uuid,
     pub kind: FactorKind,
     pub name: String,
-    /// The encrypted secret (`security::totp`).
+    /// The encrypted secret (`security::totp`) or passkey credential (`security::passkeys`).
     pub secret: Vec<u8>,
+    /// A passkey's WebAuthn credential id (base64url), by which a discoverable passkey finds
+    /// its account.
+    pub credential_id: Option<String>,
     pub created_at: DateTime<Utc>,
     /// `None` while the enrolment is unfinished: such a factor never counts.
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -87,17 +97,26 @@ impl Factor {
 pub mod amr {
     pub const PASSWORD: &str = "pwd";
     pub const OTP: &str = "otp";
+    /// Proof of possession of a hardware-secured key: a passkey.
+    pub const HARDWARE_KEY: &str = "hwk";
+    /// The authenticator verified the user (PIN or biometric) before a passkey signed.
+    pub const USER: &str = "user";
     pub const MFA: &str = "mfa";
 }
 
 /// The authentication context classes this provider asserts, weakest first.
 pub const ACR_PASSWORD: &str = "urn:aimpact:acr:pwd";
 pub const ACR_MFA: &str = "urn:aimpact:acr:mfa";
-pub const ACR_VALUES_SUPPORTED: [&str; 2] = [ACR_PASSWORD, ACR_MFA];
+/// Phishing-resistant (OpenID EAP ACR Values 1.0 §2.1 `phr`): a passkey, whose signature is
+/// bound to this provider's origin, so no look-alike site can relay it.
+pub const ACR_PHISHING_RESISTANT: &str = "phr";
+pub const ACR_VALUES_SUPPORTED: [&str; 3] = [ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT];
 
 /// The class an authentication with these methods reached.
 pub fn acr_of(amr: &[String]) -> &'static str {
-    if amr.iter().any(|m| m == amr::MFA) {
+    if amr.iter().any(|m| m == amr::HARDWARE_KEY) && amr.iter().any(|m| m == amr::MFA) {
+        ACR_PHISHING_RESISTANT
+    } else if amr.iter().any(|m| m == amr::MFA) {
         ACR_MFA
     } else {
         ACR_PASSWORD
@@ -120,11 +139,23 @@ pub fn satisfies(amr: &[String], acr: &str) -> bool {
     }
 }
 
-/// The methods of a login by password and then a one-time code.
+/// The methods of a login that proved `amr` and then a one-time code.
 pub fn with_second_factor(amr: &[String]) -> Vec<String> {
+    with_methods(amr, &[amr::OTP])
+}
+
+/// The methods of a login that proved `amr` and then a passkey with user verification: the
+/// passkey alone is two factors (possession, and the PIN or biometric that unlocked it).
+pub fn with_passkey(amr: &[String]) -> Vec<String> {
+    with_methods(amr, &[amr::HARDWARE_KEY, amr::USER])
+}
+
+fn with_methods(amr: &[String], added: &[&str]) -> Vec<String> {
     let mut methods: Vec<String> = amr.iter().filter(|m| *m != amr::MFA).cloned().collect();
-    if !methods.iter().any(|m| m == amr::OTP) {
-        methods.push(amr::OTP.into());
+    for method in added {
+        if !methods.iter().any(|m| m == method) {
+            methods.push((*method).into());
+        }
     }
     methods.push(amr::MFA.into());
     methods
@@ -150,6 +181,18 @@ mod tests {
         assert_eq!(acr_of(&pwd), ACR_PASSWORD);
         assert_eq!(acr_of(&both), ACR_MFA);
         assert!(satisfies(&both, ACR_PASSWORD) && satisfies(&both, ACR_MFA));
-        assert!(!satisfies(&pwd, ACR_MFA) && !satisfies(&both, "phr"));
+        assert!(!satisfies(&pwd, ACR_MFA) && !satisfies(&both, ACR_PHISHING_RESISTANT));
+    }
+
+    #[test]
+    fn a_passkey_is_phishing_resistant_and_satisfies_every_weaker_class() {
+        let passwordless = with_passkey(&[]);
+        assert_eq!(passwordless, ["hwk", "user", "mfa"]);
+        assert_eq!(acr_of(&passwordless), ACR_PHISHING_RESISTANT);
+        let after_password = with_passkey(&["pwd".to_string()]);
+        assert_eq!(after_password, ["pwd", "hwk", "user", "mfa"]);
+        for class in ACR_VALUES_SUPPORTED {
+            assert!(satisfies(&after_password, class));
+        }
     }
 }

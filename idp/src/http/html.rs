@@ -12,7 +12,23 @@ pub fn page(
     form_action: Option<&str>,
     script_nonce: Option<&str>,
 ) -> HttpResponse {
-    let script = script_nonce.map_or("".to_string(), |n| format!(" script-src 'nonce-{n}';"));
+    let script = script_nonce.map(|n| format!("'nonce-{n}'"));
+    page_with_scripts(status, body, form_action, script.as_deref())
+}
+
+/// A page that loads this server's own scripts (`/assets/…`: the passkey pages), and no
+/// other.
+pub fn page_with_own_scripts(status: StatusCode, body: String, form_action: Option<&str>) -> HttpResponse {
+    page_with_scripts(status, body, form_action, Some("'self'"))
+}
+
+fn page_with_scripts(
+    status: StatusCode,
+    body: String,
+    form_action: Option<&str>,
+    script_src: Option<&str>,
+) -> HttpResponse {
+    let script = script_src.map_or("".to_string(), |s| format!(" script-src {s};"));
     let form_action = form_action.map_or("'self'".to_string(), |target| format!("'self' {target}"));
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:;{script} form-action {form_action}; \

@@ -42,8 +42,22 @@ pub fn second_factor_required(
         || request.asks_second_factor()
 }
 
-fn has_second_factor(amr: &[String]) -> bool {
-    amr.iter().any(|m| m == mfa::amr::MFA)
+/// Whether methods `amr` are strong enough for this request: the class it asks for, or any
+/// second factor (what policies ask for).
+fn strong_enough(amr: &[String], request: &AuthRequest) -> bool {
+    match &request.acr {
+        Some(acr) => mfa::satisfies(amr, acr),
+        None => amr.iter().any(|m| m == mfa::amr::MFA),
+    }
+}
+
+/// Whether one of `factors` can raise a login to what `request` asks: only a passkey for a
+/// phishing-resistant login, any factor otherwise.
+pub(super) fn has_usable_factor(request: &AuthRequest, factors: &[Factor]) -> bool {
+    let phishing_resistant = request.acr.as_deref() == Some(mfa::ACR_PHISHING_RESISTANT);
+    factors
+        .iter()
+        .any(|f| !phishing_resistant || f.kind == FactorKind::Passkey)
 }
 
 /// For an existing session (single sign-on): the step that raises it to what this request
@@ -55,13 +69,15 @@ pub fn step_up(
     session: &Session,
     request: &AuthRequest,
 ) -> Option<Step> {
-    (!has_second_factor(&session.amr) && second_factor_required(settings, client, user, request)).then(|| {
-        Step::SecondFactor(Proven {
-            user_id: user.id,
-            amr: session.amr.clone(),
-            binding: Binding::Session(session.sid.clone()),
-        })
-    })
+    (!strong_enough(&session.amr, request) && second_factor_required(settings, client, user, request)).then(
+        || {
+            Step::SecondFactor(Proven {
+                user_id: user.id,
+                amr: session.amr.clone(),
+                binding: Binding::Session(session.sid.clone()),
+            })
+        },
+    )
 }
 
 /// The binding of a login that has no session yet: a MAC of this browser's CSRF cookie.
@@ -131,13 +147,13 @@ pub(super) async fn next(
     };
     let decided = async {
         let client = authorize::interaction_client(services, &interaction.request).await?;
-        if !has_second_factor(&proven.amr) {
+        if !strong_enough(&proven.amr, &interaction.request) {
             let required = second_factor_required(&services.settings, &client, &user, &interaction.request);
-            let factors = confirmed_factors(services, &user).await?;
-            if !factors.is_empty() && (required || policy(&services.settings, &client) != MfaPolicy::Off) {
+            let usable = has_usable_factor(&interaction.request, &confirmed_factors(services, &user).await?);
+            if usable && (required || policy(&services.settings, &client) != MfaPolicy::Off) {
                 return Ok(Decided::SecondFactor);
             }
-            if required && factors.is_empty() && !user.must_change_password {
+            if required && !usable && !user.must_change_password {
                 return Ok(Decided::Enrol(new_totp_factor(services, &user).await?));
             }
         }
@@ -152,14 +168,14 @@ pub(super) async fn next(
     match decided {
         Ok(Decided::SecondFactor) => {
             let interaction = interaction.at(Step::SecondFactor(proven));
-            super::mfa::code_page(state, req, &interaction, &user, None)
+            super::mfa::code_page(state, req, &interaction, &user, None).await
         }
         Ok(Decided::Enrol(factor)) => {
             let interaction = interaction.at(Step::Enrol {
                 proven,
                 factor: factor.id,
             });
-            super::mfa::enrol_page(state, req, &interaction, &user, &factor, None)
+            super::mfa::enrol_page(state, req, &interaction, &user, &factor, None).await
         }
         Ok(Decided::ChangePassword) => render(
             state,
@@ -194,6 +210,7 @@ async fn new_totp_factor(services: &Services, user: &User) -> Result<Factor, OAu
         confirmed_at: None,
         last_used_at: None,
         last_used_step: None,
+        credential_id: None,
     };
     services.store.insert_factor(&factor).await?;
     Ok(factor)

@@ -109,6 +109,23 @@ impl InteractionSigner {
         (0..=LIFETIME_S).contains(&age).then_some(interaction)
     }
 
+    /// Seals any value for one `purpose`: a value sealed for one purpose (a passkey
+    /// ceremony, say) never opens as another, nor as an interaction.
+    pub fn seal_for<T: Serialize>(&self, purpose: &str, value: &T) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+        format!("{body}.{}", self.tag(purpose, &body))
+    }
+
+    /// The value sealed by [`Self::seal_for`] for `purpose`, if authentic.
+    pub fn open_for<T: serde::de::DeserializeOwned>(&self, purpose: &str, sealed: &str) -> Option<T> {
+        let (body, tag) = sealed.split_once('.')?;
+        let expected = self.tag(purpose, body);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), tag.as_bytes())) {
+            return None;
+        }
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+    }
+
     /// A MAC over `value` for one purpose, e.g. CSRF tokens bound to a cookie.
     pub fn tag(&self, purpose: &str, value: &str) -> String {
         let mut ctx = hmac::Context::with_key(&self.key);

@@ -14,6 +14,7 @@ use super::pages::{
     InteractionQuery, PRODUCT, csrf_cookie, open_interaction, pass_gate, submitted_interaction,
     too_many_attempts, wrong_step,
 };
+use super::passkey::{self, Offer};
 use super::protection;
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::mfa::{self, Factor};
@@ -45,7 +46,7 @@ pub struct ContinueForm {
 }
 
 /// The user and proof of an interaction at the second-factor step, or the page instead.
-async fn at_second_factor(
+pub(super) async fn at_second_factor(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
@@ -75,8 +76,10 @@ pub async fn second_factor_form(
     };
     match flow::confirmed_factors(&state.services, &user).await {
         // A step-up for a user with nothing to step up with: enrolment comes next.
-        Ok(factors) if factors.is_empty() => flow::next(&state, &req, interaction, proven, &meta).await,
-        Ok(_) => code_page(&state, &req, &interaction, &user, None),
+        Ok(factors) if !flow::has_usable_factor(&interaction.request, &factors) => {
+            flow::next(&state, &req, interaction, proven, &meta).await
+        }
+        Ok(_) => code_page(&state, &req, &interaction, &user, None).await,
         Err(e) => error_page(&state, &e),
     }
 }
@@ -102,7 +105,7 @@ pub async fn second_factor_submit(
     match pass_gate(&state, &account_key, user.username.as_str(), &interaction, &meta).await {
         Ok(None) => {}
         Ok(Some((message, retry_after_s))) => {
-            let page = code_page(&state, &req, &interaction, &user, Some(&message));
+            let page = code_page(&state, &req, &interaction, &user, Some(&message)).await;
             return too_many_attempts(page, retry_after_s);
         }
         Err(e) => return error_page(&state, &e.into()),
@@ -123,7 +126,7 @@ pub async fn second_factor_submit(
         {
             return error_page(&state, &e.into());
         }
-        let mut page = code_page(&state, &req, &interaction, &user, Some(WRONG_CODE));
+        let mut page = code_page(&state, &req, &interaction, &user, Some(WRONG_CODE)).await;
         *page.status_mut() = StatusCode::UNAUTHORIZED;
         return page;
     };
@@ -159,7 +162,7 @@ pub async fn second_factor_submit(
             record(services, meta.stamp(event)).await;
             // The user learns how many codes remain before going on.
             let interaction = interaction.at(Step::RecoveryCodes(proven));
-            codes_page(&state, &req, &interaction, &[], remaining)
+            codes_page(&state, &req, &interaction, &[], remaining).await
         }
     }
 }
@@ -215,7 +218,7 @@ fn open_secret(services: &Services, factor: &Factor) -> Result<TotpSecret, OAuth
 }
 
 /// The user, proof and unfinished factor of an interaction at the enrolment step.
-async fn at_enrolment(
+pub(super) async fn at_enrolment(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
@@ -244,7 +247,7 @@ pub async fn enrol_form(
         Err(page) => return page,
     };
     match at_enrolment(&state, &req, &interaction).await {
-        Ok((user, _, Some(factor))) => enrol_page(&state, &req, &interaction, &user, &factor, None),
+        Ok((user, _, Some(factor))) => enrol_page(&state, &req, &interaction, &user, &factor, None).await,
         // Replaced by a newer enrolment, or finished elsewhere: decide again.
         Ok((_, proven, None)) => flow::next(&state, &req, interaction, proven, &meta).await,
         Err(page) => page,
@@ -280,7 +283,7 @@ pub async fn enrol_submit(
     {
         Ok(None) => {}
         Ok(Some((message, retry_after_s))) => {
-            let page = enrol_page(&state, &req, &interaction, &user, &factor, Some(&message));
+            let page = enrol_page(&state, &req, &interaction, &user, &factor, Some(&message)).await;
             return too_many_attempts(page, retry_after_s);
         }
         Err(e) => return error_page(&state, &e.into()),
@@ -312,7 +315,8 @@ pub async fn enrol_submit(
                 &user,
                 &factor,
                 Some("That code is not right. Check the app was set up with this key and try again."),
-            );
+            )
+            .await;
             *page.status_mut() = StatusCode::BAD_REQUEST;
             return page;
         }
@@ -329,7 +333,7 @@ pub async fn enrol_submit(
         ..proven
     };
     let interaction = interaction.at(Step::RecoveryCodes(proven));
-    codes_page(&state, &req, &interaction, &codes, codes.len() as i64)
+    codes_page(&state, &req, &interaction, &codes, codes.len() as i64).await
 }
 
 /// Ten new recovery codes for the user, replacing any others; returned once in the clear.
@@ -409,10 +413,10 @@ pub async fn recovery_codes_renew(
     event.actor_id = Some(user.id.to_string());
     event.details = serde_json::json!({ "recovery_codes": codes.len() });
     record(services, meta.stamp(event)).await;
-    codes_page(&state, &req, &interaction, &codes, codes.len() as i64)
+    codes_page(&state, &req, &interaction, &codes, codes.len() as i64).await
 }
 
-fn user_event(
+pub(super) fn user_event(
     kind: EventType,
     outcome: Outcome,
     user: &User,
@@ -426,23 +430,33 @@ fn user_event(
     event
 }
 
-pub(super) fn code_page(
+pub(super) async fn code_page(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
     user: &User,
     error: Option<&str>,
 ) -> HttpResponse {
+    // A request for a phishing-resistant login is answered only by a passkey.
+    let passkey_only = interaction.request.acr.as_deref() == Some(mfa::ACR_PHISHING_RESISTANT);
     step_page(
         state,
         req,
         interaction,
         "mfa.html",
-        minijinja::context! { action => "/mfa", username => user.username.as_str(), error => error },
+        minijinja::context! {
+            action => "/mfa",
+            passkey_action => "/mfa/passkey",
+            username => user.username.as_str(),
+            error => error,
+            passkey_only => passkey_only,
+        },
+        Offer::SecondFactor(user),
     )
+    .await
 }
 
-pub(super) fn enrol_page(
+pub(super) async fn enrol_page(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
@@ -469,6 +483,7 @@ pub(super) fn enrol_page(
     } else {
         "This sign-in needs a second factor."
     };
+    let passkey_only = interaction.request.acr.as_deref() == Some(mfa::ACR_PHISHING_RESISTANT);
     step_page(
         state,
         req,
@@ -476,16 +491,20 @@ pub(super) fn enrol_page(
         "mfa_enrol.html",
         minijinja::context! {
             action => "/mfa/enrol",
+            passkey_action => "/mfa/enrol/passkey",
             username => user.username.as_str(),
             reason => reason,
             qr_svg => qr_svg,
             manual_key => secret.manual_key(),
             error => error,
+            passkey_only => passkey_only,
         },
+        Offer::Register(user),
     )
+    .await
 }
 
-fn codes_page(
+pub(super) async fn codes_page(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
@@ -498,33 +517,37 @@ fn codes_page(
         interaction,
         "recovery_codes.html",
         minijinja::context! { action => "/mfa/recovery-codes", codes => codes, remaining => remaining },
+        Offer::Nothing,
     )
+    .await
 }
 
-/// A step page of the default theme, with the interaction, CSRF token and `values`.
-fn step_page(
+/// A step page of the default theme, with the interaction, CSRF token, what it offers with
+/// a passkey, and `values`.
+async fn step_page(
     state: &AppState,
     req: &HttpRequest,
     interaction: &Interaction,
     template: &str,
     values: minijinja::Value,
+    offer: Offer<'_>,
 ) -> HttpResponse {
     let (csrf_value, new_cookie) = csrf_cookie(state, req);
     let (theme_name, theme) = state.themes.get(None);
+    let passkey = passkey::offer(state, &csrf_value, offer).await;
+    let with_script = passkey.is_some();
     let context = minijinja::context! {
         product => PRODUCT,
         css_url => format!("/theme/{theme_name}/style.css"),
         csrf => state.interactions.tag("csrf", &csrf_value),
         interaction => state.interactions.seal(interaction),
+        passkey => passkey,
         ..values
     };
+    let form_action = html::csp_source(&interaction.request.redirect_uri);
     let mut response = match theme.render(template, context) {
-        Ok(body) => html::page(
-            StatusCode::OK,
-            body,
-            Some(&html::csp_source(&interaction.request.redirect_uri)),
-            None,
-        ),
+        Ok(body) if with_script => html::page_with_own_scripts(StatusCode::OK, body, Some(&form_action)),
+        Ok(body) => html::page(StatusCode::OK, body, Some(&form_action), None),
         Err(e) => return error_page(state, &OAuthError::internal(e)),
     };
     if let Some(cookie) = new_cookie {

@@ -6,6 +6,7 @@ pub mod flow;
 pub mod interaction;
 pub mod mfa;
 pub mod pages;
+pub mod passkey;
 pub mod password;
 pub mod protection;
 pub mod session;

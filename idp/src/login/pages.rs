@@ -179,34 +179,45 @@ async fn login_page(
     let (csrf_value, new_cookie) = csrf_cookie(state, req);
     let (client_name, client_theme) = client_name(state, &interaction.request.client_id).await;
     let (theme_name, theme) = state.themes.get(client_theme.as_deref());
+    let passkey = super::passkey::offer(state, &csrf_value, super::passkey::Offer::SignIn).await;
+    let with_script = passkey.is_some();
     let context = minijinja::context! {
         product => PRODUCT,
         css_url => format!("/theme/{theme_name}/style.css"),
         action => "/login",
+        passkey_action => "/login/passkey",
         client_name => client_name,
         username => username,
         error => error,
         csrf => state.interactions.tag("csrf", &csrf_value),
         interaction => state.interactions.seal(interaction),
+        passkey => passkey,
     };
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
         StatusCode::OK
     };
+    let form_action = html::csp_source(&interaction.request.redirect_uri);
     let mut response = match theme.render("login.html", context) {
-        Ok(body) => html::page(
-            status,
-            body,
-            Some(&html::csp_source(&interaction.request.redirect_uri)),
-            None,
-        ),
+        Ok(body) if with_script => html::page_with_own_scripts(status, body, Some(&form_action)),
+        Ok(body) => html::page(status, body, Some(&form_action), None),
         Err(e) => return error_page(state, &OAuthError::internal(e)),
     };
     if let Some(cookie) = new_cookie {
         let _ = response.add_cookie(&cookie);
     }
     response
+}
+
+/// The login page again, with `error` (a passkey that did not work, a refused attempt).
+pub(super) async fn login_page_with_error(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    error: &str,
+) -> HttpResponse {
+    login_page(state, req, interaction, "", Some(error)).await
 }
 
 pub async fn login_form(

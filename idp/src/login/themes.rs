@@ -7,7 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const DEFAULT: [(&str, &str); 10] = [
+const DEFAULT: [(&str, &str); 11] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -28,6 +28,10 @@ const DEFAULT: [(&str, &str); 10] = [
     (
         "mfa_enrol.html",
         include_str!("../../../themes/default/mfa_enrol.html"),
+    ),
+    (
+        "passkey_form.html",
+        include_str!("../../../themes/default/passkey_form.html"),
     ),
     (
         "recovery_codes.html",

@@ -51,6 +51,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/mfa", web::post().to(crate::login::mfa::second_factor_submit))
     .route("/mfa/enrol", web::get().to(crate::login::mfa::enrol_form))
     .route("/mfa/enrol", web::post().to(crate::login::mfa::enrol_submit))
+    .route("/login/passkey", web::post().to(crate::login::passkey::sign_in))
+    .route(
+        "/mfa/passkey",
+        web::post().to(crate::login::passkey::second_factor),
+    )
+    .route("/mfa/enrol/passkey", web::post().to(crate::login::passkey::enrol))
+    .route("/assets/passkey.js", web::get().to(crate::login::passkey::script))
     .route(
         "/mfa/recovery-codes",
         web::post().to(crate::login::mfa::recovery_codes_continue),

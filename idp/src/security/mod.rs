@@ -6,6 +6,7 @@ pub mod denylist;
 pub mod keyring;
 pub mod keys;
 pub mod master_key;
+pub mod passkeys;
 pub mod password;
 pub mod random;
 pub mod ratelimit;

@@ -13,6 +13,19 @@ pub trait MfaStore: Send + Sync {
     async fn insert_factor(&self, factor: &Factor) -> StoreResult<()>;
     /// Every factor of the user, confirmed or not, oldest first.
     async fn factors_of(&self, user_id: Uuid) -> StoreResult<Vec<Factor>>;
+    /// The confirmed passkey with this WebAuthn credential id, whoever it belongs to.
+    async fn find_passkey(&self, credential_id: &str) -> StoreResult<Option<Factor>>;
+    /// Records that a passkey signed in, with its updated credential (signature counter,
+    /// backup state) when that changed.
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        secret: Option<&[u8]>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Spends a WebAuthn challenge: true the first time, false ever after (until it expired
+    /// and housekeeping dropped it, when the ceremony that carried it is refused anyway).
+    async fn spend_challenge(&self, challenge_hash: &str, expires_at: DateTime<Utc>) -> StoreResult<bool>;
     /// Marks an enrolment finished with the first code's `step`; false if it is gone.
     async fn confirm_factor(&self, id: Uuid, step: i64, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Accepts TOTP `step` for a confirmed factor only if it is later than every step accepted

@@ -549,6 +549,7 @@ pub(crate) struct FactorRow {
     confirmed_at: Option<i64>,
     last_used_at: Option<i64>,
     last_used_step: Option<i64>,
+    credential_id: Option<String>,
 }
 
 impl TryFrom<FactorRow> for crate::domain::mfa::Factor {
@@ -562,6 +563,7 @@ impl TryFrom<FactorRow> for crate::domain::mfa::Factor {
                 .ok_or_else(|| corrupt("factor kind", &r.kind))?,
             name: r.name,
             secret: r.secret,
+            credential_id: r.credential_id,
             created_at: time(r.created_at)?,
             confirmed_at: opt_time(r.confirmed_at)?,
             last_used_at: opt_time(r.last_used_at)?,

@@ -207,18 +207,31 @@ pub fn redis_url() -> String {
 }
 
 pub async fn spawn_app_with(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
-    spawn_app_full(db, extra, None).await
+    spawn_app_full(db, extra, None, "127.0.0.1").await
+}
+
+/// A server whose issuer is `http://localhost:<port>`: a domain name, which passkeys need
+/// (browsers refuse an IP address as WebAuthn relying party id).
+pub async fn spawn_app_on_localhost(backend: Backend) -> TestApp {
+    spawn_app_full(TestDb::new(backend).await, &[], None, "localhost").await
 }
 
 /// A server whose clock the test moves.
 pub async fn spawn_app_at(backend: Backend, clock: idp::domain::clock::ManualClock) -> TestApp {
-    spawn_app_full(TestDb::new(backend).await, &[], Some(Arc::new(clock))).await
+    spawn_app_full(
+        TestDb::new(backend).await,
+        &[],
+        Some(Arc::new(clock)),
+        "127.0.0.1",
+    )
+    .await
 }
 
 async fn spawn_app_full(
     db: TestDb,
     extra: &[(&str, &str)],
     clock: Option<Arc<dyn idp::domain::clock::Clock>>,
+    issuer_host: &str,
 ) -> TestApp {
     // No log output, but the subscriber that turns statement events into metrics.
     idp::telemetry::init(idp::config::LogFormat::Json, "off");
@@ -229,7 +242,7 @@ async fn spawn_app_full(
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let issuer = format!("http://127.0.0.1:{port}");
+    let issuer = format!("http://{issuer_host}:{port}");
     let mut all: Vec<(&str, &str)> = vec![("IDP_LISTEN", &listen), ("IDP_ISSUER", &issuer)];
     let redis = redis_url();
     let prefix = db.redis_prefix.clone();
@@ -272,6 +285,18 @@ macro_rules! on_both_backends {
             async fn $test() { super::$test($crate::common::Backend::Postgres).await })+
         }
     };
+}
+
+/// The claims of a JWT, unverified (the relying-party tests verify signatures).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";

@@ -14,7 +14,7 @@ macro_rules! impl_mfa_store {
                     .map_err(map_sqlx)?;
                 sqlx::query(
                     "INSERT INTO mfa_factors (id, user_id, kind, name, secret, created_at, confirmed_at, \
-                     last_used_at, last_used_step) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     last_used_at, last_used_step, credential_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(f.id.to_string())
                 .bind(f.user_id.to_string())
@@ -25,6 +25,7 @@ macro_rules! impl_mfa_store {
                 .bind(f.confirmed_at.map(rows::ms))
                 .bind(f.last_used_at.map(rows::ms))
                 .bind(f.last_used_step)
+                .bind(&f.credential_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_sqlx)?;
@@ -37,14 +38,69 @@ macro_rules! impl_mfa_store {
             ) -> $crate::store::StoreResult<Vec<$crate::domain::mfa::Factor>> {
                 use $crate::store::{map_sqlx, rows};
                 let found: Vec<rows::FactorRow> = sqlx::query_as(
-                    "SELECT id, user_id, kind, name, secret, created_at, confirmed_at, last_used_at, last_used_step \
-                     FROM mfa_factors WHERE user_id = $1 ORDER BY created_at, id",
+                    "SELECT id, user_id, kind, name, secret, created_at, confirmed_at, last_used_at, last_used_step, \
+                     credential_id FROM mfa_factors WHERE user_id = $1 ORDER BY created_at, id",
                 )
                 .bind(user_id.to_string())
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_sqlx)?;
                 found.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn find_passkey(
+                &self,
+                credential_id: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::mfa::Factor>> {
+                use $crate::store::{map_sqlx, rows};
+                let found: Option<rows::FactorRow> = sqlx::query_as(
+                    "SELECT id, user_id, kind, name, secret, created_at, confirmed_at, last_used_at, last_used_step, \
+                     credential_id FROM mfa_factors WHERE credential_id = $1 AND kind = 'passkey' \
+                     AND confirmed_at IS NOT NULL",
+                )
+                .bind(credential_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                found.map(TryInto::try_into).transpose()
+            }
+
+            async fn record_passkey_use(
+                &self,
+                id: uuid::Uuid,
+                secret: Option<&[u8]>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                use $crate::store::{map_sqlx, rows};
+                let done = sqlx::query(
+                    "UPDATE mfa_factors SET last_used_at = $1, secret = COALESCE($2, secret) \
+                     WHERE id = $3 AND kind = 'passkey' AND confirmed_at IS NOT NULL",
+                )
+                .bind(rows::ms(now))
+                .bind(secret)
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn spend_challenge(
+                &self,
+                challenge_hash: &str,
+                expires_at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                use $crate::store::{map_sqlx, rows};
+                let done = sqlx::query(
+                    "INSERT INTO spent_challenges (challenge_hash, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (challenge_hash) DO NOTHING",
+                )
+                .bind(challenge_hash)
+                .bind(rows::ms(expires_at))
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn confirm_factor(
