@@ -95,7 +95,9 @@
     });
 
     // Sign-in without a username: offer passkeys in the username field's autofill.
-    if (mode === "get" && options.mediation === "conditional" && PublicKeyCredential.isConditionalMediationAvailable) {
+    // Not again after a passkey just failed: the button is there for a deliberate retry.
+    const autofillWanted = options.mediation === "conditional" && form.dataset.autofill !== "off";
+    if (mode === "get" && autofillWanted && PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then(async (available) => {
         if (!available) return;
         autofill = new AbortController();

@@ -207,9 +207,14 @@ pub fn callback_listener() -> (u16, std::sync::mpsc::Receiver<String>) {
 
 /// The next request the callback listener saw, as a URL.
 pub async fn next_callback(rx: &std::sync::mpsc::Receiver<String>) -> url::Url {
-    let path = tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(20)))
-        .expect("the browser reached the callback");
-    url::Url::parse(&format!("http://127.0.0.1{path}")).unwrap()
+    loop {
+        let path = tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(20)))
+            .expect("the browser reached the callback");
+        // Chromium also asks the callback's host for its icon.
+        if !path.starts_with("/favicon") {
+            return url::Url::parse(&format!("http://127.0.0.1{path}")).unwrap();
+        }
+    }
 }
 
 pub fn query(url: &url::Url, name: &str) -> Option<String> {
@@ -274,4 +279,29 @@ pub async fn virtual_credentials(client: &Client, authenticator: &str) -> Vec<se
         .await
         .unwrap();
     listed.as_array().cloned().unwrap_or_default()
+}
+
+/// Removes a virtual authenticator (as if the security key were unplugged).
+pub async fn remove_virtual_authenticator(client: &Client, authenticator: &str) {
+    client
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::DELETE,
+            path: format!("authenticator/{authenticator}"),
+            body: None,
+        })
+        .await
+        .unwrap();
+}
+
+/// Puts a credential read with [`virtual_credentials`] (private key included) into an
+/// authenticator: the same passkey, on a device plugged in again.
+pub async fn add_virtual_credential(client: &Client, authenticator: &str, credential: &serde_json::Value) {
+    client
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::POST,
+            path: format!("authenticator/{authenticator}/credential"),
+            body: Some(credential.clone()),
+        })
+        .await
+        .unwrap();
 }
