@@ -2,7 +2,8 @@
 # Installs, only when missing, what building the portal needs: the wasm target,
 # wasm-bindgen-cli (exactly the version in Cargo.lock) and Trunk, all from crates.io.
 # With --test, also what the test suite needs: Chromium and ChromeDriver, and promtool
-# (Debian package prometheus) for the alert-rule tests.
+# (Debian package prometheus) for the alert-rule tests, and aiosmtpd (PyPI), the real SMTP
+# server the mail tests send through.
 source "$(dirname "$0")/lib.sh"
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -25,4 +26,6 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
   apt_install chromium chromium-driver prometheus openssl
+  # The tests find it at $TOOLS_DIR/aiosmtpd-1.4.6 (idp/tests/common/smtp.rs).
+  pip_tool aiosmtpd 1.4.6 aiosmtpd >/dev/null
 fi

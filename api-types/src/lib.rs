@@ -48,6 +48,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "recovery_codes_regenerated",
     "mfa_factor_removed",
     "mfa_reset",
+    "password_reset_requested",
+    "password_reset",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";

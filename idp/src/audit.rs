@@ -53,6 +53,8 @@ event_types! {
     RecoveryCodesRegenerated => "recovery_codes_regenerated",
     MfaFactorRemoved => "mfa_factor_removed",
     MfaReset => "mfa_reset",
+    PasswordResetRequested => "password_reset_requested",
+    PasswordReset => "password_reset",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

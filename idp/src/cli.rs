@@ -123,6 +123,11 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Print a single-use link (valid 30 minutes) with which the user chooses a new password,
+    /// for an administrator to hand over when no mail can be sent. Older reset links stop
+    /// working. A user with a second factor still needs a code from it, or a recovery code
+    /// (after `idp user mfa reset` when they have lost both).
+    ResetLink { username: String },
     /// A user's second factors.
     Mfa {
         #[command(subcommand)]
@@ -454,6 +459,10 @@ async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> 
         UserCommand::Disable { username } => {
             manage::users::set_status(services, &username, UserStatus::Disabled, Actor::Cli).await?;
             Ok(format!("user {username} disabled\n"))
+        }
+        UserCommand::ResetLink { username } => {
+            let link = manage::recovery::reset_link_for(services, &username, &Actor::Cli).await?;
+            Ok(format!("{link}\n"))
         }
         UserCommand::Unlock { username } => {
             let lifted = manage::users::unlock(services, &username, Actor::Cli).await?;

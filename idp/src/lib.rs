@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod login;
+pub mod mail;
 pub mod manage;
 pub mod metrics;
 pub mod oidc;

@@ -50,6 +50,10 @@ pub struct Services {
     pub response_key: Arc<KeyEncryptor>,
     /// The key that encrypts second-factor secrets (TOTP keys) at rest.
     pub mfa_key: Arc<KeyEncryptor>,
+    /// The key that encrypts queued mail (it may carry a reset link) at rest.
+    pub mail_key: Arc<KeyEncryptor>,
+    /// The SMTP server; `None` when none is configured (the embedded default).
+    pub mailer: Option<crate::mail::SharedMailer>,
     /// The WebAuthn relying party; `None` when the issuer has no domain name to bind
     /// passkeys to (an IP address).
     pub passkeys: Option<Arc<crate::security::passkeys::Passkeys>>,
@@ -127,6 +131,10 @@ impl Services {
             mfa_key: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::MFA_SECRET_ENCRYPTION),
             )?),
+            mail_key: Arc::new(KeyEncryptor::new(&master.derive(master_key::MAIL_ENCRYPTION))?),
+            mailer: crate::mail::Mailer::from_settings(&settings)
+                .map_err(|(setting, problem)| StartupError::config(setting, problem))?
+                .map(Arc::new),
             passkeys: crate::security::passkeys::Passkeys::from_settings(&settings, "AImpact Identity")
                 .map_err(|e| StartupError::config("passkey_rp_id", e))?
                 .map(Arc::new),

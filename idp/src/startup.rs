@@ -84,6 +84,7 @@ impl Application {
         services.reload_keys().await.map_err(ServeError::Keys)?;
         spawn_key_reloader(services.clone());
         manage::housekeeping::spawn(services.clone());
+        crate::mail::spawn(services.clone());
         let themes = Themes::load(&services.settings.themes_dir, &services.settings.theme)?;
         let address = services.settings.listen;
         let listener = TcpListener::bind(address).map_err(|source| ServeError::Bind {

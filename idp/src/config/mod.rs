@@ -92,6 +92,12 @@ pub struct Settings {
     pub mfa_required_for_admins: bool,
     pub passkey_rp_id: Option<String>,
     pub passkey_origins: String,
+    pub smtp_url: Option<SecretString>,
+    pub smtp_from: Option<String>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub smtp_timeout_ms: u64,
+    pub password_reset_per_hour: u32,
+    pub password_reset_ip_per_hour: u32,
     pub trusted_proxies: String,
     pub security_event_retention_days: u32,
     pub admin_ui_dir: Option<PathBuf>,
@@ -151,6 +157,12 @@ impl Default for Settings {
             mfa_required_for_admins: true,
             passkey_rp_id: None,
             passkey_origins: String::new(),
+            smtp_url: None,
+            smtp_from: None,
+            smtp_ca_file: None,
+            smtp_timeout_ms: 10_000,
+            password_reset_per_hour: 5,
+            password_reset_ip_per_hour: 30,
             trusted_proxies: String::new(),
             security_event_retention_days: 365,
             admin_ui_dir: None,
@@ -249,6 +261,7 @@ impl Settings {
                 self.database_acquire_timeout_ms / 1000,
             ),
             ("tls_reload_interval_ms", self.tls_reload_interval_ms / 1000),
+            ("smtp_timeout_ms", self.smtp_timeout_ms / 1000),
         ] {
             if value > TEN_YEARS_S {
                 return Err(ConfigError::new(name, "must be at most 10 years"));

@@ -286,6 +286,42 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Comma-separated extra origins (e.g. `https://login.example.com`) whose pages may use passkeys, besides the issuer's own; each must lie within `passkey_rp_id`.",
     },
     SettingDoc {
+        key: "smtp_url",
+        kind: Kind::Secret,
+        default: "(none: no mail is sent)",
+        doc: "SMTP server for outgoing mail (password reset, email verification, invitations; docs/account.md): `smtps://user:password@host:465` (implicit TLS), `smtp://user:password@host:587?tls=required` (STARTTLS), or `smtp://host:25` (plain, for a relay on the same host only). Without it, pages that would send mail say so and administrators hand out links with `idp user reset-link`.",
+    },
+    SettingDoc {
+        key: "smtp_from",
+        kind: Kind::Text,
+        default: "(required with `smtp_url`)",
+        doc: "The `From` of outgoing mail, e.g. `AImpact Identity <no-reply@example.com>`.",
+    },
+    SettingDoc {
+        key: "smtp_ca_file",
+        kind: Kind::Text,
+        default: "(the system's CA roots)",
+        doc: "PEM file of a CA to trust for the SMTP server's certificate, besides the system's roots (a private relay).",
+    },
+    SettingDoc {
+        key: "smtp_timeout_ms",
+        kind: Kind::Integer,
+        default: "10000",
+        doc: "Time allowed for each SMTP exchange (connect, each command) before the attempt fails and is retried later.",
+    },
+    SettingDoc {
+        key: "password_reset_per_hour",
+        kind: Kind::Integer,
+        default: "5",
+        doc: "Password-reset mails per hour per account (bursts of 2 of them). Requests above it are answered the same way and send nothing. 0 disables the limit.",
+    },
+    SettingDoc {
+        key: "password_reset_ip_per_hour",
+        kind: Kind::Integer,
+        default: "30",
+        doc: "Password-reset requests per hour per client address (bursts of 5 of them). 0 disables the limit.",
+    },
+    SettingDoc {
         key: "trusted_proxies",
         kind: Kind::Text,
         default: "(none)",

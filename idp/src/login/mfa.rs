@@ -167,7 +167,7 @@ pub async fn second_factor_submit(
     }
 }
 
-enum Verified {
+pub(super) enum Verified {
     Totp,
     RecoveryCode { remaining: i64 },
 }
@@ -183,7 +183,11 @@ fn factor_label(code: &str) -> &'static str {
 
 /// Checks a typed code against the user's TOTP factors, or else their recovery codes. A TOTP
 /// code is accepted once: its time step must be later than the last one accepted.
-async fn verify_code(services: &Services, user: &User, typed: &str) -> Result<Option<Verified>, OAuthError> {
+pub(super) async fn verify_code(
+    services: &Services,
+    user: &User,
+    typed: &str,
+) -> Result<Option<Verified>, OAuthError> {
     let now = services.clock.now();
     if factor_label(typed) == "totp" {
         for factor in flow::confirmed_factors(services, user).await? {

@@ -9,5 +9,6 @@ pub mod pages;
 pub mod passkey;
 pub mod password;
 pub mod protection;
+pub mod recovery;
 pub mod session;
 pub mod themes;

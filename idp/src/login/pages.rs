@@ -81,7 +81,7 @@ pub(super) fn csrf_value(state: &AppState, req: &HttpRequest) -> Option<String> 
 }
 
 /// Double-submit check: the form's token must be the MAC of this browser's CSRF cookie.
-fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
+pub(super) fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
     let Some(cookie) = csrf_value(state, req) else {
         return false;
     };

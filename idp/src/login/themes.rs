@@ -7,7 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const DEFAULT: [(&str, &str); 11] = [
+const DEFAULT: [(&str, &str); 16] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -36,6 +36,23 @@ const DEFAULT: [(&str, &str); 11] = [
     (
         "recovery_codes.html",
         include_str!("../../../themes/default/recovery_codes.html"),
+    ),
+    (
+        "forgot_password.html",
+        include_str!("../../../themes/default/forgot_password.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../../../themes/default/reset_password.html"),
+    ),
+    ("notice.html", include_str!("../../../themes/default/notice.html")),
+    (
+        "mail/password_reset.txt",
+        include_str!("../../../themes/default/mail/password_reset.txt"),
+    ),
+    (
+        "mail/password_reset.html",
+        include_str!("../../../themes/default/mail/password_reset.html"),
     ),
 ];
 const DEFAULT_CSS: &str = include_str!("../../../themes/default/style.css");

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod housekeeping;
 pub mod keys;
 pub mod mfa;
+pub mod recovery;
 pub mod sessions;
 pub mod users;
 

@@ -66,6 +66,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/mfa/recovery-codes/new",
         web::post().to(crate::login::mfa::recovery_codes_renew),
     )
+    .route(
+        "/forgot-password",
+        web::get().to(crate::login::recovery::forgot_form),
+    )
+    .route(
+        "/forgot-password",
+        web::post().to(crate::login::recovery::forgot_submit),
+    )
+    .route(
+        "/reset-password",
+        web::get().to(crate::login::recovery::reset_form),
+    )
+    .route(
+        "/reset-password",
+        web::post().to(crate::login::recovery::reset_submit),
+    )
     .route("/consent", web::get().to(pages::consent_form))
     .route("/consent", web::post().to(pages::consent_submit))
     .route("/theme/{name}/style.css", web::get().to(pages::theme_css));

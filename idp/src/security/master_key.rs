@@ -110,6 +110,7 @@ pub const TOKEN_HASH_PEPPER: &str = "token-hash-pepper v1";
 pub const SAVED_RESPONSE_ENCRYPTION: &str = "saved-token-response v1";
 pub const CSRF_KEY: &str = "interaction-and-csrf v1";
 pub const MFA_SECRET_ENCRYPTION: &str = "mfa-secret-encryption v1";
+pub const MAIL_ENCRYPTION: &str = "mail-outbox-encryption v1";
 
 #[cfg(test)]
 mod tests {

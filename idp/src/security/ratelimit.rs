@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 
-/// `per_minute` requests per minute on average, bursts of up to `burst`.
+/// `per_minute` requests per minute on average (per hour when `hourly`), bursts of up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     pub per_minute: u32,
     pub burst: u32,
+    pub hourly: bool,
 }
 
 impl Limit {
@@ -22,12 +23,23 @@ impl Limit {
         (per_minute > 0).then_some(Self {
             per_minute,
             burst: burst.max(1),
+            hourly: false,
+        })
+    }
+
+    /// `per_hour` requests per hour on average: for rare actions (a password-reset mail).
+    pub fn per_hour(per_hour: u32, burst: u32) -> Option<Self> {
+        (per_hour > 0).then_some(Self {
+            per_minute: per_hour,
+            burst: burst.max(1),
+            hourly: true,
         })
     }
 
     /// Milliseconds between requests at the sustained rate.
     fn interval_ms(&self) -> f64 {
-        60_000.0 / f64::from(self.per_minute)
+        let period_ms = if self.hourly { 3_600_000.0 } else { 60_000.0 };
+        period_ms / f64::from(self.per_minute)
     }
 }
 
@@ -218,6 +230,7 @@ mod tests {
         let limiter = MemoryRateLimiter::default();
         let limit = Limit {
             per_minute: 60,
+            hourly: false,
             burst: 3,
         };
         let t = 1_000_000.0;
@@ -243,6 +256,7 @@ mod tests {
         let limiter = MemoryRateLimiter::default();
         let limit = Limit {
             per_minute: 60,
+            hourly: false,
             burst: 1,
         };
         assert_eq!(limiter.check_at("k", limit, 0.0), Decision::Allowed);

@@ -12,6 +12,7 @@ use crate::domain::grant::{AuthorizationCode, CodeUse, Grant, RefreshToken};
 use crate::domain::session::Session;
 use crate::domain::user::{NewUser, User, UserStatus};
 
+pub mod account;
 mod admin;
 pub mod backup;
 mod client_cache;
@@ -127,6 +128,8 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<User>;
     async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>>;
     async fn find_user_by_username(&self, username_key: &str) -> StoreResult<Option<User>>;
+    /// The user whose email is `email_key` (lower-cased; emails are unique).
+    async fn find_user_by_email(&self, email_key: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
     /// Returns false when no such user exists.
     async fn set_user_status(&self, id: Uuid, status: UserStatus, now: DateTime<Utc>) -> StoreResult<bool>;
@@ -330,6 +333,7 @@ pub trait Store:
     + AdminStore
     + BackupStore
     + mfa::MfaStore
+    + account::AccountStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.

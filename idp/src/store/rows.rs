@@ -19,6 +19,10 @@ pub(crate) fn time(ms: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("timestamp", ms))
 }
 
+pub(crate) fn uuid(raw: &str) -> StoreResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(raw).map_err(|e| corrupt("id", e))
+}
+
 fn opt_time(ms: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
     ms.map(time).transpose()
 }

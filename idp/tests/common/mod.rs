@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod fixtures;
 pub mod proxy;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -225,6 +226,15 @@ pub async fn spawn_app_at(backend: Backend, clock: idp::domain::clock::ManualClo
         "127.0.0.1",
     )
     .await
+}
+
+/// A server whose clock the test moves, with extra settings.
+pub async fn spawn_app_clocked_with(
+    db: TestDb,
+    clock: idp::domain::clock::ManualClock,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    spawn_app_full(db, extra, Some(Arc::new(clock)), "127.0.0.1").await
 }
 
 async fn spawn_app_full(

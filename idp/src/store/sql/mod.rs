@@ -3,6 +3,7 @@
 //! macro and instantiated for each backend's pool type: one text for the SQL, two
 //! compiled implementations, no branching on the backend at run time.
 
+mod account;
 mod admin;
 mod backups;
 mod clients;
@@ -14,6 +15,7 @@ mod mfa;
 mod sessions;
 mod users;
 
+pub(crate) use account::impl_account_store;
 pub(crate) use admin::impl_admin_store;
 pub(crate) use backups::impl_backup_store;
 pub(crate) use clients::impl_client_store;
@@ -39,6 +41,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_login_failure_store!($store, $db);
         $crate::store::sql::impl_admin_store!($store, $db);
         $crate::store::sql::impl_mfa_store!($store, $db);
+        $crate::store::sql::impl_account_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -65,6 +65,20 @@ macro_rules! impl_user_store {
                 row.map(TryInto::try_into).transpose()
             }
 
+            async fn find_user_by_email(
+                &self,
+                email_key: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::user::User>> {
+                use $crate::store::{map_sqlx, rows};
+                let row: Option<rows::UserRow> =
+                    sqlx::query_as(concat!("SELECT ", $crate::store::rows::user_columns!(), " FROM users WHERE email_key = $1"))
+                        .bind(email_key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_sqlx)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
             async fn list_users(
                 &self,
                 query: &$crate::store::UserQuery,

@@ -1,0 +1,214 @@
+//! Single-use links sent to users (password reset; later email verification and
+//! invitations): issued, checked and spent here, for the pages and the CLI alike.
+//!
+//! A link carries 256 random bits; the store keeps only their keyed hash. A reset link is
+//! bound to the password the account had when it was issued (a keyed hash of its
+//! credential): any password change, a completed reset included, makes it useless, and
+//! issuing a new link retires the older ones.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use super::{ManageError, record, sessions};
+use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::user::{User, UserStatus};
+use crate::http::meta::RequestMeta;
+use crate::security::password;
+use crate::security::random;
+use crate::services::Services;
+use crate::store::account::{ActionLink, LinkPurpose};
+
+/// How long a password-reset link works.
+pub const RESET_LINK_TTL_MIN: i64 = 30;
+
+/// Why a link cannot be used. Pages say only that it expired or was used; the reason is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkProblem {
+    Unknown,
+    Used,
+    Expired,
+    /// The password changed since the link was issued.
+    Superseded,
+    /// The account is disabled or gone.
+    Inactive,
+}
+
+impl LinkProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Used => "used",
+            Self::Expired => "expired",
+            Self::Superseded => "superseded",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+fn link_hash(services: &Services, token: &str) -> String {
+    services.tokens.hash(&format!("action-link:{token}"))
+}
+
+/// A keyed hash of the user's password credential now ('' when they have none).
+async fn password_fingerprint(services: &Services, user: &User) -> Result<String, ManageError> {
+    Ok(match services.store.password_phc(user.id).await? {
+        Some(phc) => services.tokens.hash(&format!("password-fingerprint:{phc}")),
+        None => String::new(),
+    })
+}
+
+/// Issues a new link of `purpose` for the user (retiring older ones) and returns its token.
+pub async fn issue(
+    services: &Services,
+    user: &User,
+    purpose: LinkPurpose,
+    ttl: chrono::Duration,
+) -> Result<String, ManageError> {
+    let token = random::token::<32>().map_err(|e| ManageError::Internal(e.to_string()))?;
+    let now = services.clock.now();
+    services.store.retire_action_links(user.id, purpose, now).await?;
+    services
+        .store
+        .insert_action_link(&ActionLink {
+            token_hash: link_hash(services, &token),
+            user_id: user.id,
+            purpose,
+            password_fingerprint: password_fingerprint(services, user).await?,
+            email: user.email.as_ref().map(|e| e.as_str().to_string()),
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(ttl.num_minutes().max(1)),
+            used_at: None,
+        })
+        .await?;
+    Ok(token)
+}
+
+/// A reset link for the user named `username`, issued by an administrator (the CLI, for
+/// when no mail can be sent or the user's mailbox is lost too).
+pub async fn reset_link_for(
+    services: &Services,
+    username: &str,
+    actor: &super::Actor,
+) -> Result<String, ManageError> {
+    let key = crate::domain::user::Username::parse(username)?.key();
+    let user = services
+        .store
+        .find_user_by_username(&key)
+        .await?
+        .ok_or_else(|| ManageError::NotFound(format!("user {username}")))?;
+    if user.status != UserStatus::Active {
+        return Err(ManageError::Invalid(crate::domain::Invalid::new(format!(
+            "user {username} is disabled; enable them first"
+        ))));
+    }
+    let token = issue(
+        services,
+        &user,
+        LinkPurpose::PasswordReset,
+        chrono::Duration::minutes(RESET_LINK_TTL_MIN),
+    )
+    .await?;
+    let mut event = actor.event(EventType::PasswordResetRequested, services.clock.now());
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.details = serde_json::json!({ "sent": false, "handed_over_by": actor.id() });
+    record(services, event).await;
+    Ok(reset_url(services, &token))
+}
+
+/// The URL of the page that takes a reset link's token.
+pub fn reset_url(services: &Services, token: &str) -> String {
+    let mut url = services.settings.issuer.clone();
+    let path = format!("{}/reset-password", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url.query_pairs_mut().clear().append_pair("token", token);
+    url.to_string()
+}
+
+/// The link and its user, if the token names a usable link of `purpose` at `now`.
+pub async fn open(
+    services: &Services,
+    token: &str,
+    purpose: LinkPurpose,
+    now: DateTime<Utc>,
+) -> Result<Result<(ActionLink, User), LinkProblem>, ManageError> {
+    let Some(link) = services
+        .store
+        .find_action_link(&link_hash(services, token))
+        .await?
+    else {
+        return Ok(Err(LinkProblem::Unknown));
+    };
+    if link.purpose != purpose {
+        return Ok(Err(LinkProblem::Unknown));
+    }
+    if link.used_at.is_some() {
+        return Ok(Err(LinkProblem::Used));
+    }
+    if link.expires_at <= now {
+        return Ok(Err(LinkProblem::Expired));
+    }
+    let user = match services.store.find_user(link.user_id).await? {
+        Some(user) if user.status == UserStatus::Active => user,
+        _ => return Ok(Err(LinkProblem::Inactive)),
+    };
+    if password_fingerprint(services, &user).await? != link.password_fingerprint {
+        return Ok(Err(LinkProblem::Superseded));
+    }
+    Ok(Ok((link, user)))
+}
+
+/// What a completed reset ended.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetDone {
+    pub sessions_ended: u64,
+    pub grants_revoked: u64,
+}
+
+/// Spends the link and sets the new password (already checked against the policy), then
+/// ends every session and grant of the user and records the reset. `Ok(None)` when the
+/// link was spent meanwhile (a second tab, a replay).
+pub async fn complete_reset(
+    services: &Services,
+    link: &ActionLink,
+    user: &User,
+    new_password: SecretString,
+    meta: &RequestMeta,
+) -> Result<Option<ResetDone>, ManageError> {
+    // Hash first (slow, off the executor), then spend the link: a failure in between
+    // leaves the link usable rather than spent for nothing.
+    let phc = services
+        .passwords
+        .hash(&new_password)
+        .await
+        .map_err(|e| ManageError::Internal(e.to_string()))?;
+    let now = services.clock.now();
+    if !services.store.use_action_link(&link.token_hash, now).await? {
+        return Ok(None);
+    }
+    services.store.replace_password(user.id, &phc, false, now).await?;
+    services.store.unlock_account(&user.username.key()).await?;
+    let ended = sessions::end_access(services, user, None).await?;
+    let mut event = SecurityEvent::new(EventType::PasswordReset, Outcome::Success, now);
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.actor_id = Some(user.id.to_string());
+    event.details = serde_json::json!({
+        "sessions_ended": ended.sessions,
+        "grants_revoked": ended.grants,
+    });
+    record(services, meta.stamp(event)).await;
+    metrics::counter!("idp_password_resets_total", "outcome" => "completed").increment(1);
+    Ok(Some(ResetDone {
+        sessions_ended: ended.sessions,
+        grants_revoked: ended.grants,
+    }))
+}
+
+/// The policy problem with `new_password` for this user, if any.
+pub fn policy_problem(user: &User, new_password: &str, confirm: &str) -> Option<String> {
+    if new_password != confirm {
+        return Some("The two passwords differ.".into());
+    }
+    password::check_policy(new_password, &password::Owner::of(user)).err()
+}

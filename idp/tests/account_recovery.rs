@@ -1,0 +1,394 @@
+//! Forgot password, through the pages and a real SMTP server (aiosmtpd): the link arrives by
+//! mail and works once, within 30 minutes, while the password it was issued against is
+//! unchanged; a user with a second factor needs a code too; the request page says the same
+//! thing at the same speed for accounts that exist and accounts that do not; mail waits in
+//! the outbox while the SMTP server is down and goes out when it is back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::browser::{Browser, form, text_of};
+use common::smtp::SmtpServer;
+use common::{Backend, PASSWORD, Registered, TestApp, TestDb, spawn_app, spawn_app_with};
+use idp::domain::clock::ManualClock;
+use reqwest::StatusCode;
+
+const NEW_PASSWORD: &str = "a brand new passphrase 42";
+
+async fn app_with_mail(backend: Backend, smtp: &SmtpServer) -> TestApp {
+    app_with_mail_and(backend, smtp, &[]).await
+}
+
+async fn app_with_mail_and(backend: Backend, smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
+    let url = smtp.url();
+    let mut env = vec![
+        ("IDP_SMTP_URL", url.as_str()),
+        ("IDP_SMTP_FROM", "AImpact Identity <no-reply@example.com>"),
+    ];
+    env.extend_from_slice(extra);
+    spawn_app_with(TestDb::new(backend).await, &env).await
+}
+
+async fn client(app: &TestApp) -> Registered {
+    app.add_client(false, |c| c.first_party = true).await
+}
+
+/// Asks for a reset link for `login` on the forgot-password page; returns the answer page.
+async fn request_link(app: &TestApp, browser: &Browser, login: &str) -> (StatusCode, String) {
+    let (_, _, html) = browser
+        .visit(&format!("{}/forgot-password", app.base))
+        .await
+        .page();
+    let (status, _, html) = browser.submit(&form(&html).set("login", login)).await.page();
+    (status, html)
+}
+
+/// The reset link of the newest mail to `address`, once `count` mails have arrived.
+async fn reset_link(app: &TestApp, smtp: &SmtpServer, address: &str, count: usize) -> String {
+    let mails = smtp.wait_for(address, count).await;
+    mails[count - 1].link(&format!("{}/reset-password?token=", app.base))
+}
+
+async fn event_count(app: &TestApp, kind: &str) -> usize {
+    let query = idp::audit::EventQuery {
+        event_type: idp::audit::EventType::parse(kind),
+        limit: 100,
+        ..Default::default()
+    };
+    app.services.store.query_events(&query).await.unwrap().len()
+}
+
+async fn logs_in(app: &TestApp, client: &Registered, username: &str, password: &str) -> bool {
+    let browser = app.browser();
+    let landing = browser.visit(&app.authorize_url(&client.id, "openid")).await;
+    let (_, _, html) = landing.page();
+    let after = browser
+        .submit(&form(&html).set("username", username).set("password", password))
+        .await;
+    matches!(after, common::browser::Landing::Client(_))
+        || matches!(&after, common::browser::Landing::Page { status, .. } if *status == 200)
+}
+
+async fn a_forgotten_password_is_reset_through_the_mailed_link(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_mail(backend, &smtp).await;
+    let user = app.add_user("ada").await;
+    let client = client(&app).await;
+    let before = app.tokens(&client, "ada", "openid offline_access").await;
+
+    // The login page leads to the forgot-password page.
+    let browser = app.browser();
+    let (_, _, login) = browser
+        .visit(&app.authorize_url(&client.id, "openid"))
+        .await
+        .page();
+    assert!(login.contains("href=\"/forgot-password?interaction="), "{login}");
+
+    let (status, html) = request_link(&app, &browser, "ada").await;
+    assert_eq!(status, 200);
+    assert!(text_of(&html, "#reset-sent").is_some(), "{html}");
+    let mails = smtp.wait_for("ada@example.com", 1).await;
+    let mail = &mails[0];
+    assert_eq!(mail.from, "no-reply@example.com");
+    assert_eq!(mail.subject, "Reset your AImpact Identity password");
+    assert!(
+        mail.html
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Choose a new password")
+    );
+    let link = mail.link(&format!("{}/reset-password?token=", app.base));
+
+    let (status, _, html) = browser.visit(&link).await.page();
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("name=\"code\""),
+        "no second factor, no code field: {html}"
+    );
+    // A password outside the policy is refused and the link stays usable.
+    let (status, _, html) = browser
+        .submit(
+            &form(&html)
+                .set("new_password", "short")
+                .set("confirm_password", "short"),
+        )
+        .await
+        .page();
+    assert_eq!(status, 400);
+    let (status, _, html) = browser
+        .submit(
+            &form(&html)
+                .set("new_password", NEW_PASSWORD)
+                .set("confirm_password", NEW_PASSWORD),
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Password changed"), "{html}");
+
+    // The reset ended every session and grant: the old refresh token is dead.
+    let refreshed = app
+        .token_request(
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", before["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.status(), 400);
+    let body: serde_json::Value = refreshed.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        !logs_in(&app, &client, "ada", PASSWORD).await,
+        "the old password no longer works"
+    );
+    assert!(
+        logs_in(&app, &client, "ada", NEW_PASSWORD).await,
+        "the new one does"
+    );
+
+    // The link works once.
+    let (status, _, html) = browser.visit(&link).await.page();
+    assert_eq!(status, 400);
+    assert!(html.contains("This link cannot be used"), "{html}");
+    assert_eq!(event_count(&app, "password_reset_requested").await, 1);
+    assert_eq!(event_count(&app, "password_reset").await, 1);
+    let query = idp::audit::EventQuery {
+        event_type: idp::audit::EventType::parse("password_reset"),
+        limit: 1,
+        ..Default::default()
+    };
+    let events = app.services.store.query_events(&query).await.unwrap();
+    assert_eq!(events[0].user_id.as_deref(), Some(user.id.to_string().as_str()));
+    assert_eq!(events[0].details["grants_revoked"], 1);
+    // The outbox keeps no message once sent.
+    let status = app.services.store.outbox_status().await.unwrap();
+    assert_eq!((status.pending, status.sent), (0, 1));
+}
+
+async fn a_link_expires_after_30_minutes_and_dies_with_a_newer_link_or_password(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let clock = ManualClock::at(chrono::Utc::now());
+    let url = smtp.url();
+    // Four links for one account: its hourly limit (tested elsewhere) is lifted here.
+    let app = common::spawn_app_clocked_with(
+        TestDb::new(backend).await,
+        clock.clone(),
+        &[
+            ("IDP_SMTP_URL", &url),
+            ("IDP_SMTP_FROM", "no-reply@example.com"),
+            ("IDP_PASSWORD_RESET_PER_HOUR", "0"),
+        ],
+    )
+    .await;
+    app.add_user("ada").await;
+    let browser = app.browser();
+
+    request_link(&app, &browser, "ada").await;
+    let first = reset_link(&app, &smtp, "ada@example.com", 1).await;
+    clock.advance(chrono::Duration::minutes(31));
+    assert_eq!(browser.visit(&first).await.page().0, 400, "expired");
+
+    request_link(&app, &browser, "ada").await;
+    let second = reset_link(&app, &smtp, "ada@example.com", 2).await;
+    request_link(&app, &browser, "ada").await;
+    let third = reset_link(&app, &smtp, "ada@example.com", 3).await;
+    assert_eq!(
+        browser.visit(&second).await.page().0,
+        400,
+        "replaced by the third"
+    );
+    assert_eq!(browser.visit(&third).await.page().0, 200);
+
+    // An administrator's temporary password (any password change) kills the link.
+    let admin_set = idp::manage::users::set_temporary_password_of(
+        &app.services,
+        "ada",
+        &secrecy::SecretString::from("temporary passphrase 77"),
+        idp::manage::Actor::Cli,
+    )
+    .await;
+    assert!(admin_set.is_ok());
+    assert_eq!(
+        browser.visit(&third).await.page().0,
+        400,
+        "superseded by the new password"
+    );
+}
+
+async fn a_user_with_a_second_factor_must_give_a_code_to_reset(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_mail(backend, &smtp).await;
+    app.add_user_as("root", true).await; // administrators enrol TOTP at first login
+    let client = client(&app).await;
+    app.tokens(&client, "root", "openid").await;
+    let browser = app.browser();
+    request_link(&app, &browser, "root@example.com").await;
+    let link = reset_link(&app, &smtp, "root@example.com", 1).await;
+
+    let (_, _, html) = browser.visit(&link).await.page();
+    assert!(html.contains("name=\"code\""), "{html}");
+    let fill = |html: &str, code: &str| {
+        form(html)
+            .set("code", code)
+            .set("new_password", NEW_PASSWORD)
+            .set("confirm_password", NEW_PASSWORD)
+    };
+    // The mailbox alone is not enough.
+    let (status, _, html) = browser.submit(&fill(&html, "000000")).await.page();
+    assert_eq!(status, 401);
+    assert!(html.contains("The code is incorrect"), "{html}");
+    assert!(logs_in(&app, &client, "root", PASSWORD).await, "nothing changed");
+    // A recovery code does it (and is spent).
+    let recovery = app.authenticator.recovery_codes.lock().unwrap()["root"][0].clone();
+    let (status, _, html) = browser.submit(&fill(&html, &recovery)).await.page();
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Password changed"));
+    assert_eq!(
+        app.services
+            .store
+            .recovery_codes_left(app_user_id(&app, "root").await)
+            .await
+            .unwrap(),
+        9
+    );
+}
+
+async fn app_user_id(app: &TestApp, username: &str) -> uuid::Uuid {
+    app.services
+        .store
+        .find_user_by_username(username)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn the_request_page_does_not_tell_whether_an_account_exists(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    // Forty requests from one address: its own limit (tested elsewhere) is lifted here.
+    let app = app_with_mail_and(backend, &smtp, &[("IDP_PASSWORD_RESET_IP_PER_HOUR", "0")]).await;
+    app.add_user("ada").await;
+    let browser = app.browser();
+    let (_, _, page) = browser
+        .visit(&format!("{}/forgot-password", app.base))
+        .await
+        .page();
+    let blank = form(&page);
+    let mut timings: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    let mut answers = Vec::new();
+    // Interleaved, so that drift in the machine's load hits both alike.
+    for round in 0..20 {
+        for (i, login) in ["ada", "nobody-here"].into_iter().enumerate() {
+            let started = Instant::now();
+            let (status, _, html) = browser.submit(&blank.clone().set("login", login)).await.page();
+            timings[i].push(started.elapsed());
+            if round == 0 {
+                answers.push((status, html));
+            }
+        }
+    }
+    assert_eq!(answers[0], answers[1], "the same status and page, word for word");
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (existing, missing) = (median(&mut timings[0]), median(&mut timings[1]));
+    let gap = existing.abs_diff(missing);
+    assert!(
+        gap < Duration::from_millis(5),
+        "medians {existing:?} (existing) and {missing:?} (missing) differ by {gap:?}"
+    );
+    // The existing account got its (rate-limited) mails; the missing one none.
+    smtp.wait_for("ada@example.com", 2).await;
+    assert_eq!(
+        smtp.messages().len(),
+        2,
+        "2 per burst for one account, whatever was asked"
+    );
+}
+
+async fn without_smtp_the_page_says_so_and_the_cli_hands_out_a_link(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_user("ada").await;
+    let browser = app.browser();
+    let (status, _, html) = browser
+        .visit(&format!("{}/forgot-password", app.base))
+        .await
+        .page();
+    assert_eq!(status, 200);
+    assert!(text_of(&html, "#mail-unavailable").is_some(), "{html}");
+
+    let link = idp::manage::recovery::reset_link_for(&app.services, "ada", &idp::manage::Actor::Cli)
+        .await
+        .unwrap();
+    assert!(
+        link.starts_with(&format!("{}/reset-password?token=", app.base)),
+        "{link}"
+    );
+    let (status, _, html) = browser.visit(&link).await.page();
+    assert_eq!(status, 200);
+    let (status, _, html) = browser
+        .submit(
+            &form(&html)
+                .set("new_password", NEW_PASSWORD)
+                .set("confirm_password", NEW_PASSWORD),
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "{html}");
+    let missing =
+        idp::manage::recovery::reset_link_for(&app.services, "nobody", &idp::manage::Actor::Cli).await;
+    assert!(matches!(missing, Err(idp::manage::ManageError::NotFound(_))));
+}
+
+async fn mail_waits_in_the_outbox_while_smtp_is_down(backend: Backend) {
+    let mut smtp = SmtpServer::start().await;
+    let port = smtp.port;
+    smtp.stop();
+    let clock = ManualClock::at(chrono::Utc::now());
+    let url = smtp.url();
+    let app = common::spawn_app_clocked_with(
+        TestDb::new(backend).await,
+        clock.clone(),
+        &[("IDP_SMTP_URL", &url), ("IDP_SMTP_FROM", "no-reply@example.com")],
+    )
+    .await;
+    app.add_user("ada").await;
+    let browser = app.browser();
+    let (status, _) = request_link(&app, &browser, "ada").await;
+    assert_eq!(status, 200, "the request does not wait for SMTP");
+    // The first attempt fails and is scheduled again.
+    let mut status = app.services.store.outbox_status().await.unwrap();
+    for _ in 0..100 {
+        if status.last_error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = app.services.store.outbox_status().await.unwrap();
+    }
+    assert_eq!(status.pending, 1);
+    assert!(status.last_error.is_some(), "{status:?}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("idp_mail_sent_total{template=\"password_reset\",outcome=\"retry\"} 1"),
+        "{metrics}"
+    );
+    // The server comes back; at the retry time the message goes out.
+    let smtp = SmtpServer::start_on(port).await;
+    clock.advance(chrono::Duration::seconds(31));
+    let mails = smtp.wait_for("ada@example.com", 1).await;
+    assert_eq!(mails.len(), 1);
+}
+
+on_both_backends!(
+    a_forgotten_password_is_reset_through_the_mailed_link,
+    a_link_expires_after_30_minutes_and_dies_with_a_newer_link_or_password,
+    a_user_with_a_second_factor_must_give_a_code_to_reset,
+    the_request_page_does_not_tell_whether_an_account_exists,
+    without_smtp_the_page_says_so_and_the_cli_hands_out_a_link,
+    mail_waits_in_the_outbox_while_smtp_is_down,
+);
