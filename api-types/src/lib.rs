@@ -50,6 +50,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "mfa_reset",
     "password_reset_requested",
     "password_reset",
+    "email_verified",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";
@@ -429,6 +430,24 @@ api_type! {
         pub login_failures_24h: i64,
         /// Logins and failures per hour over the last 24 hours.
         pub hourly: Vec<EventBucket>,
+        /// Outgoing mail (password reset, email verification).
+        pub mail: MailStatus,
+    }
+}
+
+api_type! {
+    /// The outgoing-mail outbox.
+    pub struct MailStatus {
+        /// Whether an SMTP server is configured; without one no mail is sent.
+        pub configured: bool,
+        /// Messages waiting for their first or next attempt.
+        pub pending: i64,
+        /// Messages given up after their last attempt (kept a week).
+        pub failed: i64,
+        /// Messages sent (kept a week).
+        pub sent: i64,
+        /// The error of the latest failed attempt of a message not yet sent.
+        pub last_error: Option<String>,
     }
 }
 

@@ -55,6 +55,7 @@ event_types! {
     MfaReset => "mfa_reset",
     PasswordResetRequested => "password_reset_requested",
     PasswordReset => "password_reset",
+    EmailVerified => "email_verified",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,6 +54,8 @@ pub struct Services {
     pub mail_key: Arc<KeyEncryptor>,
     /// The SMTP server; `None` when none is configured (the embedded default).
     pub mailer: Option<crate::mail::SharedMailer>,
+    /// The login-page themes, which also hold the mail templates.
+    pub themes: Arc<crate::login::themes::Themes>,
     /// The WebAuthn relying party; `None` when the issuer has no domain name to bind
     /// passkeys to (an IP address).
     pub passkeys: Option<Arc<crate::security::passkeys::Passkeys>>,
@@ -131,6 +133,10 @@ impl Services {
             mfa_key: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::MFA_SECRET_ENCRYPTION),
             )?),
+            themes: Arc::new(
+                crate::login::themes::Themes::load(&settings.themes_dir, &settings.theme)
+                    .map_err(|e| StartupError::config("theme", e))?,
+            ),
             mail_key: Arc::new(KeyEncryptor::new(&master.derive(master_key::MAIL_ENCRYPTION))?),
             mailer: crate::mail::Mailer::from_settings(&settings)
                 .map_err(|(setting, problem)| StartupError::config(setting, problem))?

@@ -11,7 +11,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
 use crate::http::{self, error::not_found, request_id};
 use crate::login::interaction::InteractionSigner;
-use crate::login::themes::{ThemeError, Themes};
+use crate::login::themes::Themes;
 use crate::manage::{self, ManageError};
 use crate::oidc::discovery::Discovery;
 use crate::services::{Services, StartupError};
@@ -20,7 +20,7 @@ use crate::services::{Services, StartupError};
 pub struct AppState {
     pub services: Services,
     pub discovery: Discovery,
-    pub themes: Themes,
+    pub themes: std::sync::Arc<Themes>,
     pub interactions: InteractionSigner,
     /// The portal's Content-Security-Policy, when the portal is served.
     pub portal_csp: Option<String>,
@@ -34,8 +34,6 @@ pub enum ServeError {
     Startup(#[from] StartupError),
     #[error("invalid configuration: listen: cannot bind {address}: {source}")]
     Bind { address: String, source: std::io::Error },
-    #[error("invalid configuration: theme: {0}")]
-    Theme(#[from] ThemeError),
     #[error("invalid configuration: tls_cert_file: {0}")]
     Tls(#[from] http::tls::TlsError),
     #[error("signing keys: {0}")]
@@ -50,10 +48,7 @@ impl ServeError {
     /// Exit code 2 for configuration problems, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Startup(StartupError::Config { .. })
-            | Self::Bind { .. }
-            | Self::Theme(_)
-            | Self::Tls(_) => 2,
+            Self::Startup(StartupError::Config { .. }) | Self::Bind { .. } | Self::Tls(_) => 2,
             _ => 1,
         }
     }
@@ -85,7 +80,7 @@ impl Application {
         spawn_key_reloader(services.clone());
         manage::housekeeping::spawn(services.clone());
         crate::mail::spawn(services.clone());
-        let themes = Themes::load(&services.settings.themes_dir, &services.settings.theme)?;
+        let themes = services.themes.clone();
         let address = services.settings.listen;
         let listener = TcpListener::bind(address).map_err(|source| ServeError::Bind {
             address: address.to_string(),

@@ -47,8 +47,9 @@ async fn request_link(app: &TestApp, browser: &Browser, login: &str) -> (StatusC
 
 /// The reset link of the newest mail to `address`, once `count` mails have arrived.
 async fn reset_link(app: &TestApp, smtp: &SmtpServer, address: &str, count: usize) -> String {
-    let mails = smtp.wait_for(address, count).await;
-    mails[count - 1].link(&format!("{}/reset-password?token=", app.base))
+    let prefix = format!("{}/reset-password?token=", app.base);
+    let mails = smtp.wait_for_link(address, &prefix, count).await;
+    mails[count - 1].link(&prefix)
 }
 
 async fn event_count(app: &TestApp, kind: &str) -> usize {
@@ -89,7 +90,8 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link(backend: Backend)
     let (status, html) = request_link(&app, &browser, "ada").await;
     assert_eq!(status, 200);
     assert!(text_of(&html, "#reset-sent").is_some(), "{html}");
-    let mails = smtp.wait_for("ada@example.com", 1).await;
+    let prefix = format!("{}/reset-password?token=", app.base);
+    let mails = smtp.wait_for_link("ada@example.com", &prefix, 1).await;
     let mail = &mails[0];
     assert_eq!(mail.from, "no-reply@example.com");
     assert_eq!(mail.subject, "Reset your AImpact Identity password");
@@ -99,7 +101,7 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link(backend: Backend)
             .unwrap_or_default()
             .contains("Choose a new password")
     );
-    let link = mail.link(&format!("{}/reset-password?token=", app.base));
+    let link = mail.link(&prefix);
 
     let (status, _, html) = browser.visit(&link).await.page();
     assert_eq!(status, 200);
@@ -164,9 +166,10 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link(backend: Backend)
     let events = app.services.store.query_events(&query).await.unwrap();
     assert_eq!(events[0].user_id.as_deref(), Some(user.id.to_string().as_str()));
     assert_eq!(events[0].details["grants_revoked"], 1);
-    // The outbox keeps no message once sent.
+    // The outbox keeps no message once sent (the reset link, and the address verification
+    // mailed when the account was created).
     let status = app.services.store.outbox_status().await.unwrap();
-    assert_eq!((status.pending, status.sent), (0, 1));
+    assert_eq!((status.pending, status.sent), (0, 2));
 }
 
 async fn a_link_expires_after_30_minutes_and_dies_with_a_newer_link_or_password(backend: Backend) {
@@ -303,12 +306,15 @@ async fn the_request_page_does_not_tell_whether_an_account_exists(backend: Backe
         "medians {existing:?} (existing) and {missing:?} (missing) differ by {gap:?}"
     );
     // The existing account got its (rate-limited) mails; the missing one none.
-    smtp.wait_for("ada@example.com", 2).await;
-    assert_eq!(
-        smtp.messages().len(),
-        2,
-        "2 per burst for one account, whatever was asked"
-    );
+    let prefix = format!("{}/reset-password?token=", app.base);
+    smtp.wait_for_link("ada@example.com", &prefix, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let resets = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.text.contains(&prefix))
+        .count();
+    assert_eq!(resets, 2, "2 per burst for one account, whatever was asked");
 }
 
 async fn without_smtp_the_page_says_so_and_the_cli_hands_out_a_link(backend: Backend) {
@@ -362,29 +368,97 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down(backend: Backend) {
     let (status, _) = request_link(&app, &browser, "ada").await;
     assert_eq!(status, 200, "the request does not wait for SMTP");
     // The first attempt fails and is scheduled again.
-    let mut status = app.services.store.outbox_status().await.unwrap();
+    let retried = "idp_mail_sent_total{template=\"password_reset\",outcome=\"retry\"} 1";
+    let mut metrics = app.metrics().await;
     for _ in 0..100 {
-        if status.last_error.is_some() {
+        if metrics.contains(retried) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        status = app.services.store.outbox_status().await.unwrap();
+        metrics = app.metrics().await;
     }
-    assert_eq!(status.pending, 1);
-    assert!(status.last_error.is_some(), "{status:?}");
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains("idp_mail_sent_total{template=\"password_reset\",outcome=\"retry\"} 1"),
-        "{metrics}"
+    assert!(metrics.contains(retried), "{metrics}");
+    let status = app.services.store.outbox_status().await.unwrap();
+    assert_eq!(
+        status.pending, 2,
+        "the reset link and the address verification wait"
     );
+    assert!(status.last_error.is_some(), "{status:?}");
     // The server comes back; at the retry time the message goes out.
     let smtp = SmtpServer::start_on(port).await;
     clock.advance(chrono::Duration::seconds(31));
-    let mails = smtp.wait_for("ada@example.com", 1).await;
-    assert_eq!(mails.len(), 1);
+    reset_link(&app, &smtp, "ada@example.com", 1).await;
+}
+
+async fn userinfo(app: &TestApp, access_token: &str) -> serde_json::Value {
+    app.http
+        .get(format!("{}/userinfo", app.base))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn an_address_is_verified_through_the_mailed_link_and_tokens_say_so(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_mail(backend, &smtp).await;
+    let user = app.add_user("ada").await;
+    let client = client(&app).await;
+    let before = app.tokens(&client, "ada", "openid email").await;
+    let claims = userinfo(&app, before["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["email_verified"], false, "nothing proved yet");
+
+    let prefix = format!("{}/verify-email?token=", app.base);
+    let mails = smtp.wait_for_link("ada@example.com", &prefix, 1).await;
+    assert_eq!(mails[0].subject, "Verify your email address for AImpact Identity");
+    let link = mails[0].link(&prefix);
+    let browser = app.browser();
+    let (status, _, html) = browser.visit(&link).await.page();
+    assert_eq!(status, 200);
+    // Opening the link (as a mail scanner would) proves nothing; the button does.
+    let unchanged = app.services.store.find_user(user.id).await.unwrap().unwrap();
+    assert!(!unchanged.email_verified);
+    let (status, _, html) = browser.submit(&form(&html)).await.page();
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Email address verified"), "{html}");
+
+    let after = app.tokens(&client, "ada", "openid email").await;
+    let claims = userinfo(&app, after["access_token"].as_str().unwrap()).await;
+    assert_eq!(claims["email_verified"], true);
+    let id_token = common::jwt_claims(after["id_token"].as_str().unwrap());
+    if id_token.get("email_verified").is_some() {
+        assert_eq!(id_token["email_verified"], true);
+    }
+    assert_eq!(event_count(&app, "email_verified").await, 1);
+    assert_eq!(browser.visit(&link).await.page().0, 400, "used once");
+
+    // A changed address is unverified again, mailed a new link, and the old link is void.
+    idp::manage::users::update_profile(
+        &app.services,
+        user.id,
+        idp::manage::users::ProfileChange {
+            email: Some(Some("ada@new.example.org".into())),
+            ..Default::default()
+        },
+        idp::manage::Actor::Cli,
+    )
+    .await
+    .unwrap();
+    let changed = app.services.store.find_user(user.id).await.unwrap().unwrap();
+    assert!(!changed.email_verified);
+    let mails = smtp.wait_for_link("ada@new.example.org", &prefix, 1).await;
+    let new_link = mails[0].link(&prefix);
+    let (status, _, html) = browser.visit(&new_link).await.page();
+    assert_eq!(status, 200);
+    assert!(html.contains("ada@new.example.org"));
 }
 
 on_both_backends!(
+    an_address_is_verified_through_the_mailed_link_and_tokens_say_so,
     a_forgotten_password_is_reset_through_the_mailed_link,
     a_link_expires_after_30_minutes_and_dies_with_a_newer_link_or_password,
     a_user_with_a_second_factor_must_give_a_code_to_reset,

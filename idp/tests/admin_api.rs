@@ -361,6 +361,9 @@ async fn events_are_filtered_exported_and_counted(backend: Backend) {
     assert!(overview["logins_24h"].as_i64().unwrap() >= 1, "ada's own login");
     assert_eq!(overview["users"], 3);
     assert!(overview["active_sessions"].as_i64().unwrap() >= 1);
+    // No SMTP server here: the portal says that no mail can be sent.
+    assert_eq!(overview["mail"]["configured"], false);
+    assert_eq!(overview["mail"]["pending"], 0);
 }
 
 async fn keys_are_listed_and_rotated(backend: Backend) {

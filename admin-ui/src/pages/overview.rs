@@ -1,6 +1,6 @@
 //! The dashboard: counts, and logins and failures over the last 24 hours.
 
-use api_types::{EventBucket, EventStats, Overview as Figures};
+use api_types::{EventBucket, EventStats, MailStatus, Overview as Figures};
 use leptos::prelude::*;
 
 use crate::api;
@@ -29,6 +29,7 @@ pub fn Overview() -> impl IntoView {
                     <BarChart title="Logins per hour" bars=logins/>
                     <BarChart title="Failed logins per hour" bars=failures danger=true/>
                 </div>
+                <Mail status=f.mail/>
             }
         })}
         {ui::show(stats, |s: EventStats| view! {
@@ -41,6 +42,29 @@ pub fn Overview() -> impl IntoView {
                 </tbody></table>
             </section>
         })}
+    }
+}
+
+/// The outgoing-mail outbox: whether mail can be sent at all, and what is stuck.
+#[component]
+fn Mail(status: MailStatus) -> impl IntoView {
+    let summary = if status.configured {
+        format!(
+            "{} waiting, {} failed, {} sent (last 7 days)",
+            status.pending, status.failed, status.sent
+        )
+    } else {
+        "No SMTP server is configured: users cannot reset passwords or verify addresses by mail. \
+         Hand out reset links with `idp user reset-link <username>`."
+            .to_string()
+    };
+    let trouble = !status.configured || status.failed > 0 || status.last_error.is_some();
+    view! {
+        <section class="card" id="mail-status">
+            <h2>"Outgoing mail"</h2>
+            <p class=if trouble { "error" } else { "muted" }>{summary}</p>
+            {status.last_error.map(|e| view! { <p class="error">"Last error: " <code>{e}</code></p> })}
+        </section>
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/admin/api/v1/keys` and `/admin/api/v1/overview`.
 
 use actix_web::{HttpResponse, web};
-use api_types::{KeyList, Overview, RotateKeys};
+use api_types::{KeyList, MailStatus, Overview, RotateKeys};
 use chrono::Duration;
 
 use super::auth::Admin;
@@ -64,7 +64,15 @@ pub async fn overview(_admin: Admin, state: web::Data<AppState>) -> Result<web::
         )
         .await?;
     let total = |t: &str| hourly.iter().filter(|b| b.event_type == t).map(|b| b.count).sum();
+    let outbox = store.outbox_status().await?;
     Ok(web::Json(Overview {
+        mail: MailStatus {
+            configured: crate::mail::configured(&state.services),
+            pending: outbox.pending,
+            failed: outbox.failed,
+            sent: outbox.sent,
+            last_error: outbox.last_error,
+        },
         users: store.count_users().await?,
         clients: store.count_clients().await?,
         active_sessions: store.count_active_sessions(now).await?,

@@ -25,7 +25,7 @@ use crate::security::password::Verification;
 use crate::security::random;
 use crate::startup::AppState;
 
-pub(super) const PRODUCT: &str = "AImpact Identity";
+pub const PRODUCT: &str = "AImpact Identity";
 /// Shown for every failed login: never says which of username or password was wrong.
 const LOGIN_FAILED: &str = "Incorrect username or password.";
 

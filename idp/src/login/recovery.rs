@@ -490,3 +490,85 @@ async fn check_code(
         Err(e) => Some(error_page(state, &e)),
     }
 }
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    csrf: String,
+    token: String,
+}
+
+/// `GET /verify-email?token=…`: a page with one button. The address is verified by the
+/// POST it sends, not by the GET, so that a mail scanner fetching the link proves nothing.
+pub async fn verify_form(
+    req: HttpRequest,
+    query: web::Query<ResetQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let now = state.services.clock.now();
+    let user = match recovery::open(&state.services, &query.token, LinkPurpose::VerifyEmail, now).await {
+        Ok(Ok((_, user))) => user,
+        Ok(Err(problem)) => return unusable_verification(&state, problem),
+        Err(e) => return error_page(&state, &OAuthError::internal(e)),
+    };
+    let (csrf_value, new_cookie) = csrf_cookie(&state, &req);
+    let (theme_name, theme) = state.themes.get(None);
+    let context = minijinja::context! {
+        product => PRODUCT,
+        css_url => format!("/theme/{theme_name}/style.css"),
+        action => "/verify-email",
+        csrf => state.interactions.tag("csrf", &csrf_value),
+        token => &query.token,
+        email => user.email.as_ref().map(|e| e.as_str()),
+        username => user.username.as_str(),
+    };
+    respond(
+        &state,
+        theme.render("verify_email.html", context),
+        StatusCode::OK,
+        new_cookie,
+    )
+}
+
+/// `POST /verify-email`.
+pub async fn verify_submit(
+    req: HttpRequest,
+    form: web::Form<VerifyForm>,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> HttpResponse {
+    if !csrf_ok(&state, &req, &form.csrf) {
+        return error_page(
+            &state,
+            &OAuthError::invalid_request("the form expired; open the link again"),
+        );
+    }
+    let services = &state.services;
+    let now = services.clock.now();
+    let (link, user) = match recovery::open(services, &form.token, LinkPurpose::VerifyEmail, now).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(problem)) => return unusable_verification(&state, problem),
+        Err(e) => return error_page(&state, &OAuthError::internal(e)),
+    };
+    match recovery::verify_email(services, &link, &user, &meta).await {
+        Ok(true) => notice(
+            &state,
+            StatusCode::OK,
+            "Email address verified",
+            "Thank you: your email address is verified. You can close this page.",
+            None,
+        ),
+        Ok(false) => unusable_verification(&state, LinkProblem::Used),
+        Err(e) => error_page(&state, &OAuthError::internal(e)),
+    }
+}
+
+fn unusable_verification(state: &AppState, problem: LinkProblem) -> HttpResponse {
+    tracing::info!(problem = problem.as_str(), "email-verification link refused");
+    notice(
+        state,
+        StatusCode::BAD_REQUEST,
+        "This link cannot be used",
+        "The link has expired, has already been used, or is for an address your account no longer has.",
+        None,
+    )
+}

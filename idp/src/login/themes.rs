@@ -7,7 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const DEFAULT: [(&str, &str); 16] = [
+const DEFAULT: [(&str, &str); 19] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -49,6 +49,18 @@ const DEFAULT: [(&str, &str); 16] = [
     (
         "mail/password_reset.txt",
         include_str!("../../../themes/default/mail/password_reset.txt"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../../../themes/default/verify_email.html"),
+    ),
+    (
+        "mail/verify_email.txt",
+        include_str!("../../../themes/default/mail/verify_email.txt"),
+    ),
+    (
+        "mail/verify_email.html",
+        include_str!("../../../themes/default/mail/verify_email.html"),
     ),
     (
         "mail/password_reset.html",

@@ -118,8 +118,13 @@ pub async fn reset_link_for(
 
 /// The URL of the page that takes a reset link's token.
 pub fn reset_url(services: &Services, token: &str) -> String {
+    page_url(services, "reset-password", token)
+}
+
+/// The URL of one of the issuer's pages (`page`), carrying a link's token.
+fn page_url(services: &Services, page: &str, token: &str) -> String {
     let mut url = services.settings.issuer.clone();
-    let path = format!("{}/reset-password", url.path().trim_end_matches('/'));
+    let path = format!("{}/{page}", url.path().trim_end_matches('/'));
     url.set_path(&path);
     url.query_pairs_mut().clear().append_pair("token", token);
     url.to_string()
@@ -152,10 +157,85 @@ pub async fn open(
         Some(user) if user.status == UserStatus::Active => user,
         _ => return Ok(Err(LinkProblem::Inactive)),
     };
-    if password_fingerprint(services, &user).await? != link.password_fingerprint {
+    let current = match purpose {
+        // A verification link proves one address: it is void once the address changed.
+        LinkPurpose::VerifyEmail => user.email.as_ref().map(|e| e.as_str()) == link.email.as_deref(),
+        LinkPurpose::PasswordReset | LinkPurpose::Invitation => {
+            password_fingerprint(services, &user).await? == link.password_fingerprint
+        }
+    };
+    if !current {
         return Ok(Err(LinkProblem::Superseded));
     }
     Ok(Ok((link, user)))
+}
+
+/// How long an email-verification link works.
+pub const VERIFY_LINK_TTL_H: i64 = 24;
+
+/// Mails the user a link proving their address, when mail can be sent and the address is
+/// not verified yet. True when a message was queued.
+pub async fn send_verification(services: &Services, user: &User) -> Result<bool, ManageError> {
+    let Some(email) = user.email.as_ref().filter(|_| !user.email_verified) else {
+        return Ok(false);
+    };
+    if !crate::mail::configured(services) {
+        return Ok(false);
+    }
+    let token = issue(
+        services,
+        user,
+        LinkPurpose::VerifyEmail,
+        chrono::Duration::hours(VERIFY_LINK_TTL_H),
+    )
+    .await?;
+    let (_, theme) = services.themes.get(None);
+    let context = minijinja::context! {
+        product => crate::login::pages::PRODUCT,
+        username => user.username.as_str(),
+        name => user.name.as_deref(),
+        email => email.as_str(),
+        link => page_url(services, "verify-email", &token),
+        hours => VERIFY_LINK_TTL_H,
+    };
+    let message = crate::mail::compose(theme, "verify_email", context).map_err(ManageError::Internal)?;
+    crate::mail::enqueue(services, email.as_str(), "verify_email", &message)
+        .await
+        .map_err(|e| ManageError::Internal(e.to_string()))?;
+    Ok(true)
+}
+
+/// [`send_verification`] for callers whose own action succeeded whatever happens to the
+/// mail (creating a user, changing an address): a failure is logged.
+pub async fn send_verification_quietly(services: &Services, user: &User) {
+    if let Err(e) = send_verification(services, user).await {
+        tracing::warn!(error = %e, user_id = %user.id, "could not queue the email-verification mail");
+    }
+}
+
+/// Spends a verification link and marks the address it was sent to verified. False when
+/// the link was spent meanwhile or the address changed.
+pub async fn verify_email(
+    services: &Services,
+    link: &ActionLink,
+    user: &User,
+    meta: &RequestMeta,
+) -> Result<bool, ManageError> {
+    let now = services.clock.now();
+    let Some(email) = &link.email else {
+        return Ok(false);
+    };
+    if !services.store.use_action_link(&link.token_hash, now).await?
+        || !services.store.mark_email_verified(user.id, email, now).await?
+    {
+        return Ok(false);
+    }
+    let mut event = SecurityEvent::new(EventType::EmailVerified, Outcome::Success, now);
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.actor_id = Some(user.id.to_string());
+    record(services, meta.stamp(event)).await;
+    Ok(true)
 }
 
 /// What a completed reset ended.

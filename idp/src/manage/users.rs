@@ -69,6 +69,7 @@ pub async fn create(
     event.username = Some(user.username.as_str().to_string());
     event.details = serde_json::json!({ "roles": user.roles });
     record(services, event).await;
+    super::recovery::send_verification_quietly(services, &user).await;
     Ok(user)
 }
 
@@ -146,7 +147,11 @@ pub async fn update_profile(
         "roles": profile.roles,
     });
     record(services, event).await;
-    get(services, id).await
+    let user = get(services, id).await?;
+    if email_changed {
+        super::recovery::send_verification_quietly(services, &user).await;
+    }
+    Ok(user)
 }
 
 pub async fn set_status(

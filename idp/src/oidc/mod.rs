@@ -82,6 +82,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/reset-password",
         web::post().to(crate::login::recovery::reset_submit),
     )
+    .route(
+        "/verify-email",
+        web::get().to(crate::login::recovery::verify_form),
+    )
+    .route(
+        "/verify-email",
+        web::post().to(crate::login::recovery::verify_submit),
+    )
     .route("/consent", web::get().to(pages::consent_form))
     .route("/consent", web::post().to(pages::consent_submit))
     .route("/theme/{name}/style.css", web::get().to(pages::theme_css));

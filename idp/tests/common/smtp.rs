@@ -133,6 +133,26 @@ impl SmtpServer {
         );
     }
 
+    /// Waits (up to 20 s) until `count` messages to `recipient` carry a link starting with
+    /// `prefix`; returns those messages, oldest first.
+    pub async fn wait_for_link(&self, recipient: &str, prefix: &str, count: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            let found: Vec<_> = self
+                .messages_to(recipient)
+                .into_iter()
+                .filter(|m| m.text.contains(prefix))
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{count} message(s) to {recipient} with a link to {prefix} did not arrive; have: {:?}",
+            self.messages()
+        );
+    }
+
     /// Stops the server (mail sent now fails until it is started again).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
