@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::security::client_secret::SecretHasher;
-use crate::security::denylist::{DenyList, MemoryDenyList, RedisDenyList};
+use crate::security::denylist::{DenyList, RedisDenyList, StoreDenyList};
 use crate::security::keyring::{KeyRing, Keys};
 use crate::security::keys::{KeyEncryptor, KeyError};
 use crate::security::master_key::{self, MasterKey, MasterKeyError};
@@ -117,7 +117,7 @@ impl Services {
         };
         let deny_list: Arc<dyn DenyList> = match &redis {
             Some(redis) => Arc::new(RedisDenyList::new(redis.clone(), &settings.redis_key_prefix)),
-            None => Arc::new(MemoryDenyList::default()),
+            None => Arc::new(StoreDenyList::new(store.clone())),
         };
         let rate_limiter: Arc<dyn crate::security::ratelimit::RateLimiter> = match &redis {
             Some(redis) => Arc::new(crate::security::ratelimit::RedisRateLimiter::new(

@@ -450,7 +450,31 @@ async fn an_idle_refresh_token_lapses_after_the_clients_idle_timeout(backend: Ba
     );
 }
 
+/// A revoked access token stays revoked when the server restarts (on SQLite the deny-list is
+/// in-process and kept in the database too; on PostgreSQL it is Redis).
+async fn a_revoked_access_token_stays_revoked_after_a_restart(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (client, access) = {
+        let app = spawn_app_with(TestDb::new_shared(&db), &[]).await;
+        app.add_user("rita").await;
+        let client = app.add_client(false, |c| c.first_party = true).await;
+        let tokens = app.tokens(&client, "rita", OFFLINE).await;
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        let revoked = app.post_as(&client, "/revoke", &[("token", access.as_str())]).await;
+        assert_eq!(revoked.status(), 200);
+        assert_eq!(app.introspect(&client, &access).await["active"], false);
+        (client, access)
+    };
+    let app = spawn_app_with(db, &[]).await;
+    assert_eq!(
+        app.introspect(&client, &access).await["active"],
+        false,
+        "still revoked after the restart"
+    );
+}
+
 on_both_backends!(
+    a_revoked_access_token_stays_revoked_after_a_restart,
     an_idle_refresh_token_lapses_after_the_clients_idle_timeout,
     a_refresh_rotates_and_a_reused_token_revokes_the_whole_family,
     within_the_reuse_window_a_retry_gets_the_same_answer,

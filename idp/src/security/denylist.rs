@@ -101,6 +101,84 @@ impl DenyList for MemoryDenyList {
     }
 }
 
+/// The in-process deny-list backed by the database, for deployments without Redis (the
+/// embedded default): every denial is also written to the `denials` table, and each check
+/// first loads the rows written since the last load (at most once a second). So a
+/// revocation survives a restart, and one made by the `idp` command line (another process)
+/// reaches the running server within a second.
+pub struct StoreDenyList {
+    memory: MemoryDenyList,
+    store: std::sync::Arc<dyn crate::store::Store>,
+    /// The id of the last row loaded, and when rows were last loaded.
+    synced: tokio::sync::Mutex<(i64, Option<std::time::Instant>)>,
+}
+
+impl std::fmt::Debug for StoreDenyList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreDenyList").finish_non_exhaustive()
+    }
+}
+
+/// How stale the in-process copy may be before a check loads new rows.
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl StoreDenyList {
+    pub fn new(store: std::sync::Arc<dyn crate::store::Store>) -> Self {
+        Self {
+            memory: MemoryDenyList::default(),
+            store,
+            synced: tokio::sync::Mutex::new((0, None)),
+        }
+    }
+
+    /// Loads the rows written since the last load, when that was over a second ago.
+    async fn sync(&self, now: DateTime<Utc>) -> Result<(), DenyListError> {
+        let mut synced = self.synced.lock().await;
+        if synced.1.is_some_and(|at| at.elapsed() < SYNC_EVERY) {
+            return Ok(());
+        }
+        let rows = self
+            .store
+            .denials_after(synced.0, now)
+            .await
+            .map_err(|e| DenyListError(e.to_string()))?;
+        let mut entries = self.memory.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, key, until) in rows {
+            let slot = entries.entry(key).or_insert(until);
+            *slot = (*slot).max(until);
+            synced.0 = synced.0.max(id);
+        }
+        synced.1 = Some(std::time::Instant::now());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DenyList for StoreDenyList {
+    async fn deny(
+        &self,
+        what: Denied<'_>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DenyListError> {
+        self.store
+            .insert_denial(&what.key(), until)
+            .await
+            .map_err(|e| DenyListError(e.to_string()))?;
+        self.memory.deny(what, until, now).await
+    }
+
+    async fn is_denied(&self, token: TokenIds<'_>, now: DateTime<Utc>) -> Result<bool, DenyListError> {
+        self.sync(now).await?;
+        self.memory.is_denied(token, now).await
+    }
+
+    async fn prune(&self, now: DateTime<Utc>) -> usize {
+        // The table's rows are deleted by the store's housekeeping with the other expired rows.
+        self.memory.prune(now).await
+    }
+}
+
 /// Redis deny-list: `SET prefix+key 1 PX ttl` to deny, `EXISTS` on both keys to check.
 #[derive(Clone)]
 pub struct RedisDenyList {

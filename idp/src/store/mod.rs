@@ -169,6 +169,19 @@ pub trait KeyStore: Send + Sync {
     async fn published_signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
 }
 
+/// The deny-list's durable copy, for the in-process deny-list (no Redis): revocations
+/// survive a restart and reach the server from the command line.
+#[async_trait]
+pub trait DenialStore: Send + Sync {
+    async fn insert_denial(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
+    /// Denials recorded after `after_id` that still matter at `now`, in order.
+    async fn denials_after(
+        &self,
+        after_id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(i64, String, DateTime<Utc>)>>;
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Records the event and returns its id.
@@ -334,6 +347,7 @@ pub trait Store:
     + BackupStore
     + mfa::MfaStore
     + account::AccountStore
+    + DenialStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.

@@ -198,7 +198,7 @@ macro_rules! impl_grant_store {
             ) -> $crate::store::StoreResult<Vec<(&'static str, u64)>> {
                 use $crate::store::{map_sqlx, rows};
                 // Bounded batches keep each statement short, so cleanup never holds long locks.
-                const STATEMENTS: [(&str, &str); 7] = [
+                const STATEMENTS: [(&str, &str); 8] = [
                     ("authorization_codes", "DELETE FROM authorization_codes WHERE code_hash IN \
                         (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)"),
                     ("refresh_tokens", "DELETE FROM refresh_tokens WHERE token_hash IN \
@@ -212,6 +212,8 @@ macro_rules! impl_grant_store {
                         (SELECT token_hash FROM action_links WHERE expires_at < $1 LIMIT $2)"),
                     ("mail_outbox", "DELETE FROM mail_outbox WHERE id IN \
                         (SELECT id FROM mail_outbox WHERE expires_at < $1 LIMIT $2)"),
+                    ("denials", "DELETE FROM denials WHERE id IN \
+                        (SELECT id FROM denials WHERE until_at < $1 LIMIT $2)"),
                 ];
                 let mut counts = Vec::new();
                 for (table, statement) in STATEMENTS {

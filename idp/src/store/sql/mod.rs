@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod backups;
 mod clients;
+mod denials;
 mod events;
 mod grants;
 mod keys;
@@ -19,6 +20,7 @@ pub(crate) use account::impl_account_store;
 pub(crate) use admin::impl_admin_store;
 pub(crate) use backups::impl_backup_store;
 pub(crate) use clients::impl_client_store;
+pub(crate) use denials::impl_denial_store;
 pub(crate) use events::impl_event_store;
 pub(crate) use grants::impl_grant_store;
 pub(crate) use keys::impl_key_store;
@@ -42,6 +44,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_admin_store!($store, $db);
         $crate::store::sql::impl_mfa_store!($store, $db);
         $crate::store::sql::impl_account_store!($store, $db);
+        $crate::store::sql::impl_denial_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
