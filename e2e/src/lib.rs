@@ -2,6 +2,8 @@
 //! look at its pages with headless Chromium.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod smtp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
-//! A real SMTP server for the tests: aiosmtpd (PyPI, installed pinned by
-//! `scripts/install-tools.sh --test`) storing every message it accepts in a Maildir, which
-//! the tests read back as a mail client would.
-#![allow(dead_code)]
+//! A real SMTP server for the tests (these and the idp crate's): aiosmtpd (PyPI, installed
+//! pinned by `scripts/install-tools.sh --test`) storing every message it accepts in a
+//! Maildir, which the tests read back as a mail client would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -10,8 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::browser::{Browser, form, text_of};
-use common::smtp::SmtpServer;
 use common::{Backend, PASSWORD, Registered, TestApp, TestDb, spawn_app, spawn_app_with};
+use e2e::smtp::SmtpServer;
 use idp::domain::clock::ManualClock;
 use reqwest::StatusCode;
 

@@ -7,8 +7,13 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use e2e::workspace_root;
+use base64::Engine;
+use e2e::{Server, idp_binary, workspace_root};
 use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::Value;
+use sha2::Digest;
+
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 /// A ChromeDriver process and a browser session on it; both end when dropped/closed.
 pub struct Browser {
@@ -304,4 +309,113 @@ pub async fn add_virtual_credential(client: &Client, authenticator: &str, creden
         })
         .await
         .unwrap();
+}
+
+/// The provider under test with one registered first-party client whose redirect URI is a
+/// local callback listener.
+pub struct App {
+    pub server: Server,
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: String,
+}
+
+impl App {
+    /// Registers a confidential first-party client named `name` with the CLI.
+    pub fn register(server: Server, redirect_uri: String, name: &str) -> Self {
+        let mut app = Self {
+            server,
+            client_id: String::new(),
+            client_secret: String::new(),
+            redirect_uri,
+        };
+        let out = app.idp(&[
+            "client",
+            "add",
+            "--name",
+            name,
+            "--redirect-uri",
+            &app.redirect_uri,
+            "--first-party",
+            "--json",
+        ]);
+        let client: Value = serde_json::from_slice(&out.stdout).unwrap();
+        app.client_id = client["client_id"].as_str().unwrap().into();
+        app.client_secret = client["client_secret"].as_str().unwrap().into();
+        app
+    }
+
+    pub fn authorize_url(&self) -> String {
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(VERIFIER.as_bytes()));
+        let mut url = url::Url::parse(&format!("{}/authorize", self.server.base)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        url.to_string()
+    }
+
+    /// The `amr` of the ID token the client gets for `code`.
+    pub async fn amr(&self, code: &str) -> Vec<String> {
+        let tokens: Value = reqwest::Client::new()
+            .post(format!("{}/token", self.server.base))
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &self.redirect_uri),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["amr"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn idp(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new(idp_binary())
+            .current_dir(self.server.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+}
+
+/// A fresh login: the session cookie is dropped (the virtual authenticator stays), and the
+/// application sends the browser to the provider.
+pub async fn open_login_page(browser: &Client, app: &App) {
+    // Cookies are deleted for the current page's host: the provider's.
+    browser
+        .goto(&format!("{}/healthz", app.server.base))
+        .await
+        .unwrap();
+    browser.delete_all_cookies().await.unwrap();
+    browser.goto(&app.authorize_url()).await.unwrap();
+}
+
+/// [`open_login_page`], then waits for the login form.
+pub async fn start_login(browser: &Client, app: &App) {
+    open_login_page(browser, app).await;
+    find(browser, Locator::Css("#username")).await;
 }

@@ -5,7 +5,6 @@
 pub mod browser;
 pub mod fixtures;
 pub mod proxy;
-pub mod smtp;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
