@@ -460,7 +460,9 @@ async fn a_revoked_access_token_stays_revoked_after_a_restart(backend: Backend) 
         let client = app.add_client(false, |c| c.first_party = true).await;
         let tokens = app.tokens(&client, "rita", OFFLINE).await;
         let access = tokens["access_token"].as_str().unwrap().to_string();
-        let revoked = app.post_as(&client, "/revoke", &[("token", access.as_str())]).await;
+        let revoked = app
+            .post_as(&client, "/revoke", &[("token", access.as_str())])
+            .await;
         assert_eq!(revoked.status(), 200);
         assert_eq!(app.introspect(&client, &access).await["active"], false);
         (client, access)
