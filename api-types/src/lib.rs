@@ -18,6 +18,8 @@ macro_rules! api_type {
 
 /// The portal's OAuth client id, registered by the server at start-up.
 pub const PORTAL_CLIENT_ID: &str = "admin-portal";
+/// The account page's OAuth client id, registered by the server at start-up.
+pub const ACCOUNT_CLIENT_ID: &str = "account";
 /// Every security event type the server records (the server's tests keep this in step).
 pub const EVENT_TYPES: &[&str] = &[
     "login_succeeded",

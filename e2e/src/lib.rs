@@ -53,6 +53,26 @@ impl Server {
         Self::start_at("localhost", env, None)
     }
 
+    /// Adds a user with `idp user add <args> --password-stdin` in the server's directory,
+    /// as an administrator would on the host.
+    pub fn add_user(&self, args: &[&str], password: &str) {
+        use std::io::Write;
+        let mut add = Command::new(idp_binary())
+            .current_dir(self.dir.path())
+            .args(["user", "add"])
+            .args(args)
+            .arg("--password-stdin")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run idp user add");
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(password.as_bytes())
+            .expect("write the password");
+        assert!(add.wait().expect("idp user add").success(), "idp user add failed");
+    }
+
     fn start_at(host: &str, env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -5,11 +5,8 @@
 
 mod webdriver;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
+use e2e::Server;
 use e2e::smtp::SmtpServer;
-use e2e::{Server, idp_binary};
 use fantoccini::Locator;
 use webdriver::{
     App, callback_listener, click_button, find, log_in, next_callback, query, screenshot, start_login,
@@ -26,27 +23,10 @@ async fn a_user_resets_a_forgotten_password_from_the_mailed_link_in_chromium() {
         ("IDP_SMTP_URL", &smtp.url()),
         ("IDP_SMTP_FROM", "AImpact Identity <no-reply@example.com>"),
     ]);
-    let mut add = Command::new(idp_binary())
-        .current_dir(server.dir.path())
-        .args([
-            "user",
-            "add",
-            "ada",
-            "--email",
-            "ada@example.com",
-            "--name",
-            "Ada",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(OLD_PASSWORD.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    server.add_user(
+        &["ada", "--email", "ada@example.com", "--name", "Ada"],
+        OLD_PASSWORD,
+    );
     let (callback_port, callback) = callback_listener();
     let app = App::register(
         server,

@@ -104,6 +104,19 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Invite a user: create them without a password and mail them a link (valid 7 days) to
+    /// choose one; without SMTP, print the link for you to hand over.
+    Invite {
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Give the user the administrator role.
+        #[arg(long)]
+        admin: bool,
+    },
     /// List users.
     List {
         #[arg(long)]
@@ -414,6 +427,27 @@ async fn user(cmd: UserCommand, services: &Services) -> Result<String, Failure> 
             };
             let user = manage::users::add_user(services, request, Actor::Cli).await?;
             Ok(format!("{}\n", user.id))
+        }
+        UserCommand::Invite {
+            username,
+            email,
+            name,
+            admin,
+        } => {
+            let request = manage::users::Invite {
+                username,
+                email,
+                name,
+                admin,
+            };
+            let (user, link) = manage::users::invite(services, request, Actor::Cli).await?;
+            Ok(match link {
+                Some(link) => format!("{link}\n"),
+                None => format!(
+                    "invitation mailed to {}\n",
+                    user.email.map(|e| e.as_str().to_string()).unwrap_or_default()
+                ),
+            })
         }
         UserCommand::List { json } => {
             let mut all = Vec::new();

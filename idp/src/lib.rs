@@ -1,6 +1,7 @@
 //! The AImpact identity provider: an OAuth 2.0 / OpenID Connect server.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod cli;

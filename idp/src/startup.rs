@@ -68,9 +68,10 @@ impl Application {
     pub async fn build(services: Services) -> Result<Self, ServeError> {
         crate::metrics::install();
         manage::bootstrap::ensure_admin(&services).await?;
-        if let Err(e) = manage::bootstrap::ensure_portal_client(&services).await {
-            // The provider still serves relying parties; only the portal's login is affected.
-            tracing::error!(error = %e, "could not register the admin portal's client");
+        if let Err(e) = manage::bootstrap::ensure_builtin_clients(&services).await {
+            // The provider still serves relying parties; only the portal's and the account
+            // page's logins are affected.
+            tracing::error!(error = %e, "could not register the built-in clients");
         }
         let created = manage::keys::ensure_signing_keys(&services).await?;
         if !created.is_empty() {

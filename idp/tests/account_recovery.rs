@@ -455,9 +455,60 @@ async fn an_address_is_verified_through_the_mailed_link_and_tokens_say_so(backen
     let (status, _, html) = browser.visit(&new_link).await.page();
     assert_eq!(status, 200);
     assert!(html.contains("ada@new.example.org"));
+    // The old address is told, in case the change was not the user's.
+    let to_old = smtp.wait_for("ada@example.com", 2).await;
+    assert_eq!(
+        to_old[1].subject,
+        "The email address of your AImpact Identity account changed"
+    );
+    assert!(
+        to_old[1].text.contains("to ada@new.example.org"),
+        "{}",
+        to_old[1].text
+    );
+}
+
+async fn an_invited_user_chooses_a_password_through_the_mailed_link(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_mail(backend, &smtp).await;
+    let client = client(&app).await;
+    let invite = idp::manage::users::Invite {
+        username: "nia".into(),
+        email: "nia@example.com".into(),
+        name: Some("Nia".into()),
+        admin: false,
+    };
+    let (user, link) = idp::manage::users::invite(&app.services, invite, idp::manage::Actor::Cli)
+        .await
+        .unwrap();
+    assert!(link.is_none(), "mailed, not printed");
+    assert!(!logs_in(&app, &client, "nia", "").await, "no password yet");
+    let prefix = format!("{}/accept-invitation?token=", app.base);
+    let mails = smtp.wait_for_link("nia@example.com", &prefix, 1).await;
+    assert_eq!(mails[0].subject, "You are invited to AImpact Identity");
+    let link = mails[0].link(&prefix);
+    let browser = app.browser();
+    let (status, _, html) = browser.visit(&link).await.page();
+    assert_eq!(status, 200);
+    assert!(html.contains("Welcome, choose your password"), "{html}");
+    let (status, _, html) = browser
+        .submit(
+            &form(&html)
+                .set("new_password", NEW_PASSWORD)
+                .set("confirm_password", NEW_PASSWORD),
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("your account is ready"), "{html}");
+    assert!(logs_in(&app, &client, "nia", NEW_PASSWORD).await);
+    let nia = app.services.store.find_user(user.id).await.unwrap().unwrap();
+    assert!(nia.email_verified, "the invitation reached the mailbox");
+    assert_eq!(browser.visit(&link).await.page().0, 400, "used once");
 }
 
 on_both_backends!(
+    an_invited_user_chooses_a_password_through_the_mailed_link,
     an_address_is_verified_through_the_mailed_link_and_tokens_say_so,
     a_forgotten_password_is_reset_through_the_mailed_link,
     a_link_expires_after_30_minutes_and_dies_with_a_newer_link_or_password,

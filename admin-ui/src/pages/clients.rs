@@ -1,7 +1,7 @@
 //! Clients: the table, registration (the secret shown once, with a copy button), detail
 //! and edit, secret rotation, removal.
 
-use api_types::{ClientInput, ClientList, ClientView, ClientWithSecret, PORTAL_CLIENT_ID};
+use api_types::{ACCOUNT_CLIENT_ID, ClientInput, ClientList, ClientView, ClientWithSecret, PORTAL_CLIENT_ID};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -124,7 +124,7 @@ pub fn ClientDetail() -> impl IntoView {
         {move || error.get().map(|e| view! { <Alert message=e/> })}
         {move || rotated.get().map(|c| view! { <SecretOnce created=c/> })}
         {ui::show(client, move |c: ClientView| {
-            let managed = c.client_id == PORTAL_CLIENT_ID;
+            let managed = c.client_id == PORTAL_CLIENT_ID || c.client_id == ACCOUNT_CLIENT_ID;
             let confidential = c.client_type == "confidential";
             let path = format!("/clients/{}", c.client_id);
             view! {
@@ -150,7 +150,7 @@ pub fn ClientDetail() -> impl IntoView {
                     </dl>
                 </section>
                 {if managed {
-                    view! { <p class="muted">"This is the portal's own client; the server manages it."</p> }.into_any()
+                    view! { <p class="muted">"This is a built-in client (the portal's or the account page's); the server manages it."</p> }.into_any()
                 } else {
                     let path = path.clone();
                     view! {

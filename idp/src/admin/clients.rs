@@ -1,7 +1,7 @@
 //! `/admin/api/v1/clients`: register, review, change and remove relying parties.
 
 use actix_web::{HttpResponse, web};
-use api_types::{ClientInput, ClientList, ClientView, ClientWithSecret, PORTAL_CLIENT_ID};
+use api_types::{ACCOUNT_CLIENT_ID, ClientInput, ClientList, ClientView, ClientWithSecret, PORTAL_CLIENT_ID};
 use secrecy::ExposeSecret;
 
 use super::auth::Admin;
@@ -98,9 +98,9 @@ pub async fn delete(
 }
 
 fn refuse_portal(id: &str) -> Result<(), ApiError> {
-    if id == PORTAL_CLIENT_ID {
+    if id == PORTAL_CLIENT_ID || id == ACCOUNT_CLIENT_ID {
         return Err(ApiError::Invalid(
-            "the admin portal's client is managed by the server itself".into(),
+            "the admin portal's and the account page's clients are managed by the server itself".into(),
         ));
     }
     Ok(())

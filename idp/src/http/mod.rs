@@ -18,5 +18,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readiness))
         .route("/metrics", web::get().to(health::metrics))
         .configure(crate::oidc::routes)
+        .configure(crate::account::routes)
         .configure(crate::admin::routes);
 }

@@ -50,7 +50,7 @@ pub struct ConsentForm {
 }
 
 /// The CSRF cookie value, creating one when the browser has none yet.
-pub(super) fn csrf_cookie(
+pub(crate) fn csrf_cookie(
     state: &AppState,
     req: &HttpRequest,
 ) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
@@ -74,14 +74,14 @@ pub(super) fn csrf_cookie(
 }
 
 /// This browser's CSRF cookie value, if it has one.
-pub(super) fn csrf_value(state: &AppState, req: &HttpRequest) -> Option<String> {
+pub(crate) fn csrf_value(state: &AppState, req: &HttpRequest) -> Option<String> {
     req.cookie(&cookies::name(&state.services.settings, cookies::CSRF))
         .map(|c| c.value().to_string())
         .filter(|v| v.len() >= 32)
 }
 
 /// Double-submit check: the form's token must be the MAC of this browser's CSRF cookie.
-pub(super) fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
+pub(crate) fn csrf_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
     let Some(cookie) = csrf_value(state, req) else {
         return false;
     };

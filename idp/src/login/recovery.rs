@@ -1,5 +1,6 @@
 //! Forgot password: `GET/POST /forgot-password` asks for a reset link by mail, and
-//! `GET/POST /reset-password` takes the link's token and a new password.
+//! `GET/POST /reset-password` takes the link's token and a new password, as
+//! `GET/POST /accept-invitation` does for an invited user's first password.
 //!
 //! The request page answers the same way, at once, whether or not the account exists: the
 //! lookup, the link and the mail happen after the answer, off the request (so neither the
@@ -121,7 +122,7 @@ fn respond(
 }
 
 /// A page with a title and a message, and optionally a link onwards.
-fn notice(
+pub(crate) fn notice(
     state: &AppState,
     status: StatusCode,
     title: &str,
@@ -312,6 +313,7 @@ async fn reset_page(
     state: &AppState,
     req: &HttpRequest,
     token: &str,
+    purpose: LinkPurpose,
     user: &User,
     status: StatusCode,
     error: Option<&str>,
@@ -325,7 +327,8 @@ async fn reset_page(
     let context = minijinja::context! {
         product => PRODUCT,
         css_url => format!("/theme/{theme_name}/style.css"),
-        action => "/reset-password",
+        action => action_of(purpose),
+        invitation => purpose == LinkPurpose::Invitation,
         csrf => state.interactions.tag("csrf", &csrf_value),
         token => token,
         username => user.username.as_str(),
@@ -341,18 +344,30 @@ async fn reset_page(
     )
 }
 
+/// Where the form of a link of `purpose` posts.
+fn action_of(purpose: LinkPurpose) -> &'static str {
+    match purpose {
+        LinkPurpose::Invitation => "/accept-invitation",
+        _ => "/reset-password",
+    }
+}
+
 /// `GET /reset-password?token=…`: the form, when the link is usable.
 pub async fn reset_form(
     req: HttpRequest,
     query: web::Query<ResetQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let now = state.services.clock.now();
-    match recovery::open(&state.services, &query.token, LinkPurpose::PasswordReset, now).await {
-        Ok(Ok((_, user))) => reset_page(&state, &req, &query.token, &user, StatusCode::OK, None).await,
-        Ok(Err(problem)) => unusable_link(&state, problem),
-        Err(e) => error_page(&state, &OAuthError::internal(e)),
-    }
+    link_form(req, query, state, LinkPurpose::PasswordReset).await
+}
+
+/// `GET /accept-invitation?token=…`: an invited user chooses their first password.
+pub async fn invitation_form(
+    req: HttpRequest,
+    query: web::Query<ResetQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    link_form(req, query, state, LinkPurpose::Invitation).await
 }
 
 /// `POST /reset-password`.
@@ -362,10 +377,46 @@ pub async fn reset_submit(
     state: web::Data<AppState>,
     meta: RequestMeta,
 ) -> HttpResponse {
+    link_submit(req, form, state, meta, LinkPurpose::PasswordReset).await
+}
+
+/// `POST /accept-invitation`.
+pub async fn invitation_submit(
+    req: HttpRequest,
+    form: web::Form<ResetForm>,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> HttpResponse {
+    link_submit(req, form, state, meta, LinkPurpose::Invitation).await
+}
+
+async fn link_form(
+    req: HttpRequest,
+    query: web::Query<ResetQuery>,
+    state: web::Data<AppState>,
+    purpose: LinkPurpose,
+) -> HttpResponse {
+    let now = state.services.clock.now();
+    match recovery::open(&state.services, &query.token, purpose, now).await {
+        Ok(Ok((_, user))) => {
+            reset_page(&state, &req, &query.token, purpose, &user, StatusCode::OK, None).await
+        }
+        Ok(Err(problem)) => unusable_link(&state, problem),
+        Err(e) => error_page(&state, &OAuthError::internal(e)),
+    }
+}
+
+async fn link_submit(
+    req: HttpRequest,
+    form: web::Form<ResetForm>,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    purpose: LinkPurpose,
+) -> HttpResponse {
     let form = form.into_inner();
     let services = &state.services;
     let now = services.clock.now();
-    let (link, user) = match recovery::open(services, &form.token, LinkPurpose::PasswordReset, now).await {
+    let (link, user) = match recovery::open(services, &form.token, purpose, now).await {
         Ok(Ok(found)) => found,
         Ok(Err(problem)) => return unusable_link(&state, problem),
         Err(e) => return error_page(&state, &OAuthError::internal(e)),
@@ -375,6 +426,7 @@ pub async fn reset_submit(
             &state,
             &req,
             &form.token,
+            purpose,
             &user,
             StatusCode::BAD_REQUEST,
             Some(FORM_EXPIRED),
@@ -386,6 +438,7 @@ pub async fn reset_submit(
             &state,
             &req,
             &form.token,
+            purpose,
             &user,
             StatusCode::BAD_REQUEST,
             Some(&problem),
@@ -395,7 +448,7 @@ pub async fn reset_submit(
     match needs_code(&state, &user).await {
         Ok(false) => {}
         Ok(true) => {
-            if let Some(page) = check_code(&state, &req, &form, &user, &meta).await {
+            if let Some(page) = check_code(&state, &req, &form, purpose, &user, &meta).await {
                 return page;
             }
         }
@@ -410,6 +463,13 @@ pub async fn reset_submit(
     )
     .await
     {
+        Ok(Some(_)) if purpose == LinkPurpose::Invitation => notice(
+            &state,
+            StatusCode::OK,
+            "Welcome",
+            "Your password is set and your account is ready. Go back to your application and sign in.",
+            None,
+        ),
         Ok(Some(_)) => notice(
             &state,
             StatusCode::OK,
@@ -428,6 +488,7 @@ async fn check_code(
     state: &AppState,
     req: &HttpRequest,
     form: &ResetForm,
+    purpose: LinkPurpose,
     user: &User,
     meta: &RequestMeta,
 ) -> Option<HttpResponse> {
@@ -442,6 +503,7 @@ async fn check_code(
                 state,
                 req,
                 &form.token,
+                purpose,
                 user,
                 StatusCode::OK,
                 Some("Too many attempts. Try again later."),
@@ -480,6 +542,7 @@ async fn check_code(
                     state,
                     req,
                     &form.token,
+                    purpose,
                     user,
                     StatusCode::UNAUTHORIZED,
                     Some("The code is incorrect."),

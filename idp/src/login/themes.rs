@@ -7,7 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const DEFAULT: [(&str, &str); 19] = [
+const DEFAULT: [(&str, &str); 24] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -47,6 +47,18 @@ const DEFAULT: [(&str, &str); 19] = [
     ),
     ("notice.html", include_str!("../../../themes/default/notice.html")),
     (
+        "mail/email_changed.txt",
+        include_str!("../../../themes/default/mail/email_changed.txt"),
+    ),
+    (
+        "mail/email_changed.html",
+        include_str!("../../../themes/default/mail/email_changed.html"),
+    ),
+    (
+        "account.html",
+        include_str!("../../../themes/default/account.html"),
+    ),
+    (
         "mail/password_reset.txt",
         include_str!("../../../themes/default/mail/password_reset.txt"),
     ),
@@ -61,6 +73,14 @@ const DEFAULT: [(&str, &str); 19] = [
     (
         "mail/verify_email.html",
         include_str!("../../../themes/default/mail/verify_email.html"),
+    ),
+    (
+        "mail/invitation.txt",
+        include_str!("../../../themes/default/mail/invitation.txt"),
+    ),
+    (
+        "mail/invitation.html",
+        include_str!("../../../themes/default/mail/invitation.html"),
     ),
     (
         "mail/password_reset.html",

@@ -2,7 +2,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use api_types::PORTAL_CLIENT_ID;
+use api_types::{ACCOUNT_CLIENT_ID, PORTAL_CLIENT_ID};
 
 use super::users::{AddUser, add_user};
 use super::{Actor, ManageError, clients};
@@ -50,26 +50,50 @@ pub async fn ensure_admin(services: &Services) -> Result<(), ManageError> {
     }
 }
 
-/// Registers the admin portal as a public OIDC client of this provider (authorization code
-/// with PKCE, redirecting to `/admin/callback`), or brings its URIs in line with the issuer.
-pub async fn ensure_portal_client(services: &Services) -> Result<(), ManageError> {
-    let new = portal_client(services)?;
-    match services.store.find_client(PORTAL_CLIENT_ID).await? {
+/// Registers the server's own OIDC clients, or brings their URIs in line with the issuer:
+/// the admin portal (public, authorization code with PKCE, redirecting to `/admin/callback`)
+/// and the account page (the same, redirecting to `/account/callback`).
+pub async fn ensure_builtin_clients(services: &Services) -> Result<(), ManageError> {
+    ensure_client(services, PORTAL_CLIENT_ID, portal_client(services)?).await?;
+    ensure_client(services, ACCOUNT_CLIENT_ID, account_client(services)?).await
+}
+
+async fn ensure_client(services: &Services, id: &str, new: NewClient) -> Result<(), ManageError> {
+    match services.store.find_client(id).await? {
         Some(current)
             if current.redirect_uris == new.redirect_uris
                 && current.post_logout_redirect_uris == new.post_logout_redirect_uris =>
         {
             Ok(())
         }
-        Some(_) => clients::update(services, PORTAL_CLIENT_ID, new, Actor::System)
+        Some(_) => clients::update(services, id, new, Actor::System)
             .await
             .map(|_| ()),
-        None => match clients::register_as(services, PORTAL_CLIENT_ID.into(), new, Actor::System).await {
+        None => match clients::register_as(services, id.into(), new, Actor::System).await {
             // Another replica registered it first.
             Ok(_) | Err(ManageError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         },
     }
+}
+
+/// The account page: a server-side public client that asks only for the user's identity
+/// and keeps no refresh token (the browser's login session renews its access silently).
+fn account_client(services: &Services) -> Result<NewClient, ManageError> {
+    let issuer = services.settings.issuer_str();
+    let uri = |path: &str| RedirectUri::parse(&format!("{issuer}{path}"), ClientType::Public);
+    Ok(NewClient {
+        name: "Your account".into(),
+        redirect_uris: vec![uri("/account/callback")?],
+        post_logout_redirect_uris: vec![uri("/account")?],
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
+        refresh_idle_ttl_s: None,
+        refresh_token_ttl_s: None,
+        // Short: every change of role or status is re-checked at the next sign-in anyway.
+        access_token_ttl_s: Some(600),
+        ..portal_client(services)?
+    })
 }
 
 fn portal_client(services: &Services) -> Result<NewClient, ManageError> {

@@ -1,6 +1,7 @@
 //! Administrative operations shared by the CLI and the admin API: each validates its
 //! input, writes atomically and records a security event naming the actor.
 
+pub mod account;
 pub mod backup;
 pub mod bootstrap;
 pub mod clients;
@@ -51,6 +52,8 @@ pub enum Actor {
     System,
     /// An administrator through the admin API: their user id and where they called from.
     Admin { user_id: String, meta: RequestMeta },
+    /// A user acting on their own account (the account page): their id and address.
+    User { user_id: String, meta: RequestMeta },
 }
 
 impl Actor {
@@ -58,7 +61,7 @@ impl Actor {
         match self {
             Self::Cli => "cli".into(),
             Self::System => "system".into(),
-            Self::Admin { user_id, .. } => user_id.clone(),
+            Self::Admin { user_id, .. } | Self::User { user_id, .. } => user_id.clone(),
         }
     }
 
@@ -67,7 +70,7 @@ impl Actor {
         let mut event = SecurityEvent::new(event_type, Outcome::Success, now);
         event.actor_id = Some(self.id());
         match self {
-            Self::Admin { meta, .. } => meta.stamp(event),
+            Self::Admin { meta, .. } | Self::User { meta, .. } => meta.stamp(event),
             _ => event,
         }
     }

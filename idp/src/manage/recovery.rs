@@ -170,6 +170,38 @@ pub async fn open(
     Ok(Ok((link, user)))
 }
 
+/// How long an invitation link works.
+pub const INVITATION_TTL_DAYS: i64 = 7;
+
+/// Issues an invitation link for a user created without a password and mails it; returns
+/// the link instead when no mail can be sent.
+pub async fn send_invitation(services: &Services, user: &User) -> Result<Option<String>, ManageError> {
+    let token = issue(
+        services,
+        user,
+        LinkPurpose::Invitation,
+        chrono::Duration::days(INVITATION_TTL_DAYS),
+    )
+    .await?;
+    let link = page_url(services, "accept-invitation", &token);
+    let Some(email) = user.email.as_ref().filter(|_| crate::mail::configured(services)) else {
+        return Ok(Some(link));
+    };
+    let (_, theme) = services.themes.get(None);
+    let context = minijinja::context! {
+        product => crate::login::pages::PRODUCT,
+        username => user.username.as_str(),
+        name => user.name.as_deref(),
+        link => link,
+        days => INVITATION_TTL_DAYS,
+    };
+    let message = crate::mail::compose(theme, "invitation", context).map_err(ManageError::Internal)?;
+    crate::mail::enqueue(services, email.as_str(), "invitation", &message)
+        .await
+        .map_err(|e| ManageError::Internal(e.to_string()))?;
+    Ok(None)
+}
+
 /// How long an email-verification link works.
 pub const VERIFY_LINK_TTL_H: i64 = 24;
 
@@ -203,6 +235,32 @@ pub async fn send_verification(services: &Services, user: &User) -> Result<bool,
         .await
         .map_err(|e| ManageError::Internal(e.to_string()))?;
     Ok(true)
+}
+
+/// Tells the previous address of a user that their address changed (a takeover usually
+/// begins by moving the mail elsewhere), when mail can be sent. Failures are logged.
+pub async fn notify_old_address(services: &Services, user: &User, old_email: &str) {
+    if !crate::mail::configured(services) {
+        return;
+    }
+    let (_, theme) = services.themes.get(None);
+    let context = minijinja::context! {
+        product => crate::login::pages::PRODUCT,
+        username => user.username.as_str(),
+        name => user.name.as_deref(),
+        old_email => old_email,
+        new_email => user.email.as_ref().map(|e| e.as_str()).unwrap_or("no address"),
+        reset_url => format!("{}/forgot-password", services.settings.issuer_str()),
+    };
+    let queued = match crate::mail::compose(theme, "email_changed", context) {
+        Ok(message) => crate::mail::enqueue(services, old_email, "email_changed", &message)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = queued {
+        tracing::warn!(error = %e, user_id = %user.id, "could not queue the address-change notice");
+    }
 }
 
 /// [`send_verification`] for callers whose own action succeeded whatever happens to the
@@ -245,7 +303,7 @@ pub struct ResetDone {
     pub grants_revoked: u64,
 }
 
-/// Spends the link and sets the new password (already checked against the policy), then
+/// Spends the link (a reset or an invitation) and sets the new password (already checked against the policy), then
 /// ends every session and grant of the user and records the reset. `Ok(None)` when the
 /// link was spent meanwhile (a second tab, a replay).
 pub async fn complete_reset(
@@ -269,16 +327,27 @@ pub async fn complete_reset(
     services.store.replace_password(user.id, &phc, false, now).await?;
     services.store.unlock_account(&user.username.key()).await?;
     let ended = sessions::end_access(services, user, None).await?;
-    let mut event = SecurityEvent::new(EventType::PasswordReset, Outcome::Success, now);
+    let event_type = if link.purpose == LinkPurpose::Invitation {
+        // The invitation reached this mailbox: the address is proven.
+        if let Some(email) = &link.email {
+            services.store.mark_email_verified(user.id, email, now).await?;
+        }
+        EventType::PasswordChanged
+    } else {
+        EventType::PasswordReset
+    };
+    let mut event = SecurityEvent::new(event_type, Outcome::Success, now);
     event.user_id = Some(user.id.to_string());
     event.username = Some(user.username.as_str().to_string());
     event.actor_id = Some(user.id.to_string());
     event.details = serde_json::json!({
         "sessions_ended": ended.sessions,
         "grants_revoked": ended.grants,
+        "link": link.purpose.as_str(),
     });
     record(services, meta.stamp(event)).await;
-    metrics::counter!("idp_password_resets_total", "outcome" => "completed").increment(1);
+    metrics::counter!("idp_password_resets_total", "outcome" => "completed", "link" => link.purpose.as_str())
+        .increment(1);
     Ok(Some(ResetDone {
         sessions_ended: ended.sessions,
         grants_revoked: ended.grants,

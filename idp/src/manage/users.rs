@@ -73,6 +73,44 @@ pub async fn create(
     Ok(user)
 }
 
+/// Who to invite: a user created without a password, who chooses one through a link.
+pub struct Invite {
+    pub username: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub admin: bool,
+}
+
+/// Creates the user without a password and sends them an invitation link (valid 7 days) to
+/// choose one. Returns the user, and the link itself when no mail can be sent (for the
+/// administrator to hand over).
+pub async fn invite(
+    services: &Services,
+    request: Invite,
+    actor: Actor,
+) -> Result<(User, Option<String>), ManageError> {
+    let roles = if request.admin {
+        vec![ADMIN_ROLE.to_string()]
+    } else {
+        Vec::new()
+    };
+    let new = NewUser {
+        username: Username::parse(&request.username)?,
+        email: Some(Email::parse(&request.email)?),
+        name: clean_name(request.name),
+        roles: parse_roles(&roles)?,
+    };
+    let now = services.clock.now();
+    let user = services.store.create_user(&new, None, now).await?;
+    let mut event = actor.event(EventType::UserCreated, now);
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.details = serde_json::json!({ "roles": user.roles, "invited": true });
+    record(services, event).await;
+    let link = super::recovery::send_invitation(services, &user).await?;
+    Ok((user, link))
+}
+
 /// The user with this id, or `NotFound`.
 pub async fn get(services: &Services, id: Uuid) -> Result<User, ManageError> {
     services
@@ -147,11 +185,14 @@ pub async fn update_profile(
         "roles": profile.roles,
     });
     record(services, event).await;
-    let user = get(services, id).await?;
+    let updated = get(services, id).await?;
     if email_changed {
-        super::recovery::send_verification_quietly(services, &user).await;
+        super::recovery::send_verification_quietly(services, &updated).await;
+        if let Some(old) = &user.email {
+            super::recovery::notify_old_address(services, &updated, old.as_str()).await;
+        }
     }
-    Ok(user)
+    Ok(updated)
 }
 
 pub async fn set_status(

@@ -83,6 +83,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(crate::login::recovery::reset_submit),
     )
     .route(
+        "/accept-invitation",
+        web::get().to(crate::login::recovery::invitation_form),
+    )
+    .route(
+        "/accept-invitation",
+        web::post().to(crate::login::recovery::invitation_submit),
+    )
+    .route(
         "/verify-email",
         web::get().to(crate::login::recovery::verify_form),
     )

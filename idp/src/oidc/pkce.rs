@@ -14,13 +14,20 @@ pub fn is_valid_verifier_or_challenge(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+/// The S256 challenge of a verifier (RFC 7636 §4.2): BASE64URL(SHA256(verifier)).
+pub fn challenge_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))
+}
+
 /// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge.
 pub fn verify_s256(verifier: &str, challenge: &str) -> bool {
     if !is_valid_verifier_or_challenge(verifier) {
         return false;
     }
-    let computed = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
-    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+    challenge_s256(verifier)
+        .as_bytes()
+        .ct_eq(challenge.as_bytes())
+        .into()
 }
 
 #[cfg(test)]

@@ -81,6 +81,9 @@ pub trait AdminStore: Send + Sync {
     /// The user's live (unrevoked, unexpired) grants, newest first.
     async fn grants_of_user(&self, user_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<GrantFamily>>;
     async fn consents_of_user(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>>;
+    /// Forgets what the user consented to for a client (asked again next time); false when
+    /// there was nothing.
+    async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool>;
     /// Replaces a client's settings (not its id, type or secret). False when it does not exist.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
     async fn set_client_secret(&self, id: &str, secret_hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;

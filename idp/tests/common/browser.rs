@@ -284,11 +284,15 @@ pub fn all_text_of(html: &str, selector: &str) -> Option<Vec<String>> {
 pub fn form(html: &str) -> Form {
     let doc = scraper::Html::parse_document(html);
     let form_sel = scraper::Selector::parse("form").unwrap();
-    let input_sel = scraper::Selector::parse("input").unwrap();
     let form = doc
         .select(&form_sel)
         .next()
         .unwrap_or_else(|| panic!("no form in page: {html}"));
+    read_form(form)
+}
+
+fn read_form(form: scraper::ElementRef<'_>) -> Form {
+    let input_sel = scraper::Selector::parse("input").unwrap();
     let action = form.value().attr("action").unwrap_or_default().to_string();
     let fields = form
         .select(&input_sel)
@@ -300,4 +304,14 @@ pub fn form(html: &str) -> Form {
         })
         .collect();
     Form { action, fields }
+}
+
+/// Every form of the page that posts to `action`.
+pub fn forms_to(html: &str, action: &str) -> Vec<Form> {
+    let doc = scraper::Html::parse_document(html);
+    let form_sel = scraper::Selector::parse("form").unwrap();
+    doc.select(&form_sel)
+        .filter(|f| f.value().attr("action") == Some(action))
+        .map(read_form)
+        .collect()
 }

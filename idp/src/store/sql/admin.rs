@@ -202,6 +202,16 @@ macro_rules! impl_admin_store {
                     .collect()
             }
 
+            async fn delete_consent(&self, user_id: &str, client_id: &str) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+                    .bind(user_id)
+                    .bind(client_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn update_client(&self, c: &$crate::domain::client::Client) -> $crate::store::StoreResult<bool> {
                 use $crate::store::{map_sqlx, rows};
                 let done = sqlx::query(
