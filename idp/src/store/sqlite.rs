@@ -22,12 +22,32 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = super::pool_options::<sqlx::Sqlite>(options)
-            .connect_with(connect)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        // Turning a new file to WAL takes a lock that does not wait on the busy handler, so
+        // two processes opening the same fresh file at once can see SQLITE_BUSY: try again
+        // briefly (bounded) rather than fail the start.
+        let mut attempt: u64 = 0;
+        let pool = loop {
+            match super::pool_options::<sqlx::Sqlite>(options)
+                .connect_with(connect.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(e) if attempt < 20 && is_busy(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+            }
+        };
         Ok(Self { pool })
     }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_BUSY_RECOVERY (261).
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "5" || code == "261")
 }
 
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, MIGRATOR, "sqlite");
