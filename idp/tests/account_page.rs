@@ -8,7 +8,8 @@
 mod common;
 
 use common::browser::{Browser, Form, forms_to, text_of};
-use common::{Backend, PASSWORD, TestApp, spawn_app};
+use common::{Backend, PASSWORD, TestApp, TestDb, spawn_app, spawn_app_with};
+use e2e::smtp::SmtpServer;
 use openidconnect::core::CoreErrorResponseType;
 use openidconnect::{RefreshToken, RequestTokenError};
 use reqwest::StatusCode;
@@ -263,7 +264,101 @@ async fn a_form_without_its_csrf_token_changes_nothing(backend: Backend) {
     assert!(html.contains("value=\"Erin Example\""));
 }
 
+async fn a_new_address_takes_effect_only_when_its_link_is_opened(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let env = [
+        ("IDP_SMTP_URL", url.as_str()),
+        ("IDP_SMTP_FROM", "AImpact Identity <no-reply@example.com>"),
+    ];
+    let app = spawn_app_with(TestDb::new(backend).await, &env).await;
+    let user = app.add_user("ada").await;
+    let prefix = format!("{}/verify-email?token=", app.base);
+    smtp.wait_for_link("ada@example.com", &prefix, 1).await; // the welcome verification
+    let browser = app.browser();
+    let html = open_account(&app, &browser, "ada", PASSWORD).await;
+    let change = only_form(&html, "/account/profile")
+        .set("name", "Ada Lovelace")
+        .set("email", "ada@new.example.org");
+    let (status, url, html) = browser.submit(&change).await.page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(url.ends_with("done=email"), "{url}");
+    assert!(html.contains("when you open the link"), "{html}");
+    let stored = app.services.store.find_user(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.name.as_deref(),
+        Some("Ada Lovelace"),
+        "the name is saved at once"
+    );
+    assert_eq!(
+        stored.email.as_ref().map(|e| e.as_str()),
+        Some("ada@example.com"),
+        "the address is not changed until the new one proves it receives mail"
+    );
+
+    let mails = smtp.wait_for_link("ada@new.example.org", &prefix, 1).await;
+    let link = mails[0].link(&prefix);
+    let (status, _, html) = browser.visit(&link).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("ada@new.example.org"), "{html}");
+    let (status, _, html) = browser.submit(&common::browser::form(&html)).await.page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Email address verified"), "{html}");
+    let moved = app.services.store.find_user(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        moved.email.as_ref().map(|e| e.as_str()),
+        Some("ada@new.example.org")
+    );
+    assert!(moved.email_verified);
+    // A relying party sees the new, verified address.
+    let client = app.add_client(false, |c| c.first_party = true).await;
+    let tokens = app.tokens(&client, "ada", "openid email").await;
+    let claims: serde_json::Value = app
+        .http
+        .get(format!("{}/userinfo", app.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(claims["email"], "ada@new.example.org");
+    assert_eq!(claims["email_verified"], true);
+    // The old address is told, in case it was not its owner who moved the account.
+    let to_old = smtp.wait_for("ada@example.com", 2).await;
+    assert_eq!(
+        to_old[1].subject,
+        "The email address of your AImpact Identity account changed"
+    );
+    assert_eq!(
+        browser.visit(&link).await.page().0,
+        StatusCode::BAD_REQUEST,
+        "used once"
+    );
+
+    // A change still pending dies when an administrator sets the address.
+    let html = open_account(&app, &browser, "ada", PASSWORD).await;
+    let change = only_form(&html, "/account/profile").set("email", "ada@elsewhere.example.net");
+    assert!(browser.submit(&change).await.page().1.ends_with("done=email"));
+    let mails = smtp.wait_for_link("ada@elsewhere.example.net", &prefix, 1).await;
+    let pending = mails[0].link(&prefix);
+    idp::manage::users::update_profile(
+        &app.services,
+        user.id,
+        idp::manage::users::ProfileChange {
+            email: Some(Some("ada@company.example.com".into())),
+            ..Default::default()
+        },
+        idp::manage::Actor::Cli,
+    )
+    .await
+    .unwrap();
+    assert_eq!(browser.visit(&pending).await.page().0, StatusCode::BAD_REQUEST);
+}
+
 on_both_backends!(
+    a_new_address_takes_effect_only_when_its_link_is_opened,
     the_page_signs_in_through_the_provider_and_shows_the_account,
     changing_the_password_asks_for_the_current_one_and_ends_other_sessions,
     a_user_signs_out_another_session_and_disconnects_an_application,

@@ -20,7 +20,7 @@ use crate::login::recovery::notice;
 use crate::mail;
 use crate::manage::account::{self as self_service, PasswordRefusal};
 use crate::manage::sessions::{self, Target};
-use crate::manage::users::{self, ProfileChange};
+use crate::manage::users::{self, EmailChange, ProfileChange};
 use crate::manage::{Actor, ManageError, mfa};
 use crate::oidc::authorize::error_page;
 use crate::oidc::error::OAuthError;
@@ -114,7 +114,9 @@ fn failed(state: &AppState, e: ManageError) -> HttpResponse {
 fn done_message(done: &str) -> Option<&'static str> {
     Some(match done {
         "profile" => "Your profile was saved.",
-        "email" => "Your profile was saved. We sent a link to the new address: open it to verify it.",
+        "email" => {
+            "Your profile was saved. We sent a link to the new address: your account moves to it when you open the link."
+        }
         "password" => "Your password was changed. Your other sessions were signed out.",
         "session" => "The session was signed out.",
         "others" => "Every other session was signed out.",
@@ -342,15 +344,16 @@ pub async fn update_profile(
     };
     let change = ProfileChange {
         name: Some(Some(form.name)),
-        email: Some(Some(form.email)),
         ..ProfileChange::default()
     };
-    let before = holder.user.email.as_ref().map(|e| e.key());
-    match users::update_profile(&state.services, holder.user.id, change, actor(&holder, &meta)).await {
-        Ok(after) if after.email.as_ref().map(|e| e.key()) != before && after.email.is_some() => {
-            done("email")
-        }
-        Ok(_) => done("profile"),
+    let services = &state.services;
+    let saved = match users::update_profile(services, holder.user.id, change, actor(&holder, &meta)).await {
+        Ok(user) => users::request_email_change(services, &user, &form.email, actor(&holder, &meta)).await,
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(EmailChange::Pending) => done("email"),
+        Ok(EmailChange::Unchanged | EmailChange::Applied) => done("profile"),
         Err(ManageError::Invalid(problem)) => {
             let message = problem.to_string();
             render(

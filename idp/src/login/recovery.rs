@@ -568,8 +568,8 @@ pub async fn verify_form(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let now = state.services.clock.now();
-    let user = match recovery::open(&state.services, &query.token, LinkPurpose::VerifyEmail, now).await {
-        Ok(Ok((_, user))) => user,
+    let (link, user) = match recovery::open_any(&state.services, &query.token, VERIFICATION, now).await {
+        Ok(Ok(found)) => found,
         Ok(Err(problem)) => return unusable_verification(&state, problem),
         Err(e) => return error_page(&state, &OAuthError::internal(e)),
     };
@@ -581,7 +581,7 @@ pub async fn verify_form(
         action => "/verify-email",
         csrf => state.interactions.tag("csrf", &csrf_value),
         token => &query.token,
-        email => user.email.as_ref().map(|e| e.as_str()),
+        email => link.email.as_deref(),
         username => user.username.as_str(),
     };
     respond(
@@ -607,7 +607,7 @@ pub async fn verify_submit(
     }
     let services = &state.services;
     let now = services.clock.now();
-    let (link, user) = match recovery::open(services, &form.token, LinkPurpose::VerifyEmail, now).await {
+    let (link, user) = match recovery::open_any(services, &form.token, VERIFICATION, now).await {
         Ok(Ok(found)) => found,
         Ok(Err(problem)) => return unusable_verification(&state, problem),
         Err(e) => return error_page(&state, &OAuthError::internal(e)),
@@ -621,9 +621,20 @@ pub async fn verify_submit(
             None,
         ),
         Ok(false) => unusable_verification(&state, LinkProblem::Used),
+        Err(ManageError::Conflict(_)) => notice(
+            &state,
+            StatusCode::CONFLICT,
+            "This address is taken",
+            "Another account uses this email address now, so yours was not changed.",
+            None,
+        ),
         Err(e) => error_page(&state, &OAuthError::internal(e)),
     }
 }
+
+/// The links the verification page takes: proving the account's address, or moving the
+/// account to a new one.
+const VERIFICATION: &[LinkPurpose] = &[LinkPurpose::VerifyEmail, LinkPurpose::ChangeEmail];
 
 fn unusable_verification(state: &AppState, problem: LinkProblem) -> HttpResponse {
     tracing::info!(problem = problem.as_str(), "email-verification link refused");

@@ -64,6 +64,18 @@ pub async fn issue(
     purpose: LinkPurpose,
     ttl: chrono::Duration,
 ) -> Result<String, ManageError> {
+    let email = user.email.as_ref().map(|e| e.as_str().to_string());
+    issue_for(services, user, purpose, ttl, email).await
+}
+
+/// [`issue`] for a link that proves `email` (a change link names the new address).
+async fn issue_for(
+    services: &Services,
+    user: &User,
+    purpose: LinkPurpose,
+    ttl: chrono::Duration,
+    email: Option<String>,
+) -> Result<String, ManageError> {
     let token = random::token::<32>().map_err(|e| ManageError::Internal(e.to_string()))?;
     let now = services.clock.now();
     services.store.retire_action_links(user.id, purpose, now).await?;
@@ -74,7 +86,7 @@ pub async fn issue(
             user_id: user.id,
             purpose,
             password_fingerprint: password_fingerprint(services, user).await?,
-            email: user.email.as_ref().map(|e| e.as_str().to_string()),
+            email,
             created_at: now,
             expires_at: now + chrono::Duration::minutes(ttl.num_minutes().max(1)),
             used_at: None,
@@ -137,6 +149,17 @@ pub async fn open(
     purpose: LinkPurpose,
     now: DateTime<Utc>,
 ) -> Result<Result<(ActionLink, User), LinkProblem>, ManageError> {
+    open_any(services, token, &[purpose], now).await
+}
+
+/// [`open`] for a token that may name a link of any of `purposes` (the verification page
+/// takes both verification and change links).
+pub async fn open_any(
+    services: &Services,
+    token: &str,
+    purposes: &[LinkPurpose],
+    now: DateTime<Utc>,
+) -> Result<Result<(ActionLink, User), LinkProblem>, ManageError> {
     let Some(link) = services
         .store
         .find_action_link(&link_hash(services, token))
@@ -144,7 +167,7 @@ pub async fn open(
     else {
         return Ok(Err(LinkProblem::Unknown));
     };
-    if link.purpose != purpose {
+    if !purposes.contains(&link.purpose) {
         return Ok(Err(LinkProblem::Unknown));
     }
     if link.used_at.is_some() {
@@ -157,10 +180,12 @@ pub async fn open(
         Some(user) if user.status == UserStatus::Active => user,
         _ => return Ok(Err(LinkProblem::Inactive)),
     };
-    let current = match purpose {
+    let current = match link.purpose {
         // A verification link proves one address: it is void once the address changed.
         LinkPurpose::VerifyEmail => user.email.as_ref().map(|e| e.as_str()) == link.email.as_deref(),
-        LinkPurpose::PasswordReset | LinkPurpose::Invitation => {
+        // A change link dies with the password it was asked under (a reset after a takeover
+        // ends the thief's pending change) and with a newer change.
+        LinkPurpose::PasswordReset | LinkPurpose::Invitation | LinkPurpose::ChangeEmail => {
             password_fingerprint(services, &user).await? == link.password_fingerprint
         }
     };
@@ -214,27 +239,39 @@ pub async fn send_verification(services: &Services, user: &User) -> Result<bool,
     if !crate::mail::configured(services) {
         return Ok(false);
     }
-    let token = issue(
-        services,
-        user,
-        LinkPurpose::VerifyEmail,
-        chrono::Duration::hours(VERIFY_LINK_TTL_H),
-    )
-    .await?;
+    mail_verification_link(services, user, LinkPurpose::VerifyEmail, email.as_str()).await?;
+    Ok(true)
+}
+
+/// Mails `email` a link of `purpose` (verification or change) to the verification page.
+async fn mail_verification_link(
+    services: &Services,
+    user: &User,
+    purpose: LinkPurpose,
+    email: &str,
+) -> Result<(), ManageError> {
+    let ttl = chrono::Duration::hours(VERIFY_LINK_TTL_H);
+    let token = issue_for(services, user, purpose, ttl, Some(email.to_string())).await?;
     let (_, theme) = services.themes.get(None);
     let context = minijinja::context! {
         product => crate::login::pages::PRODUCT,
         username => user.username.as_str(),
         name => user.name.as_deref(),
-        email => email.as_str(),
+        email => email,
         link => page_url(services, "verify-email", &token),
         hours => VERIFY_LINK_TTL_H,
     };
     let message = crate::mail::compose(theme, "verify_email", context).map_err(ManageError::Internal)?;
-    crate::mail::enqueue(services, email.as_str(), "verify_email", &message)
+    crate::mail::enqueue(services, email, "verify_email", &message)
         .await
         .map_err(|e| ManageError::Internal(e.to_string()))?;
-    Ok(true)
+    Ok(())
+}
+
+/// Mails a link to `new_email` that moves the user's account there once opened. Nothing
+/// changes until then, so a typo or a stolen session cannot move the account's mail away.
+pub async fn send_email_change(services: &Services, user: &User, new_email: &str) -> Result<(), ManageError> {
+    mail_verification_link(services, user, LinkPurpose::ChangeEmail, new_email).await
 }
 
 /// Tells the previous address of a user that their address changed (a takeover usually
@@ -283,6 +320,9 @@ pub async fn verify_email(
     let Some(email) = &link.email else {
         return Ok(false);
     };
+    if link.purpose == LinkPurpose::ChangeEmail {
+        return apply_email_change(services, link, user, email, meta).await;
+    }
     if !services.store.use_action_link(&link.token_hash, now).await?
         || !services.store.mark_email_verified(user.id, email, now).await?
     {
@@ -293,6 +333,45 @@ pub async fn verify_email(
     event.username = Some(user.username.as_str().to_string());
     event.actor_id = Some(user.id.to_string());
     record(services, meta.stamp(event)).await;
+    Ok(true)
+}
+
+/// Moves the user to the address a change link proved, verified, and tells the old one.
+async fn apply_email_change(
+    services: &Services,
+    link: &ActionLink,
+    user: &User,
+    email: &str,
+    meta: &RequestMeta,
+) -> Result<bool, ManageError> {
+    let now = services.clock.now();
+    let new = crate::domain::user::Email::parse(email)?;
+    let profile = crate::store::UserProfile {
+        email: Some(new),
+        email_verified: true,
+        name: user.name.clone(),
+        roles: user.roles.clone(),
+    };
+    // The address may have been taken by another account since the link was sent: the
+    // store refuses it (unique address, a `Conflict`) and the link stays unspent.
+    if !services.store.update_user_profile(user.id, &profile, now).await?
+        || !services.store.use_action_link(&link.token_hash, now).await?
+    {
+        return Ok(false);
+    }
+    let mut event = SecurityEvent::new(EventType::EmailVerified, Outcome::Success, now);
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.actor_id = Some(user.id.to_string());
+    event.details = serde_json::json!({ "email_changed": true });
+    record(services, meta.stamp(event)).await;
+    if let Some(old) = &user.email {
+        let moved = User {
+            email: profile.email.clone(),
+            ..user.clone()
+        };
+        notify_old_address(services, &moved, old.as_str()).await;
+    }
     Ok(true)
 }
 

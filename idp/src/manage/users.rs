@@ -187,12 +187,67 @@ pub async fn update_profile(
     record(services, event).await;
     let updated = get(services, id).await?;
     if email_changed {
+        // An address set by an administrator overrides a change the user asked for.
+        services
+            .store
+            .retire_action_links(id, crate::store::account::LinkPurpose::ChangeEmail, now)
+            .await?;
         super::recovery::send_verification_quietly(services, &updated).await;
         if let Some(old) = &user.email {
             super::recovery::notify_old_address(services, &updated, old.as_str()).await;
         }
     }
     Ok(updated)
+}
+
+/// What became of an address a user entered for themselves.
+#[derive(Debug)]
+pub enum EmailChange {
+    /// The same address as before.
+    Unchanged,
+    /// A link went to the new address; the account keeps the old one until it is opened.
+    Pending,
+    /// No mail can be sent (the embedded default): the address is the account's now,
+    /// unverified, as an administrator's change would be.
+    Applied,
+}
+
+/// A user's own change of address (the account page). With mail, it takes effect only
+/// when the new address proves it receives mail, and the old address is told then.
+pub async fn request_email_change(
+    services: &Services,
+    user: &User,
+    new_email: &str,
+    actor: Actor,
+) -> Result<EmailChange, ManageError> {
+    let new_email = new_email.trim();
+    if new_email.is_empty() {
+        return match user.email {
+            Some(_) => Err(Invalid::new("enter an email address: it is how you recover your account").into()),
+            None => Ok(EmailChange::Unchanged),
+        };
+    }
+    let new = Email::parse(new_email)?;
+    if user.email.as_ref().map(Email::key) == Some(new.key()) {
+        return Ok(EmailChange::Unchanged);
+    }
+    if !crate::mail::configured(services) {
+        let change = ProfileChange {
+            email: Some(Some(new.as_str().to_string())),
+            ..ProfileChange::default()
+        };
+        update_profile(services, user.id, change, actor).await?;
+        return Ok(EmailChange::Applied);
+    }
+    // Whether another account has the address is not said here (that would tell anyone
+    // signed in which addresses are registered); the link fails with it instead.
+    super::recovery::send_email_change(services, user, new.as_str()).await?;
+    let mut event = actor.event(EventType::UserChanged, services.clock.now());
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.details = serde_json::json!({ "email_change": "link sent to the new address" });
+    record(services, event).await;
+    Ok(EmailChange::Pending)
 }
 
 pub async fn set_status(

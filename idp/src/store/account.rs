@@ -44,6 +44,8 @@ pub enum LinkPurpose {
     PasswordReset,
     VerifyEmail,
     Invitation,
+    /// Moves the account to the address the link was sent to.
+    ChangeEmail,
 }
 
 impl LinkPurpose {
@@ -52,6 +54,7 @@ impl LinkPurpose {
             Self::PasswordReset => "password_reset",
             Self::VerifyEmail => "verify_email",
             Self::Invitation => "invitation",
+            Self::ChangeEmail => "change_email",
         }
     }
 
@@ -60,6 +63,7 @@ impl LinkPurpose {
             "password_reset" => Some(Self::PasswordReset),
             "verify_email" => Some(Self::VerifyEmail),
             "invitation" => Some(Self::Invitation),
+            "change_email" => Some(Self::ChangeEmail),
             _ => None,
         }
     }
