@@ -53,6 +53,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "password_reset_requested",
     "password_reset",
     "email_verified",
+    "registration_requested",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";
@@ -266,6 +267,9 @@ api_type! {
         /// deployment's. It can only raise the deployment's.
         #[serde(default)]
         pub mfa: Option<String>,
+        /// Users with an unverified email address must verify it before logging in here.
+        #[serde(default)]
+        pub require_verified_email: bool,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }
@@ -319,6 +323,9 @@ api_type! {
         /// `off`, `optional` or `required`; omitted or `null`: the deployment's policy.
         #[serde(default)]
         pub mfa: Option<String>,
+        /// Refuse users whose email address is not verified until they verify it (default false).
+        #[serde(default)]
+        pub require_verified_email: bool,
     }
 }
 

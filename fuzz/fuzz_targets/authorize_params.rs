@@ -31,6 +31,7 @@ fn client() -> Client {
         rate_limit_token_per_minute: None,
         rate_limit_introspect_per_minute: None,
         mfa: None,
+        require_verified_email: false,
         theme: None,
         created_at: now,
         updated_at: now,

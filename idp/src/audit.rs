@@ -56,6 +56,7 @@ event_types! {
     PasswordResetRequested => "password_reset_requested",
     PasswordReset => "password_reset",
     EmailVerified => "email_verified",
+    RegistrationRequested => "registration_requested",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

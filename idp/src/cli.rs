@@ -187,6 +187,9 @@ pub enum ClientCommand {
         /// The client's MFA policy (it can only raise the deployment's).
         #[arg(long, value_name = "off|optional|required|default")]
         mfa: Option<String>,
+        /// Whether users must have a verified email address to log in to this client.
+        #[arg(long, value_name = "true|false")]
+        require_verified_email: Option<bool>,
     },
     /// Remove a client with its grants and tokens.
     Remove {
@@ -247,6 +250,9 @@ pub struct ClientAddArgs {
     /// It can only raise the deployment's.
     #[arg(long, value_name = "off|optional|required")]
     mfa: Option<String>,
+    /// Users with an unverified email address must verify it before logging in here.
+    #[arg(long)]
+    require_verified_email: bool,
     #[arg(long)]
     json: bool,
 }
@@ -636,6 +642,7 @@ async fn client(cmd: ClientCommand, services: &Services) -> Result<String, Failu
             rate_limit_token,
             rate_limit_introspect,
             mfa,
+            require_verified_email,
         } => {
             let mut settings = manage::clients::get(services, &client_id).await?.settings();
             if let Some(value) = rate_limit_token {
@@ -650,13 +657,18 @@ async fn client(cmd: ClientCommand, services: &Services) -> Result<String, Failu
                     other => Some(MfaPolicy::parse(other)?),
                 };
             }
+            if let Some(value) = require_verified_email {
+                settings.require_verified_email = value;
+            }
             let client = manage::clients::update(services, &client_id, settings, Actor::Cli).await?;
             let show = |limit: Option<i64>| limit.map_or("default".to_string(), |l| l.to_string());
             Ok(format!(
-                "client {client_id} updated: token rate limit {}, introspection rate limit {}, mfa {}\n",
+                "client {client_id} updated: token rate limit {}, introspection rate limit {}, mfa {}, \
+                 verified email required {}\n",
                 show(client.rate_limit_token_per_minute),
                 show(client.rate_limit_introspect_per_minute),
-                client.mfa.map_or("default", |m| m.as_str())
+                client.mfa.map_or("default", |m| m.as_str()),
+                client.require_verified_email
             ))
         }
         ClientCommand::Remove { client_id } => {
@@ -724,6 +736,7 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         rate_limit_token_per_minute: args.rate_limit_token,
         rate_limit_introspect_per_minute: args.rate_limit_introspect,
         mfa: args.mfa.as_deref().map(MfaPolicy::parse).transpose()?,
+        require_verified_email: args.require_verified_email,
     })
 }
 

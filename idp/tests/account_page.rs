@@ -234,9 +234,52 @@ async fn a_user_sets_up_and_removes_a_second_factor(backend: Backend) {
             .contains("Second factor added")
     );
 
-    let factor = forms_to(&html, "/account/mfa/remove").remove(0);
-    let (_, url, html) = browser.submit(&factor).await.page();
-    assert!(url.ends_with("done=factor"), "{url}");
+    // Another factor: the sign-in asks for the first one, then enrols the second.
+    let first_codes = browser.authenticator.recovery_codes_of("dave");
+    let landing = browser.visit(&format!("{}/account/mfa/setup", app.base)).await;
+    let (status, url, html) = browser.pass_second_factor(landing, "dave").await.page();
+    assert_eq!(status, StatusCode::OK, "{url}");
+    assert!(url.ends_with("/account"), "{url}");
+    assert_eq!(forms_to(&html, "/account/mfa/remove").len(), 2, "two factors");
+
+    // New recovery codes: shown once, after a second factor, replacing the others.
+    let second_codes = browser.authenticator.recovery_codes_of("dave");
+    assert_ne!(first_codes, second_codes, "enrolling shows new codes");
+    let landing = browser
+        .visit(&format!("{}/account/mfa/recovery-codes", app.base))
+        .await;
+    let (status, url, html) = browser.pass_second_factor(landing, "dave").await.page();
+    assert_eq!(status, StatusCode::OK, "{url}");
+    assert!(url.ends_with("/account"), "{url}");
+    let third_codes = browser.authenticator.recovery_codes_of("dave");
+    assert_eq!(third_codes.len(), 10);
+    assert_ne!(second_codes, third_codes);
+    assert!(text_of(&html, "#mfa").unwrap().contains("10 recovery codes left"));
+    assert!(
+        text_of(&html, "#activity")
+            .unwrap()
+            .contains("New recovery codes")
+    );
+
+    // The parameter is the account page's own: another client's sign-in ignores it.
+    let client = app.add_client(false, |c| c.first_party = true).await;
+    let url = format!(
+        "{}&acr_values=urn:aimpact:acr:mfa&account_action=new_recovery_codes&prompt=login",
+        app.authorize_url(&client.id, "openid")
+    );
+    let landing = browser
+        .log_in_and_consent(browser.visit(&url).await, "dave", PASSWORD)
+        .await;
+    assert!(landing.query("code").is_some(), "straight back to the client");
+    assert_eq!(browser.authenticator.recovery_codes_of("dave"), third_codes);
+
+    for _ in 0..2 {
+        let html = open_account(&app, &browser, "dave", PASSWORD).await;
+        let factor = forms_to(&html, "/account/mfa/remove").remove(0);
+        browser.submit(&factor).await.page();
+    }
+    let (_, url, html) = browser.visit(&format!("{}/account", app.base)).await.page();
+    assert!(url.ends_with("/account"), "{url}");
     assert!(text_of(&html, "#mfa").unwrap().contains("Only your password"));
     assert!(
         text_of(&html, "#activity")

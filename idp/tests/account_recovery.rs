@@ -507,7 +507,264 @@ async fn an_invited_user_chooses_a_password_through_the_mailed_link(backend: Bac
     assert_eq!(browser.visit(&link).await.page().0, 400, "used once");
 }
 
+async fn a_client_requiring_a_verified_address_waits_until_it_is(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_mail(backend, &smtp).await;
+    app.add_user("ada").await;
+    app.add_user("bob").await;
+    let client = app
+        .add_client(false, |c| {
+            c.first_party = true;
+            c.require_verified_email = true;
+        })
+        .await;
+    let login = |browser: Browser, username: &'static str| {
+        let url = app.authorize_url(&client.id, "openid email");
+        async move {
+            let (_, _, html) = browser.visit(&url).await.page();
+            let landing = browser
+                .submit(&form(&html).set("username", username).set("password", PASSWORD))
+                .await;
+            (browser, landing)
+        }
+    };
+    let (browser, landing) = login(app.browser(), "ada").await;
+    let (status, url, gate) = landing.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(url.contains("/login/verify-email"), "{url}");
+    assert!(gate.contains("needs a verified email address"), "{gate}");
+
+    // Nothing is issued without the user: prompt=none says so (OIDC Core §3.1.2.6).
+    let silent = format!("{}&prompt=none", app.authorize_url(&client.id, "openid email"));
+    let error = browser.visit(&silent).await.query("error");
+    assert_eq!(error.as_deref(), Some("interaction_required"));
+
+    // Continue before verifying: the same page, saying so.
+    let (status, _, html) = browser
+        .submit(&form(&gate).set("decision", "continue"))
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("not verified yet"), "{html}");
+
+    let (status, _, html) = browser.submit(&form(&html).set("decision", "send")).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("We sent a link to ada@example.com"), "{html}");
+    let prefix = format!("{}/verify-email?token=", app.base);
+    let mails = smtp.wait_for_link("ada@example.com", &prefix, 2).await;
+    let link = mails[1].link(&prefix);
+    let mailbox = app.browser();
+    let (_, _, confirm) = mailbox.visit(&link).await.page();
+    let (status, _, _) = mailbox.submit(&form(&confirm)).await.page();
+    assert_eq!(status, StatusCode::OK);
+
+    let back = browser.submit(&form(&html).set("decision", "continue")).await;
+    assert!(
+        back.query("code").is_some(),
+        "verified: the login ends at the client"
+    );
+
+    // Cancelling answers the client with access_denied.
+    let (browser, landing) = login(app.browser(), "bob").await;
+    let (_, _, gate) = landing.page();
+    let error = browser
+        .submit(&form(&gate).set("decision", "cancel"))
+        .await
+        .query("error");
+    assert_eq!(error.as_deref(), Some("access_denied"));
+}
+
+/// Asks `/register` to mail `address` a link; returns the answer.
+async fn ask_to_register(app: &TestApp, browser: &Browser, address: &str) -> (StatusCode, String) {
+    let (status, _, html) = browser.visit(&format!("{}/register", app.base)).await.page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, _, html) = browser.submit(&form(&html).set("email", address)).await.page();
+    (status, html)
+}
+
+async fn self_registration_creates_a_verified_account_through_the_mailed_link(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let clock = ManualClock::at(chrono::Utc::now());
+    let url = smtp.url();
+    let app = common::spawn_app_clocked_with(
+        TestDb::new(backend).await,
+        clock.clone(),
+        &[
+            ("IDP_SMTP_URL", &url),
+            ("IDP_SMTP_FROM", "no-reply@example.com"),
+            ("IDP_REGISTRATION", "true"),
+        ],
+    )
+    .await;
+    app.add_user("ada").await;
+    let client = client(&app).await;
+    let browser = app.browser();
+    let (_, _, login) = browser
+        .visit(&app.authorize_url(&client.id, "openid"))
+        .await
+        .page();
+    assert!(login.contains("Create an account"), "{login}");
+
+    let (status, html) = ask_to_register(&app, &browser, "Zoe@Example.com").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("We have sent a link to <strong>Zoe@Example.com</strong>"),
+        "{html}"
+    );
+    let prefix = format!("{}/register/complete?token=", app.base);
+    let mails = smtp.wait_for_link("Zoe@Example.com", &prefix, 1).await;
+    assert_eq!(mails[0].subject, "Finish creating your AImpact Identity account");
+    let link = mails[0].link(&prefix);
+
+    let mailbox = app.browser();
+    let (status, _, page) = mailbox.visit(&link).await.page();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let filled = |username: &str, password: &str| {
+        form(&page)
+            .set("username", username)
+            .set("name", "Zoe Q")
+            .set("new_password", password)
+            .set("confirm_password", password)
+    };
+    let (status, _, html) = mailbox.submit(&filled("zoe", "short")).await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("at least"), "the password policy: {html}");
+    let (status, _, html) = mailbox.submit(&filled("ada", NEW_PASSWORD)).await.page();
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(html.contains("This username is taken"), "{html}");
+    assert!(
+        !logs_in(&app, &client, "zoe", NEW_PASSWORD).await,
+        "no account yet"
+    );
+
+    let (status, _, html) = mailbox.submit(&filled("zoe", NEW_PASSWORD)).await.page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Your account is ready"), "{html}");
+    assert!(logs_in(&app, &client, "zoe", NEW_PASSWORD).await);
+    let zoe = app
+        .services
+        .store
+        .find_user_by_email("zoe@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(zoe.username.as_str(), "zoe");
+    assert_eq!(zoe.name.as_deref(), Some("Zoe Q"));
+    assert!(zoe.email_verified, "the link proved the address");
+    assert!(zoe.roles.is_empty());
+    let query = idp::audit::EventQuery {
+        event_type: Some(idp::audit::EventType::UserCreated),
+        user_id: Some(zoe.id.to_string()),
+        limit: 10,
+        ..Default::default()
+    };
+    let created = app.services.store.query_events(&query).await.unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].actor_id.as_deref(),
+        Some(zoe.id.to_string().as_str()),
+        "their own act"
+    );
+    assert_eq!(created[0].details["registered"], true);
+
+    // Used: the address has its account.
+    assert_eq!(mailbox.visit(&link).await.page().0, StatusCode::BAD_REQUEST);
+    let (status, _, _) = mailbox.submit(&filled("zoe2", NEW_PASSWORD)).await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not a second account");
+
+    // A link works for 60 minutes; an altered one never.
+    ask_to_register(&app, &browser, "yann@example.com").await;
+    let late = smtp.wait_for_link("yann@example.com", &prefix, 1).await[0].link(&prefix);
+    assert_eq!(mailbox.visit(&late).await.page().0, StatusCode::OK);
+    let altered = late.replacen("token=", "token=A", 1);
+    assert_eq!(mailbox.visit(&altered).await.page().0, StatusCode::BAD_REQUEST);
+    clock.advance(chrono::Duration::minutes(61));
+    assert_eq!(mailbox.visit(&late).await.page().0, StatusCode::BAD_REQUEST);
+}
+
+async fn registering_a_known_address_answers_alike_and_mails_a_note(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_mail_and(backend, &smtp, &[("IDP_REGISTRATION", "true")]).await;
+    app.add_user("ada").await;
+    let browser = app.browser();
+    let (status, known) = ask_to_register(&app, &browser, "ada@example.com").await;
+    let (status2, unknown) = ask_to_register(&app, &browser, "ada@example.org").await;
+    assert_eq!((status, status2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        known.replace("ada@example.com", "ADDRESS"),
+        unknown.replace("ada@example.org", "ADDRESS"),
+        "the same page but for the address"
+    );
+    // The owner of the known address learns that someone tried, with the way back in.
+    let mails = smtp.wait_for("ada@example.com", 2).await;
+    let note = mails
+        .iter()
+        .find(|m| m.subject == "You already have an account at AImpact Identity")
+        .unwrap_or_else(|| {
+            panic!(
+                "the note: {:?}",
+                mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+            )
+        });
+    assert!(
+        note.text.contains(&format!("{}/forgot-password", app.base)),
+        "{}",
+        note.text
+    );
+    assert!(!note.text.contains("/register/complete"), "no second account");
+    smtp.wait_for_link(
+        "ada@example.org",
+        &format!("{}/register/complete?token=", app.base),
+        1,
+    )
+    .await;
+    assert_eq!(event_count(&app, "registration_requested").await, 2);
+}
+
+async fn registration_is_off_by_default_limited_to_its_domains_and_rate_limited(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_mail(backend, &smtp).await;
+    let client = client(&app).await;
+    let browser = app.browser();
+    let (_, _, login) = browser
+        .visit(&app.authorize_url(&client.id, "openid"))
+        .await
+        .page();
+    assert!(!login.contains("Create an account"), "{login}");
+    for page in ["/register", "/register/complete?token=x"] {
+        let (status, _, _) = browser.visit(&format!("{}{page}", app.base)).await.page();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    }
+
+    let app = app_with_mail_and(
+        backend,
+        &smtp,
+        &[
+            ("IDP_REGISTRATION", "true"),
+            ("IDP_REGISTRATION_DOMAINS", "example.org"),
+        ],
+    )
+    .await;
+    let browser = app.browser();
+    let (status, html) = ask_to_register(&app, &browser, "eve@example.com").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("open to addresses at example.org only"), "{html}");
+    let (status, html) = ask_to_register(&app, &browser, "not an address").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("valid email address"), "{html}");
+    // Ten per hour per network, three at once: the checks above counted too.
+    let (status, _) = ask_to_register(&app, &browser, "eve@example.org").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, html) = ask_to_register(&app, &browser, "eve2@example.org").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{html}");
+    assert!(html.contains("Too many requests"), "{html}");
+}
+
 on_both_backends!(
+    self_registration_creates_a_verified_account_through_the_mailed_link,
+    registering_a_known_address_answers_alike_and_mails_a_note,
+    registration_is_off_by_default_limited_to_its_domains_and_rate_limited,
+    a_client_requiring_a_verified_address_waits_until_it_is,
     an_invited_user_chooses_a_password_through_the_mailed_link,
     an_address_is_verified_through_the_mailed_link_and_tokens_say_so,
     a_forgotten_password_is_reset_through_the_mailed_link,

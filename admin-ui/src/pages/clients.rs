@@ -145,6 +145,7 @@ pub fn ClientDetail() -> impl IntoView {
                         <dt>"Type"</dt><dd>{c.client_type.clone()}</dd>
                         <dt>"Authentication"</dt><dd>{c.token_endpoint_auth_method.clone()}</dd>
                         <dt>"PKCE required"</dt><dd>{if c.require_pkce { "yes" } else { "no" }}</dd>
+                        <dt>"Verified email required"</dt><dd>{if c.require_verified_email { "yes" } else { "no" }}</dd>
                         <dt>"Created"</dt><dd>{ui::time(c.created_at)}</dd>
                         <dt>"Updated"</dt><dd>{ui::time(c.updated_at)}</dd>
                     </dl>
@@ -208,6 +209,7 @@ where
         rate_limit_token_per_minute: None,
         rate_limit_introspect_per_minute: None,
         mfa: None,
+        require_verified_email: false,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     });
@@ -221,6 +223,7 @@ where
     let auth_method = RwSignal::new(c.token_endpoint_auth_method.clone());
     let alg = RwSignal::new(c.id_token_signed_response_alg.clone());
     let first_party = RwSignal::new(c.first_party);
+    let verified_email = RwSignal::new(c.require_verified_email);
     let mfa = RwSignal::new(c.mfa.clone().unwrap_or_default());
     let access_ttl = RwSignal::new(c.access_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let refresh_ttl = RwSignal::new(c.refresh_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
@@ -303,6 +306,7 @@ where
                     "The introspection rate limit",
                 )?,
                 mfa: Some(mfa.get_untracked()).filter(|m| !m.is_empty()),
+                require_verified_email: verified_email.get_untracked(),
             })
         })();
         match checked {
@@ -360,6 +364,7 @@ where
                 </select>
             </label>
             <label class="check"><input type="checkbox" name="first_party" prop:checked=move || first_party.get() on:change=move |ev| first_party.set(event_target_checked(&ev))/>"First party (skip the consent page)"</label>
+            <label class="check"><input type="checkbox" name="require_verified_email" prop:checked=move || verified_email.get() on:change=move |ev| verified_email.set(event_target_checked(&ev))/>"Require a verified email address to log in"</label>
             <div class="row">
                 <label>"Access token lifetime (s)" <input name="access_token_ttl_s" inputmode="numeric" prop:value=move || access_ttl.get() on:input=move |ev| access_ttl.set(event_target_value(&ev))/></label>
                 <label>"Refresh token lifetime (s)" <input name="refresh_token_ttl_s" inputmode="numeric" prop:value=move || refresh_ttl.get() on:input=move |ev| refresh_ttl.set(event_target_value(&ev))/></label>

@@ -23,5 +23,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account/apps/disconnect", web::post().to(pages::disconnect_app))
         .route("/account/mfa/remove", web::post().to(pages::remove_factor))
         .route("/account/mfa/setup", web::get().to(pages::setup_mfa))
+        .route(
+            "/account/mfa/recovery-codes",
+            web::get().to(pages::new_recovery_codes),
+        )
         .route("/account/signout", web::post().to(pages::sign_out));
 }

@@ -24,6 +24,7 @@ use crate::manage::users::{self, EmailChange, ProfileChange};
 use crate::manage::{Actor, ManageError, mfa};
 use crate::oidc::authorize::error_page;
 use crate::oidc::error::OAuthError;
+use crate::oidc::request::AccountAction;
 use crate::startup::AppState;
 
 /// Events shown in the activity list.
@@ -533,16 +534,29 @@ pub async fn remove_factor(
     }
 }
 
-/// `GET /account/mfa/setup`: a sign-in that asks for a second factor, which takes a user
-/// who has none to the enrolment page.
+/// `GET /account/mfa/setup`: a sign-in that asks for a second factor (which takes a user
+/// who has none to the enrolment page), then sets up another one.
 pub async fn setup_mfa(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(answer) = holder(&state, &req).await {
+    mfa_signin(&state, &req, AccountAction::AddFactor).await
+}
+
+/// `GET /account/mfa/recovery-codes`: a sign-in with a second factor, then ten new recovery
+/// codes, shown once, replacing the others.
+pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    mfa_signin(&state, &req, AccountAction::NewRecoveryCodes).await
+}
+
+/// Changing second factors takes proving one first, even when the page is open: a sign-in
+/// with `acr_values` for a second factor, and the action after it.
+async fn mfa_signin(state: &AppState, req: &HttpRequest, action: AccountAction) -> HttpResponse {
+    if let Err(answer) = holder(state, req).await {
         return answer;
     }
     signin::begin(
-        &state,
+        state,
         Ask {
             acr_values: Some(ACR_MFA),
+            account_action: Some(action),
             ..Ask::default()
         },
     )

@@ -75,6 +75,8 @@ pub async fn current(state: &AppState, req: &HttpRequest) -> Result<Option<Holde
 pub struct Ask<'a> {
     pub acr_values: Option<&'a str>,
     pub prompt: Option<&'a str>,
+    /// What to do once a second factor is proven (this client's private parameter).
+    pub account_action: Option<crate::oidc::request::AccountAction>,
 }
 
 /// Starts a sign-in: a fresh `state` and PKCE verifier in a short-lived cookie, and a
@@ -98,6 +100,9 @@ pub fn begin(state: &AppState, ask: Ask<'_>) -> HttpResponse {
     }
     if let Some(prompt) = ask.prompt {
         query.append_pair("prompt", prompt);
+    }
+    if let Some(action) = ask.account_action {
+        query.append_pair("account_action", action.as_str());
     }
     // Lax, not Strict: the sign-in may begin from a link in a mail, and the redirects that
     // follow count as cross-site for a Strict cookie.

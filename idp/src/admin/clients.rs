@@ -171,5 +171,6 @@ fn new_client(input: ClientInput) -> Result<NewClient, ApiError> {
             .map(crate::domain::mfa::MfaPolicy::parse)
             .transpose()
             .map_err(|e| ApiError::Invalid(e.0))?,
+        require_verified_email: input.require_verified_email,
     })
 }

@@ -47,6 +47,7 @@ pub fn client(c: &Client) -> ClientView {
         rate_limit_token_per_minute: c.rate_limit_token_per_minute,
         rate_limit_introspect_per_minute: c.rate_limit_introspect_per_minute,
         mfa: c.mfa.map(|m| m.as_str().to_string()),
+        require_verified_email: c.require_verified_email,
         created_at: c.created_at,
         updated_at: c.updated_at,
     }

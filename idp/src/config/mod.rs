@@ -98,6 +98,10 @@ pub struct Settings {
     pub smtp_timeout_ms: u64,
     pub password_reset_per_hour: u32,
     pub password_reset_ip_per_hour: u32,
+    pub registration: bool,
+    pub registration_domains: String,
+    pub registration_per_hour: u32,
+    pub registration_ip_per_hour: u32,
     pub trusted_proxies: String,
     pub security_event_retention_days: u32,
     pub admin_ui_dir: Option<PathBuf>,
@@ -163,6 +167,10 @@ impl Default for Settings {
             smtp_timeout_ms: 10_000,
             password_reset_per_hour: 5,
             password_reset_ip_per_hour: 30,
+            registration: false,
+            registration_domains: String::new(),
+            registration_per_hour: 3,
+            registration_ip_per_hour: 10,
             trusted_proxies: String::new(),
             security_event_retention_days: 365,
             admin_ui_dir: None,
@@ -200,6 +208,29 @@ impl Settings {
             .map_err(|e: toml::de::Error| deserialize_error(&e))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The email domains self-registration is open to, lower-cased (empty: any).
+    pub fn registration_domain_list(&self) -> Result<Vec<String>, String> {
+        let mut domains = Vec::new();
+        for part in self.registration_domains.split(',').map(str::trim) {
+            if part.is_empty() {
+                continue;
+            }
+            let domain = part.to_ascii_lowercase();
+            let valid = domain.len() <= 253
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if !valid {
+                return Err(format!("{part:?} is not a domain name like example.com"));
+            }
+            domains.push(domain);
+        }
+        Ok(domains)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -288,6 +319,15 @@ impl Settings {
         if self.lockout_threshold == 0 {
             return Err(ConfigError::new("lockout_threshold", "must be at least 1"));
         }
+        if self.registration && self.smtp_url.is_none() {
+            // Self-registration proves the address by a mailed link (docs/account.md).
+            return Err(ConfigError::new(
+                "registration",
+                "needs outgoing mail: set smtp_url and smtp_from too",
+            ));
+        }
+        self.registration_domain_list()
+            .map_err(|e| ConfigError::new("registration_domains", e))?;
         crate::http::meta::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| ConfigError::new("trusted_proxies", e))?;
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
@@ -475,6 +515,33 @@ mod tests {
         let e = load(&[("IDP_ISSUER", "https://idp.example.com/?a=b")]).unwrap_err();
         assert_eq!(e.setting, "issuer");
         assert!(e.to_string().contains("query"));
+    }
+
+    #[test]
+    fn registration_needs_mail_and_takes_only_domain_names() {
+        let e = load(&[("IDP_REGISTRATION", "true")]).unwrap_err();
+        assert_eq!(e.setting, "registration");
+        let mail = [
+            ("IDP_REGISTRATION", "true"),
+            ("IDP_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("IDP_SMTP_FROM", "no-reply@example.com"),
+        ];
+        let s = load(&mail).unwrap();
+        assert!(s.registration_domain_list().unwrap().is_empty(), "any domain");
+        let with = |domains: &'static str| {
+            let mut env = mail.to_vec();
+            env.push(("IDP_REGISTRATION_DOMAINS", domains));
+            load(&env)
+        };
+        let s = with(" Example.COM, example.org ").unwrap();
+        assert_eq!(
+            s.registration_domain_list().unwrap(),
+            ["example.com", "example.org"]
+        );
+        for bad in ["@example.com", "example", "exa mple.com", "*.example.com"] {
+            let e = with(bad).unwrap_err();
+            assert_eq!(e.setting, "registration_domains", "{bad}");
+        }
     }
 
     #[test]

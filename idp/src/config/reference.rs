@@ -322,6 +322,30 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Password-reset requests per hour per client address (bursts of 5 of them). 0 disables the limit.",
     },
     SettingDoc {
+        key: "registration",
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Let people create their own account from the sign-in page (`/register`, docs/account.md): they give an email address, and the link mailed to it leads to a form for a username and a password (the password policy applies). Needs `smtp_url`.",
+    },
+    SettingDoc {
+        key: "registration_domains",
+        kind: Kind::Text,
+        default: "(any domain)",
+        doc: "Comma-separated email domains self-registration is open to, e.g. `example.com,example.org` (exact domains; subdomains are not included).",
+    },
+    SettingDoc {
+        key: "registration_per_hour",
+        kind: Kind::Integer,
+        default: "3",
+        doc: "Registration mails per hour per email address (bursts of 2). Requests above it are answered the same way and send nothing. 0 disables the limit.",
+    },
+    SettingDoc {
+        key: "registration_ip_per_hour",
+        kind: Kind::Integer,
+        default: "10",
+        doc: "Registration requests per hour per client address (bursts of 3). 0 disables the limit.",
+    },
+    SettingDoc {
         key: "trusted_proxies",
         kind: Kind::Text,
         default: "(none)",

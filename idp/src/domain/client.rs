@@ -201,6 +201,8 @@ pub struct Client {
     pub rate_limit_introspect_per_minute: Option<i64>,
     /// The client's MFA policy; `None` follows the deployment's. It can only raise it.
     pub mfa: Option<super::mfa::MfaPolicy>,
+    /// Users whose email address is not verified must verify it before logging in here.
+    pub require_verified_email: bool,
     pub theme: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -233,6 +235,7 @@ impl Client {
             rate_limit_token_per_minute: self.rate_limit_token_per_minute,
             rate_limit_introspect_per_minute: self.rate_limit_introspect_per_minute,
             mfa: self.mfa,
+            require_verified_email: self.require_verified_email,
         }
     }
 }
@@ -268,6 +271,8 @@ pub struct NewClient {
     pub rate_limit_introspect_per_minute: Option<i64>,
     /// MFA policy raising the deployment's for this client's logins.
     pub mfa: Option<super::mfa::MfaPolicy>,
+    /// Refuse users with an unverified email address until they verify it.
+    pub require_verified_email: bool,
 }
 
 impl NewClient {

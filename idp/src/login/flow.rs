@@ -19,7 +19,7 @@ use crate::domain::user::{User, UserStatus};
 use crate::http::meta::RequestMeta;
 use crate::oidc::authorize::{self, Next, error_page, render};
 use crate::oidc::error::OAuthError;
-use crate::oidc::request::{AuthRequest, Target};
+use crate::oidc::request::{AccountAction, AuthRequest, Target};
 use crate::security::totp::TotpSecret;
 use crate::services::Services;
 use crate::startup::AppState;
@@ -61,7 +61,8 @@ pub(super) fn has_usable_factor(request: &AuthRequest, factors: &[Factor]) -> bo
 }
 
 /// For an existing session (single sign-on): the step that raises it to what this request
-/// needs, if it falls short (OIDC step-up through `acr_values`, a stricter client, a policy).
+/// needs, if it falls short (OIDC step-up through `acr_values`, a stricter client, a policy),
+/// or that proves a second factor afresh for an account-page action.
 pub fn step_up(
     settings: &Settings,
     client: &Client,
@@ -69,15 +70,18 @@ pub fn step_up(
     session: &Session,
     request: &AuthRequest,
 ) -> Option<Step> {
-    (!strong_enough(&session.amr, request) && second_factor_required(settings, client, user, request)).then(
-        || {
-            Step::SecondFactor(Proven {
-                user_id: user.id,
-                amr: session.amr.clone(),
-                binding: Binding::Session(session.sid.clone()),
-            })
-        },
-    )
+    // The account page's actions on second factors take a fresh proof of one, whatever the
+    // session has proven before.
+    let fresh_proof = request.account_action.is_some();
+    let short =
+        !strong_enough(&session.amr, request) && second_factor_required(settings, client, user, request);
+    (fresh_proof || short).then(|| {
+        Step::SecondFactor(Proven {
+            user_id: user.id,
+            amr: session.amr.clone(),
+            binding: Binding::Session(session.sid.clone()),
+        })
+    })
 }
 
 /// The binding of a login that has no session yet: a MAC of this browser's CSRF cookie.
@@ -157,6 +161,18 @@ pub(super) async fn next(
                 return Ok(Decided::Enrol(new_totp_factor(services, &user).await?));
             }
         }
+        // The account page's action, once a second factor is proven (a user without one has
+        // just been walked through enrolment above, which ends the action).
+        if let Some(action) = interaction.request.account_action
+            && mfa::satisfies(&proven.amr, mfa::ACR_MFA)
+        {
+            return Ok(match action {
+                AccountAction::AddFactor => Decided::Enrol(new_totp_factor(services, &user).await?),
+                AccountAction::NewRecoveryCodes => {
+                    Decided::NewRecoveryCodes(super::mfa::new_recovery_codes(services, &user).await?)
+                }
+            });
+        }
         if user.must_change_password {
             return Ok(Decided::ChangePassword);
         }
@@ -177,6 +193,10 @@ pub(super) async fn next(
             });
             super::mfa::enrol_page(state, req, &interaction, &user, &factor, None).await
         }
+        Ok(Decided::NewRecoveryCodes(codes)) => {
+            let interaction = interaction.action_done().at(Step::RecoveryCodes(proven));
+            super::mfa::show_new_codes(state, req, &interaction, &user, &codes, "account", meta).await
+        }
         Ok(Decided::ChangePassword) => render(
             state,
             Next::interact(interaction.at(Step::ChangePassword(proven))),
@@ -190,6 +210,8 @@ pub(super) async fn next(
 enum Decided {
     SecondFactor,
     Enrol(Factor),
+    /// The account page asked for new recovery codes: these, shown once.
+    NewRecoveryCodes(Vec<String>),
     ChangePassword,
     Done,
 }
@@ -325,7 +347,7 @@ pub(super) async fn proven_step(
     let proven = match &interaction.step {
         Step::SecondFactor(p) | Step::ChangePassword(p) | Step::RecoveryCodes(p) => p,
         Step::Enrol { proven, .. } => proven,
-        Step::Authenticate | Step::Consent => return Err(pages::wrong_step(state)),
+        Step::Authenticate | Step::VerifyEmail | Step::Consent => return Err(pages::wrong_step(state)),
     };
     if !is_here(state, req, proven).await {
         return Err(pages::wrong_step(state));

@@ -34,6 +34,9 @@ pub enum Step {
     /// The new factor works; its recovery codes were shown once and the login goes on when
     /// the user says they are kept.
     RecoveryCodes(Proven),
+    /// Logged in with session `login_sid`; the client wants a verified email address and
+    /// the user's is not (`/login/verify-email`).
+    VerifyEmail,
     /// Logged in with session `login_sid`; the user is asked to consent.
     Consent,
 }
@@ -70,6 +73,12 @@ pub struct Interaction {
 }
 
 impl Interaction {
+    /// The same interaction, the account page's action done (so it is not done twice).
+    pub fn action_done(mut self) -> Self {
+        self.request.account_action = None;
+        self
+    }
+
     /// The same interaction at `step`.
     pub fn at(self, step: Step) -> Self {
         Self { step, ..self }
@@ -158,6 +167,7 @@ mod tests {
                 login_hint: None,
                 redirect_uri_omitted: false,
                 acr: None,
+                account_action: None,
             },
             login_sid: None,
             issued_at: now.timestamp(),

@@ -336,7 +336,7 @@ pub async fn enrol_submit(
         amr: mfa::with_second_factor(&proven.amr),
         ..proven
     };
-    let interaction = interaction.at(Step::RecoveryCodes(proven));
+    let interaction = interaction.action_done().at(Step::RecoveryCodes(proven));
     codes_page(&state, &req, &interaction, &codes, codes.len() as i64).await
 }
 
@@ -407,17 +407,32 @@ pub async fn recovery_codes_renew(
         Ok(codes) => codes,
         Err(e) => return error_page(&state, &e),
     };
+    show_new_codes(&state, &req, &interaction, &user, &codes, "login", &meta).await
+}
+
+/// Records that `user` got new recovery codes (asked for `from` the login or the account
+/// page) and shows them, once.
+pub(super) async fn show_new_codes(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    user: &User,
+    codes: &[String],
+    from: &str,
+    meta: &RequestMeta,
+) -> HttpResponse {
+    let services = &state.services;
     let mut event = user_event(
         EventType::RecoveryCodesRegenerated,
         Outcome::Success,
-        &user,
-        &interaction,
+        user,
+        interaction,
         services.clock.now(),
     );
     event.actor_id = Some(user.id.to_string());
-    event.details = serde_json::json!({ "recovery_codes": codes.len() });
+    event.details = serde_json::json!({ "recovery_codes": codes.len(), "from": from });
     record(services, meta.stamp(event)).await;
-    codes_page(&state, &req, &interaction, &codes, codes.len() as i64).await
+    codes_page(state, req, interaction, codes, codes.len() as i64).await
 }
 
 pub(super) fn user_event(
@@ -482,7 +497,9 @@ pub(super) async fn enrol_page(
         .otpauth_url(user.username.as_str(), &issuer)
         .and_then(|url| totp::qr_svg(&url))
         .unwrap_or_default();
-    let reason = if user.is_admin() {
+    let reason = if interaction.request.account_action.is_some() {
+        "Add a second factor: a passkey or an authenticator app."
+    } else if user.is_admin() {
         "Administrators sign in with a second factor."
     } else {
         "This sign-in needs a second factor."

@@ -10,5 +10,7 @@ pub mod passkey;
 pub mod password;
 pub mod protection;
 pub mod recovery;
+pub mod register;
 pub mod session;
 pub mod themes;
+pub mod verify_gate;

@@ -144,8 +144,19 @@ async fn consenting(
     req: &HttpRequest,
     interaction: &Interaction,
 ) -> Result<(crate::domain::session::Session, User), HttpResponse> {
+    at_session_step(state, req, interaction, &Step::Consent).await
+}
+
+/// The browser's session and user for a step after the login (`step`): the interaction
+/// must be at it and belong to this very session, or the page to answer instead.
+pub(super) async fn at_session_step(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    step: &Step,
+) -> Result<(crate::domain::session::Session, User), HttpResponse> {
     let (session, user) = logged_in(state, req, interaction).await?;
-    if interaction.step != Step::Consent || interaction.login_sid.as_deref() != Some(session.sid.as_str()) {
+    if interaction.step != *step || interaction.login_sid.as_deref() != Some(session.sid.as_str()) {
         return Err(wrong_step(state));
     }
     Ok((session, user))
@@ -162,7 +173,7 @@ pub(super) fn wrong_step(state: &AppState) -> HttpResponse {
     )
 }
 
-async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
+pub(super) async fn client_name(state: &AppState, client_id: &str) -> (String, Option<String>) {
     match state.services.store.find_client(client_id).await {
         Ok(Some(c)) => (c.name, c.theme),
         _ => (String::new(), None),
@@ -192,6 +203,7 @@ async fn login_page(
         csrf => state.interactions.tag("csrf", &csrf_value),
         interaction => state.interactions.seal(interaction),
         passkey => passkey,
+        registration => state.services.settings.registration,
     };
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED

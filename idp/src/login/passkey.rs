@@ -567,7 +567,7 @@ pub async fn enrol(
         amr: mfa::with_passkey(&proven.amr),
         ..proven
     };
-    let interaction: Interaction = interaction.at(Step::RecoveryCodes(proven));
+    let interaction: Interaction = interaction.action_done().at(Step::RecoveryCodes(proven));
     mfa_pages::codes_page(&state, &req, &interaction, &codes, codes.len() as i64).await
 }
 

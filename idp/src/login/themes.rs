@@ -7,7 +7,7 @@ use std::path::Path;
 
 use minijinja::Environment;
 
-const DEFAULT: [(&str, &str); 24] = [
+const DEFAULT: [(&str, &str); 30] = [
     ("base.html", include_str!("../../../themes/default/base.html")),
     ("login.html", include_str!("../../../themes/default/login.html")),
     (
@@ -67,6 +67,10 @@ const DEFAULT: [(&str, &str); 24] = [
         include_str!("../../../themes/default/verify_email.html"),
     ),
     (
+        "verify_required.html",
+        include_str!("../../../themes/default/verify_required.html"),
+    ),
+    (
         "mail/verify_email.txt",
         include_str!("../../../themes/default/mail/verify_email.txt"),
     ),
@@ -81,6 +85,26 @@ const DEFAULT: [(&str, &str); 24] = [
     (
         "mail/invitation.html",
         include_str!("../../../themes/default/mail/invitation.html"),
+    ),
+    (
+        "register.html",
+        include_str!("../../../themes/default/register.html"),
+    ),
+    (
+        "mail/register.txt",
+        include_str!("../../../themes/default/mail/register.txt"),
+    ),
+    (
+        "mail/register.html",
+        include_str!("../../../themes/default/mail/register.html"),
+    ),
+    (
+        "mail/account_exists.txt",
+        include_str!("../../../themes/default/mail/account_exists.txt"),
+    ),
+    (
+        "mail/account_exists.html",
+        include_str!("../../../themes/default/mail/account_exists.html"),
     ),
     (
         "mail/password_reset.html",

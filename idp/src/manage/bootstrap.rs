@@ -122,5 +122,6 @@ fn portal_client(services: &Services) -> Result<NewClient, ManageError> {
         rate_limit_token_per_minute: None,
         rate_limit_introspect_per_minute: None,
         mfa: None,
+        require_verified_email: false,
     })
 }

@@ -174,6 +174,7 @@ fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono:
         rate_limit_token_per_minute: new.rate_limit_token_per_minute,
         rate_limit_introspect_per_minute: new.rate_limit_introspect_per_minute,
         mfa: new.mfa,
+        require_verified_email: new.require_verified_email,
         refresh_idle_ttl_s: new.refresh_idle_ttl_s,
         refresh_reuse_window_s: new.refresh_reuse_window_s,
         theme: current.and_then(|c| c.theme.clone()),

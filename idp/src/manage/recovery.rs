@@ -133,6 +133,19 @@ pub fn reset_url(services: &Services, token: &str) -> String {
     page_url(services, "reset-password", token)
 }
 
+/// The URL of the self-registration form, carrying its token.
+pub fn registration_url(services: &Services, token: &str) -> String {
+    page_url(services, "register/complete", token)
+}
+
+/// The URL of the forgot-password page.
+pub fn forgot_password_url(services: &Services) -> String {
+    let mut url = services.settings.issuer.clone();
+    let path = format!("{}/forgot-password", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url.to_string()
+}
+
 /// The URL of one of the issuer's pages (`page`), carrying a link's token.
 fn page_url(services: &Services, page: &str, token: &str) -> String {
     let mut url = services.settings.issuer.clone();

@@ -36,29 +36,7 @@ pub async fn create(
     must_change_password: bool,
     actor: Actor,
 ) -> Result<User, ManageError> {
-    let new = NewUser {
-        username: Username::parse(&request.username)?,
-        email: request.email.as_deref().map(Email::parse).transpose()?,
-        name: clean_name(request.name),
-        roles: parse_roles(&roles)?,
-    };
-    let owner = password::Owner {
-        username: new.username.as_str(),
-        email: new.email.as_ref().map(|e| e.as_str()),
-        name: new.name.as_deref(),
-        admin: new.roles.iter().any(|r| r == ADMIN_ROLE),
-    };
-    password::check_policy(request.password.expose_secret(), &owner).map_err(Invalid::new)?;
-    // Refuse a duplicate before paying for a hash; the unique index still decides races.
-    if services
-        .store
-        .find_user_by_username(&new.username.key())
-        .await?
-        .is_some()
-    {
-        return Err(ManageError::Conflict("a user with this username"));
-    }
-    let phc = hash(services, &request.password).await?;
+    let (new, phc) = checked(services, request, &roles).await?;
     let now = services.clock.now();
     let mut user = services.store.create_user(&new, Some(&phc), now).await?;
     if must_change_password && services.store.replace_password(user.id, &phc, true, now).await? {
@@ -70,6 +48,74 @@ pub async fn create(
     event.details = serde_json::json!({ "roles": user.roles });
     record(services, event).await;
     super::recovery::send_verification_quietly(services, &user).await;
+    Ok(user)
+}
+
+/// The new user `request` describes, once valid, policy-abiding and not a duplicate, with
+/// the hash of its password.
+async fn checked(
+    services: &Services,
+    request: AddUser,
+    roles: &[String],
+) -> Result<(NewUser, String), ManageError> {
+    let new = NewUser {
+        username: Username::parse(&request.username)?,
+        email: request.email.as_deref().map(Email::parse).transpose()?,
+        name: clean_name(request.name),
+        roles: parse_roles(roles)?,
+    };
+    let owner = password::Owner {
+        username: new.username.as_str(),
+        email: new.email.as_ref().map(|e| e.as_str()),
+        name: new.name.as_deref(),
+        admin: new.roles.iter().any(|r| r == ADMIN_ROLE),
+    };
+    password::check_policy(request.password.expose_secret(), &owner).map_err(Invalid::new)?;
+    // Refuse a duplicate before paying for a hash; the unique indexes still decide races.
+    if services
+        .store
+        .find_user_by_username(&new.username.key())
+        .await?
+        .is_some()
+    {
+        return Err(ManageError::Conflict("a user with this username"));
+    }
+    if let Some(email) = &new.email
+        && services.store.find_user_by_email(&email.key()).await?.is_some()
+    {
+        return Err(ManageError::Conflict("a user with this email address"));
+    }
+    let phc = hash(services, &request.password).await?;
+    Ok((new, phc))
+}
+
+/// Someone creating their own account (self-registration): `request.email` was proven by
+/// the link mailed to it, so the account starts with it verified. No roles.
+pub async fn register(
+    services: &Services,
+    request: AddUser,
+    meta: &crate::http::meta::RequestMeta,
+) -> Result<User, ManageError> {
+    let (new, phc) = checked(services, request, &[]).await?;
+    let now = services.clock.now();
+    let mut user = services.store.create_user(&new, Some(&phc), now).await?;
+    if let Some(email) = &user.email
+        && services
+            .store
+            .mark_email_verified(user.id, email.as_str(), now)
+            .await?
+    {
+        user.email_verified = true;
+    }
+    let actor = Actor::User {
+        user_id: user.id.to_string(),
+        meta: meta.clone(),
+    };
+    let mut event = actor.event(EventType::UserCreated, now);
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.details = serde_json::json!({ "roles": user.roles, "registered": true });
+    record(services, event).await;
     Ok(user)
 }
 

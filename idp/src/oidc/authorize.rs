@@ -138,6 +138,22 @@ pub async fn proceed(
         }
         return Ok(Next::interact(interaction.at(step)));
     }
+    if client.require_verified_email && !user.email_verified {
+        if request.prompts("none") {
+            // OIDC Core §3.1.2.6: only the user can verify their address.
+            return Ok(error_response(
+                Target::of(request),
+                &OAuthError::interaction_required("the user must verify their email address"),
+            ));
+        }
+        return Ok(Next::interact(
+            Interaction {
+                login_sid: Some(session.sid.clone()),
+                ..interaction
+            }
+            .at(Step::VerifyEmail),
+        ));
+    }
     let consented = services
         .store
         .find_consent(&user.id.to_string(), &client.id)
@@ -303,6 +319,7 @@ fn page_of(step: &Step) -> &'static str {
         Step::ChangePassword(_) => "/password",
         Step::Enrol { .. } => "/mfa/enrol",
         Step::RecoveryCodes(_) => "/mfa/recovery-codes",
+        Step::VerifyEmail => "/login/verify-email",
         Step::Consent => "/consent",
     }
 }

@@ -98,6 +98,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/verify-email",
         web::post().to(crate::login::recovery::verify_submit),
     )
+    .route(
+        "/login/verify-email",
+        web::get().to(crate::login::verify_gate::form),
+    )
+    .route(
+        "/login/verify-email",
+        web::post().to(crate::login::verify_gate::submit),
+    )
+    .route("/register", web::get().to(crate::login::register::start_form))
+    .route("/register", web::post().to(crate::login::register::start_submit))
+    .route(
+        "/register/complete",
+        web::get().to(crate::login::register::complete_form),
+    )
+    .route(
+        "/register/complete",
+        web::post().to(crate::login::register::complete_submit),
+    )
     .route("/consent", web::get().to(pages::consent_form))
     .route("/consent", web::post().to(pages::consent_submit))
     .route("/theme/{name}/style.css", web::get().to(pages::theme_css));

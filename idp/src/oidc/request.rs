@@ -19,6 +19,25 @@ pub enum ResponseMode {
     FormPost,
 }
 
+/// What the provider's own account page (client `account`) asks a sign-in to do once the
+/// user has proven a second factor: set up another factor, or replace the recovery codes.
+/// Asked by the private parameter `account_action`, which no other client can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountAction {
+    AddFactor,
+    NewRecoveryCodes,
+}
+
+impl AccountAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AddFactor => "add_factor",
+            Self::NewRecoveryCodes => "new_recovery_codes",
+        }
+    }
+}
+
 /// A validated authorization request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
@@ -40,6 +59,9 @@ pub struct AuthRequest {
     /// claim), when it is stronger than a password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// Only for the built-in account page, and only until done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_action: Option<AccountAction>,
 }
 
 impl AuthRequest {
@@ -229,6 +251,16 @@ fn max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
         .transpose()
 }
 
+/// The account page's action: ignored from any other client, like any unknown parameter.
+fn account_action(params: &Params, client: &Client) -> Option<AccountAction> {
+    if client.id != api_types::ACCOUNT_CLIENT_ID {
+        return None;
+    }
+    [AccountAction::AddFactor, AccountAction::NewRecoveryCodes]
+        .into_iter()
+        .find(|action| params.get("account_action") == Some(action.as_str()))
+}
+
 /// Step 10 (OIDC Core §3.1.2.1 `acr_values`, §5.5.1.1 the `acr` claim): the class the login
 /// must reach. Voluntary values name acceptable classes, so the weakest one we know is
 /// needed and unknown ones are ignored; an essential `acr` claim none of whose values we can
@@ -315,5 +347,6 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
         login_hint: params.get("login_hint").map(|h| h.chars().take(256).collect()),
         redirect_uri_omitted: params.get("redirect_uri").is_none(),
         acr,
+        account_action: account_action(params, client),
     })
 }

@@ -119,6 +119,7 @@ pub(crate) struct ClientRow {
     rate_limit_token_per_minute: Option<i64>,
     rate_limit_introspect_per_minute: Option<i64>,
     mfa: Option<String>,
+    require_verified_email: bool,
 }
 
 macro_rules! client_columns {
@@ -127,7 +128,7 @@ macro_rules! client_columns {
     post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes, token_endpoint_auth_method, \
     id_token_signed_response_alg, access_token_signing_alg, first_party, require_pkce, access_token_ttl_s, \
     refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at, \
-    rate_limit_token_per_minute, rate_limit_introspect_per_minute, mfa"
+    rate_limit_token_per_minute, rate_limit_introspect_per_minute, mfa, require_verified_email"
     };
 }
 pub(crate) use client_columns;
@@ -165,6 +166,7 @@ impl TryFrom<ClientRow> for Client {
                 .map(crate::domain::mfa::MfaPolicy::parse)
                 .transpose()
                 .map_err(|e| corrupt("client mfa", e))?,
+            require_verified_email: r.require_verified_email,
             theme: r.theme,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,

@@ -51,6 +51,12 @@ impl Authenticator {
             .insert(username.to_lowercase(), (key.as_ref().to_vec(), 0));
     }
 
+    /// The recovery codes last shown to `username` (none yet: empty).
+    pub fn recovery_codes_of(&self, username: &str) -> Vec<String> {
+        let codes = self.recovery_codes.lock().unwrap();
+        codes.get(&username.to_lowercase()).cloned().unwrap_or_default()
+    }
+
     pub fn knows(&self, username: &str) -> bool {
         self.keys.lock().unwrap().contains_key(&username.to_lowercase())
     }

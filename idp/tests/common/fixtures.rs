@@ -43,6 +43,8 @@ pub fn client(id: &str) -> Client {
         rate_limit_introspect_per_minute: None,
         mfa: None,
         theme: None,
+        // Not the default: the store must keep it.
+        require_verified_email: true,
         created_at: t0(),
         updated_at: t0(),
     }

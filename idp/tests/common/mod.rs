@@ -382,6 +382,7 @@ impl TestApp {
             rate_limit_token_per_minute: None,
             rate_limit_introspect_per_minute: None,
             mfa: None,
+            require_verified_email: false,
             refresh_token_ttl_s: None,
         };
         adjust(&mut new);

@@ -220,7 +220,8 @@ macro_rules! impl_admin_store {
                      id_token_signed_response_alg = $8, access_token_signing_alg = $9, first_party = $10, \
                      require_pkce = $11, access_token_ttl_s = $12, refresh_token_ttl_s = $13, \
                      refresh_idle_ttl_s = $14, refresh_reuse_window_s = $15, updated_at = $16, \
-                     rate_limit_token_per_minute = $17, rate_limit_introspect_per_minute = $18, mfa = $19 WHERE id = $20",
+                     rate_limit_token_per_minute = $17, rate_limit_introspect_per_minute = $18, mfa = $19, \
+                     require_verified_email = $20 WHERE id = $21",
                 )
                 .bind(&c.name)
                 .bind(rows::json(&c.redirect_uris))
@@ -241,6 +242,7 @@ macro_rules! impl_admin_store {
                 .bind(c.rate_limit_token_per_minute)
                 .bind(c.rate_limit_introspect_per_minute)
                 .bind(c.mfa.map(|m| m.as_str()))
+                .bind(c.require_verified_email)
                 .bind(&c.id)
                 .execute(&self.pool)
                 .await
