@@ -136,7 +136,7 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// Print a single-use link (valid 30 minutes) with which the user chooses a new password,
+    /// Print a single-use link (valid `password_reset_link_ttl_s`, 30 minutes by default) with which the user chooses a new password,
     /// for an administrator to hand over when no mail can be sent. Older reset links stop
     /// working. A user with a second factor still needs a code from it, or a recovery code
     /// (after `idp user mfa reset` when they have lost both).

@@ -574,6 +574,13 @@ async fn a_client_requiring_a_verified_address_waits_until_it_is(backend: Backen
     assert_eq!(error.as_deref(), Some("access_denied"));
 }
 
+/// The `prompt_values_supported` of the discovery document.
+async fn prompt_values(app: &TestApp) -> Vec<String> {
+    let url = format!("{}/.well-known/openid-configuration", app.base);
+    let document: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    serde_json::from_value(document["prompt_values_supported"].clone()).unwrap()
+}
+
 /// Asks `/register` to mail `address` a link; returns the answer.
 async fn ask_to_register(app: &TestApp, browser: &Browser, address: &str) -> (StatusCode, String) {
     let (status, _, html) = browser.visit(&format!("{}/register", app.base)).await.page();
@@ -724,10 +731,10 @@ async fn registering_a_known_address_answers_alike_and_mails_a_note(backend: Bac
 async fn registration_is_off_by_default_limited_to_its_domains_and_rate_limited(backend: Backend) {
     let smtp = SmtpServer::start().await;
     let app = app_with_mail(backend, &smtp).await;
-    let client = client(&app).await;
+    let registered = client(&app).await;
     let browser = app.browser();
     let (_, _, login) = browser
-        .visit(&app.authorize_url(&client.id, "openid"))
+        .visit(&app.authorize_url(&registered.id, "openid"))
         .await
         .page();
     assert!(!login.contains("Create an account"), "{login}");
@@ -735,6 +742,13 @@ async fn registration_is_off_by_default_limited_to_its_domains_and_rate_limited(
         let (status, _, _) = browser.visit(&format!("{}{page}", app.base)).await.page();
         assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
     }
+    // prompt=create (Initiating User Registration via OpenID Connect 1.0) is not offered.
+    let create = format!("{}&prompt=create", app.authorize_url(&registered.id, "openid"));
+    assert_eq!(
+        browser.visit(&create).await.query("error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(!prompt_values(&app).await.contains(&"create".to_string()));
 
     let app = app_with_mail_and(
         backend,
@@ -746,6 +760,16 @@ async fn registration_is_off_by_default_limited_to_its_domains_and_rate_limited(
     )
     .await;
     let browser = app.browser();
+    // An application can open the registration page (prompt=create); it leads back to the
+    // sign-in of that very request.
+    assert!(prompt_values(&app).await.contains(&"create".to_string()));
+    let app_client = client(&app).await;
+    let create = format!("{}&prompt=create", app.authorize_url(&app_client.id, "openid"));
+    let (status, url, html) = browser.visit(&create).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(url.contains("/register?interaction="), "{url}");
+    let back = text_of(&html, "#back-to-sign-in").expect("a way back to the sign-in");
+    assert_eq!(back, "Back to sign in");
     let (status, html) = ask_to_register(&app, &browser, "eve@example.com").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("open to addresses at example.org only"), "{html}");

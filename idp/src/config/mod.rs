@@ -98,6 +98,7 @@ pub struct Settings {
     pub smtp_timeout_ms: u64,
     pub password_reset_per_hour: u32,
     pub password_reset_ip_per_hour: u32,
+    pub password_reset_link_ttl_s: u64,
     pub registration: bool,
     pub registration_domains: String,
     pub registration_per_hour: u32,
@@ -167,6 +168,7 @@ impl Default for Settings {
             smtp_timeout_ms: 10_000,
             password_reset_per_hour: 5,
             password_reset_ip_per_hour: 30,
+            password_reset_link_ttl_s: 1800,
             registration: false,
             registration_domains: String::new(),
             registration_per_hour: 3,
@@ -318,6 +320,12 @@ impl Settings {
         }
         if self.lockout_threshold == 0 {
             return Err(ConfigError::new("lockout_threshold", "must be at least 1"));
+        }
+        if !(1..=86_400).contains(&self.password_reset_link_ttl_s) {
+            return Err(ConfigError::new(
+                "password_reset_link_ttl_s",
+                "must be between 1 second and 1 day",
+            ));
         }
         if self.registration && self.smtp_url.is_none() {
             // Self-registration proves the address by a mailed link (docs/account.md).

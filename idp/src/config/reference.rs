@@ -322,6 +322,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Password-reset requests per hour per client address (bursts of 5 of them). 0 disables the limit.",
     },
     SettingDoc {
+        key: "password_reset_link_ttl_s",
+        kind: Kind::Integer,
+        default: "1800",
+        doc: "How long a password-reset link works, mailed or printed by `idp user reset-link` (1 second to 1 day). Short is safer: the link is as good as the password until used.",
+    },
+    SettingDoc {
         key: "registration",
         kind: Kind::Bool,
         default: "false",

@@ -90,6 +90,7 @@ fn forgot_page(
         interaction => shown.interaction.unwrap_or_default(),
         back_url => back,
         sent => shown.sent,
+        minutes => recovery::reset_link_minutes(&state.services),
         mail_unavailable => !mail::configured(&state.services),
         error => shown.error,
     };
@@ -265,7 +266,7 @@ async fn send_reset_link(state: &AppState, login: &str, meta: &RequestMeta) -> R
         services,
         user,
         LinkPurpose::PasswordReset,
-        chrono::Duration::minutes(recovery::RESET_LINK_TTL_MIN),
+        recovery::reset_link_ttl(services),
     )
     .await?;
     let (_, theme) = state.themes.get(None);
@@ -274,7 +275,7 @@ async fn send_reset_link(state: &AppState, login: &str, meta: &RequestMeta) -> R
         username => user.username.as_str(),
         name => user.name.as_deref(),
         link => recovery::reset_url(services, &token),
-        minutes => recovery::RESET_LINK_TTL_MIN,
+        minutes => recovery::reset_link_minutes(services),
         address => meta.ip.as_deref(),
     };
     let message = mail::compose(theme, "password_reset", context).map_err(ManageError::Internal)?;

@@ -18,8 +18,15 @@ use crate::security::random;
 use crate::services::Services;
 use crate::store::account::{ActionLink, LinkPurpose};
 
-/// How long a password-reset link works.
-pub const RESET_LINK_TTL_MIN: i64 = 30;
+/// How long a password-reset link works (`password_reset_link_ttl_s`).
+pub fn reset_link_ttl(services: &Services) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(services.settings.password_reset_link_ttl_s).unwrap_or(1800))
+}
+
+/// [`reset_link_ttl`] in whole minutes, rounded up, for the words of pages and mails.
+pub fn reset_link_minutes(services: &Services) -> i64 {
+    (reset_link_ttl(services).num_seconds() + 59) / 60
+}
 
 /// Why a link cannot be used. Pages say only that it expired or was used; the reason is logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +95,7 @@ async fn issue_for(
             password_fingerprint: password_fingerprint(services, user).await?,
             email,
             created_at: now,
-            expires_at: now + chrono::Duration::minutes(ttl.num_minutes().max(1)),
+            expires_at: now + ttl.max(chrono::Duration::seconds(1)),
             used_at: None,
         })
         .await?;
@@ -117,7 +124,7 @@ pub async fn reset_link_for(
         services,
         &user,
         LinkPurpose::PasswordReset,
-        chrono::Duration::minutes(RESET_LINK_TTL_MIN),
+        reset_link_ttl(services),
     )
     .await?;
     let mut event = actor.event(EventType::PasswordResetRequested, services.clock.now());

@@ -27,6 +27,9 @@ use crate::startup::AppState;
 pub enum Next {
     /// The user must interact: the page of the interaction's step.
     Interact(Box<Interaction>),
+    /// The user asked to create an account (`prompt=create`): the registration page, with
+    /// the way back to this sign-in.
+    Register(Box<Interaction>),
     /// Answer the client: a code, or an error.
     Respond {
         target: Target,
@@ -76,8 +79,28 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
         .map_err(|e| AuthorizeError::Page(e.into()))?
         .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("unknown client_id")))?;
     record_client_id(&client.id);
-    let request = request::validate(params, &client)?;
+    let mut request = request::validate(params, &client)?;
     let now = services.clock.now();
+    if request.prompts("create") {
+        // Initiating User Registration via OpenID Connect 1.0 §3: the registration page; a
+        // value the provider does not offer (registration off) is `invalid_request`.
+        if !services.settings.registration {
+            return Err(AuthorizeError::Redirect {
+                error: OAuthError::invalid_request(
+                    "prompt=create: this provider does not offer registration",
+                ),
+                target: Target::of(&request),
+            });
+        }
+        // Back at the sign-in, the request goes on as if `create` had not been asked.
+        request.prompt.retain(|p| p != "create");
+        return Ok(Next::Register(Box::new(Interaction {
+            request,
+            login_sid: None,
+            issued_at: now.timestamp(),
+            step: Step::Authenticate,
+        })));
+    }
     let current = session::current(services, req, now).await;
     let target = Target::of(&request);
     let current = current.map_err(|e| AuthorizeError::Redirect {
@@ -300,6 +323,10 @@ pub fn render(state: &AppState, next: Next) -> HttpResponse {
         Next::Interact(interaction) => see_other(&format!(
             "{}?interaction={}",
             page_of(&interaction.step),
+            state.interactions.seal(&interaction)
+        )),
+        Next::Register(interaction) => see_other(&format!(
+            "/register?interaction={}",
             state.interactions.seal(&interaction)
         )),
         Next::Respond { target, mut params } => {

@@ -36,6 +36,15 @@ pub const CLAIMS_SUPPORTED: [&str; 16] = [
     "email_verified",
 ];
 
+/// The `prompt` values the authorization endpoint takes.
+pub fn prompt_values_supported(settings: &Settings) -> Vec<&'static str> {
+    let mut values = vec!["none", "login", "consent", "select_account"];
+    if settings.registration {
+        values.push("create");
+    }
+    values
+}
+
 impl Discovery {
     pub fn build(settings: &Settings) -> Self {
         let issuer = settings.issuer_str();
@@ -74,6 +83,9 @@ impl Discovery {
             "require_request_uri_registration": false,
             "authorization_response_iss_parameter_supported": true,
             "ui_locales_supported": ["en"],
+            // Initiating User Registration via OpenID Connect 1.0 §4: `create` only while
+            // self-registration is on.
+            "prompt_values_supported": prompt_values_supported(settings),
         });
         let body = web::Bytes::from(document.to_string());
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);

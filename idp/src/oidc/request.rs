@@ -224,10 +224,12 @@ fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
         .filter(|p| !p.is_empty())
         .map(String::from)
         .collect();
-    if values
-        .iter()
-        .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
-    {
+    if values.iter().any(|p| {
+        !matches!(
+            p.as_str(),
+            "none" | "login" | "consent" | "select_account" | "create"
+        )
+    }) {
         return Err(OAuthError::invalid_request("unsupported prompt value"));
     }
     if values.iter().any(|p| p == "none") && values.len() > 1 {
