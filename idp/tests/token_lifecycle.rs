@@ -519,6 +519,42 @@ async fn a_revocation_on_one_instance_is_seen_by_another() {
 
 /// With Redis configured but down, introspection fails closed (503), never accepting a
 /// token that may have been revoked.
+/// Issue 18: losing Redis does not take a replica out of service. Readiness says Redis is
+/// down but stays 200 (a Redis restart must not empty the load balancer); discovery, JWKS,
+/// logins and token issuance go on; only the deny-list checks answer as configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_leaves_the_replica_ready_and_serving() {
+    let proxy = common::proxy::Proxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let via_proxy = format!("redis://{}", proxy.address);
+    let app = spawn_app_with(
+        TestDb::new(Backend::Postgres).await,
+        &[("IDP_REDIS_URL", &via_proxy)],
+    )
+    .await;
+    app.add_user("rita").await;
+    let client = app.add_client(false, |c| c.first_party = true).await;
+    let ready = || async { app.http.get(format!("{}/readyz", app.base)).send().await.unwrap() };
+    let body: Value = ready().await.json().await.unwrap();
+    assert_eq!(body["checks"]["redis"], "ok");
+
+    proxy.cut();
+    let during = ready().await;
+    assert_eq!(during.status(), 200, "still in service");
+    let body: Value = during.json().await.unwrap();
+    assert_eq!(body["checks"]["redis"], "down", "{body}");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["status"], "degraded");
+    for path in ["/.well-known/openid-configuration", "/jwks"] {
+        let answer = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    let tokens = app.tokens(&client, "rita", OFFLINE).await;
+    assert!(
+        tokens["access_token"].is_string(),
+        "a login and a code exchange: {tokens}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_fails_closed_when_redis_is_down() {
     let proxy = common::proxy::Proxy::start("127.0.0.1:6379".parse().unwrap()).await;

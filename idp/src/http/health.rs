@@ -18,7 +18,11 @@ pub async fn liveness() -> HttpResponse {
         .json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database (and Redis, when configured) answer within a second.
+/// Readiness: whether this replica can serve, which only the database decides. Redis is
+/// reported but never makes a replica unready: without it, discovery, JWKS, logins and
+/// token issuance go on (rate limits fall back to in-process ones, the deny-list answers
+/// as `deny_list_unavailable` says), and a Redis restart must not empty the load balancer.
+/// The status is then `degraded`, for people and monitoring (`IdpRedisDown`).
 pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     let timeout = Duration::from_secs(1);
     let database = matches!(
@@ -27,22 +31,22 @@ pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
     );
     let mut checks = serde_json::Map::new();
     checks.insert("database".into(), json!(if database { "ok" } else { "down" }));
-    let mut ready = database;
+    let mut degraded = false;
     if let Some(redis) = &state.services.redis {
         let up = matches!(
             tokio::time::timeout(timeout, ping_redis(redis.get())).await,
             Ok(Ok(()))
         );
         checks.insert("redis".into(), json!(if up { "ok" } else { "down" }));
-        ready &= up;
+        degraded = !up;
     }
-    let mut response = if ready {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
+    let (mut response, status) = match (database, degraded) {
+        (false, _) => (HttpResponse::ServiceUnavailable(), "unavailable"),
+        (true, true) => (HttpResponse::Ok(), "degraded"),
+        (true, false) => (HttpResponse::Ok(), "ok"),
     };
     response.insert_header(("Cache-Control", "no-store")).json(json!({
-        "status": if ready { "ok" } else { "unavailable" },
+        "status": status,
         "checks": checks,
     }))
 }
