@@ -9,8 +9,19 @@ KUBERNETES_VERSION="1.31"
 VENV="$(pip_tool kubernetes-validate 1.37.0 kubernetes-validate)"
 
 step "Checking the Kubernetes manifests (Kubernetes $KUBERNETES_VERSION schemas, strict)"
-# Custom resources (cert-manager) and kustomizations have no bundled schema: warnings only.
+# kubernetes-validate knows the plain kinds; custom resources (cert-manager, CloudNativePG,
+# Prometheus Operator) are checked against the operators' own CRDs in deploy/crds, strictly.
 "$VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" k8s/*.yaml backup/*.yaml
+"$VENV/bin/python" check_crds.py k8s/*.yaml backup/*.yaml
+# The check must catch what it exists for: a misspelt field of a custom resource.
+typo="$(mktemp --suffix=.yaml)"
+sed 's/dnsNames:/dnsName:/' k8s/certificate.yaml > "$typo"
+if "$VENV/bin/python" check_crds.py "$typo" 2>/dev/null; then
+  rm -f "$typo"
+  echo "check_crds.py accepted a Certificate with a misspelt field" >&2
+  exit 1
+fi
+rm -f "$typo"
 "$VENV/bin/python" k8s/check.py
 
 step "Checking Prometheus alert rules (promtool)"
