@@ -143,6 +143,36 @@ deny = policies.get("default-deny", {}).get("spec", {})
 if deny.get("podSelector") != {} or set(deny.get("policyTypes", [])) != {"Ingress", "Egress"}:
     fail("networkpolicy.yaml: a default-deny policy for ingress and egress is required")
 
+# An HTTP-01 issuer needs its solver pods reachable from the ingress controller through the
+# default deny (cert-manager labels them acme.cert-manager.io/http01-solver=true, port 8089).
+http01 = any(
+    "http01" in solver
+    for issuer in by_kind.get("ClusterIssuer", []) + by_kind.get("Issuer", [])
+    for solver in issuer["spec"].get("acme", {}).get("solvers", [])
+)
+solver_open = any(
+    p["spec"]["podSelector"].get("matchLabels", {}).get("acme.cert-manager.io/http01-solver") == "true"
+    and any(
+        "ingress-nginx" in {s.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for s in rule.get("from", [])}
+        and 8089 in {port["port"] for port in rule.get("ports", [])}
+        for rule in p["spec"].get("ingress", [])
+    )
+    for p in by_kind["NetworkPolicy"]
+)
+if http01 and not solver_open:
+    fail("networkpolicy.yaml: the ACME HTTP-01 solver pods (port 8089) must be reachable from the ingress controller")
+
+# Runbooks select pods by labels the manifests really set.
+all_labels = set()
+for _, doc in docs:
+    for found in (doc.get("metadata", {}).get("labels", {}), doc.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})):
+        all_labels |= {f"{k}={v}" for k, v in (found or {}).items()}
+for runbook in sorted((ROOT / "docs" / "runbooks").glob("*.md")):
+    for selector in re.findall(r"kubectl[^`]*?\s-l\s+([^\s`]+)", runbook.read_text()):
+        for term in selector.split(","):
+            if term not in all_labels:
+                fail(f"docs/runbooks/{runbook.name}: kubectl -l {term} matches no label of deploy/")
+
 # Everything in the directory is applied by the kustomization, or says why not.
 kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
 listed = set(kustomization["resources"])
