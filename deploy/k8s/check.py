@@ -16,14 +16,19 @@ def fail(message):
     errors.append(message)
 
 
-def documents():
-    for path in sorted(K8S.glob("*.yaml")) + [ROOT / "deploy" / "backup" / "cronjob.yaml"]:
+CLUSTER = K8S / "cluster"
+APP_FILES = sorted(K8S.glob("*.yaml")) + [ROOT / "deploy" / "backup" / "cronjob.yaml"]
+
+
+def documents(paths):
+    for path in paths:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") != "Kustomization":
                 yield path.name, doc
 
 
-docs = list(documents())
+app_docs = list(documents(APP_FILES))
+docs = app_docs + list(documents(sorted(CLUSTER.glob("*.yaml"))))
 by_kind = {}
 for name, doc in docs:
     by_kind.setdefault(doc["kind"], []).append(doc)
@@ -182,6 +187,35 @@ for path in K8S.glob("*.yaml"):
 for resource in listed:
     if not (K8S / resource).exists():
         fail(f"kustomization.yaml lists {resource}, which does not exist")
+
+cluster_kustomization = yaml.safe_load((CLUSTER / "kustomization.yaml").read_text())
+for path in CLUSTER.glob("*.yaml"):
+    if path.name != "kustomization.yaml" and path.name not in cluster_kustomization["resources"]:
+        fail(f"cluster/kustomization.yaml does not include {path.name}")
+
+# The deployers' Role can apply all of deploy/k8s: every kind in it, created and patched in the
+# namespace (what it cannot, being cluster-scoped or RBAC, is in deploy/k8s/cluster).
+def plural(kind):
+    kind = kind.lower()
+    if kind.endswith("y"):
+        return kind[:-1] + "ies"
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
+(deployer,) = [r for r in by_kind["Role"] if r["metadata"]["name"] == "idp-deployer"]
+granted = set()
+for rule in deployer["rules"]:
+    if {"create", "patch"} <= set(rule["verbs"]):
+        granted |= {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
+for name, doc in app_docs:
+    if name not in listed and name != "cronjob.yaml":
+        continue  # not applied by the kustomization (the example Secret, the controller's settings)
+    if doc["kind"] in ("Namespace", "ClusterIssuer", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"):
+        fail(f"{name}: {doc['kind']} belongs in deploy/k8s/cluster (a namespaced deployer cannot apply it)")
+        continue
+    group = doc["apiVersion"].rpartition("/")[0]
+    if (group, plural(doc["kind"])) not in granted:
+        fail(f"cluster/rbac.yaml: idp-deployer cannot create and patch {plural(doc['kind'])} ({group or 'core'}), which {name} applies")
 
 # Prometheus finds the server's pods by their labels (Debian's promtool lacks Kubernetes
 # discovery, so the scrape configuration is checked here).
