@@ -108,6 +108,7 @@ impl Services {
             Some(url) => Some(
                 RedisConnections::connect(
                     secrecy::ExposeSecret::expose_secret(url),
+                    settings.redis_ca_file.as_deref(),
                     std::time::Duration::from_secs(5),
                 )
                 .await

@@ -48,7 +48,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "database_url",
         kind: Kind::Secret,
         default: "sqlite://<data_dir>/idp.db",
-        doc: "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. PostgreSQL is the production backend; it requires `master_key`.",
+        doc: "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. PostgreSQL is the production backend; it requires `master_key`. TLS (rustls) as libpq spells it: `?sslmode=verify-full&sslrootcert=/path/ca.pem` checks the server's certificate and name against that CA (without `sslrootcert`, against the Mozilla roots); `sslmode=require` encrypts without checking.",
     },
     SettingDoc {
         key: "database_max_connections",
@@ -73,7 +73,13 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "redis_url",
         kind: Kind::Secret,
         default: "(unset)",
-        doc: "`redis://HOST:PORT/DB`. When set, rate limits and the token deny-list are shared through Redis by all replicas; when unset they are in-process.",
+        doc: "`redis://HOST:PORT/DB`, or `rediss://HOST:PORT/DB` for TLS (the server's certificate checked against the system's roots, or `redis_ca_file`). When set, rate limits and the token deny-list are shared through Redis by all replicas; when unset they are in-process.",
+    },
+    SettingDoc {
+        key: "redis_ca_file",
+        kind: Kind::Text,
+        default: "(the system's CA roots)",
+        doc: "PEM file of the CA that signed the Redis server's certificate, for `rediss://` to a private CA (it replaces the system's roots).",
     },
     SettingDoc {
         key: "redis_key_prefix",

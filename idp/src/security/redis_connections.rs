@@ -39,9 +39,22 @@ impl std::fmt::Debug for RedisConnections {
 }
 
 impl RedisConnections {
-    /// Opens the shared connection, waiting at most `timeout`.
-    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    /// Opens the shared connection, waiting at most `timeout`. A `rediss://` URL speaks TLS,
+    /// checking the server against `ca` (a PEM file) when given, else the system's roots.
+    pub async fn connect(url: &str, ca: Option<&std::path::Path>, timeout: Duration) -> Result<Self, String> {
+        let client = match ca {
+            Some(path) => {
+                let root_cert =
+                    std::fs::read(path).map_err(|e| format!("redis_ca_file {}: {e}", path.display()))?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url, certificates)
+            }
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| e.to_string())?;
         let shared = match tokio::time::timeout(timeout, client.get_connection_manager()).await {
             Ok(Ok(manager)) => manager,
             Ok(Err(e)) => return Err(e.to_string()),
@@ -83,7 +96,8 @@ mod tests {
     /// Needs the Redis server of the test environment (127.0.0.1:6379).
     #[tokio::test]
     async fn a_thread_that_opened_its_own_connection_uses_it_and_others_share() {
-        let connected = RedisConnections::connect("redis://127.0.0.1:6379", Duration::from_secs(2)).await;
+        let connected =
+            RedisConnections::connect("redis://127.0.0.1:6379", None, Duration::from_secs(2)).await;
         assert!(
             connected.is_ok(),
             "the test environment's Redis runs on 127.0.0.1:6379"
