@@ -217,6 +217,31 @@ for name, doc in app_docs:
     if (group, plural(doc["kind"])) not in granted:
         fail(f"cluster/rbac.yaml: idp-deployer cannot create and patch {plural(doc['kind'])} ({group or 'core'}), which {name} applies")
 
+# The PostgreSQL connection budget (deploy/postgres): at the HPA maximum every replica's pool
+# (IDP_DATABASE_MAX_CONNECTIONS, plus 2 for the rotation batcher) fits the pooler, in session
+# mode (the batcher's prepared statements), and the pooler's server connections fit
+# max_connections with room for the operator, replication, migrations and backups.
+POSTGRES = ROOT / "deploy" / "postgres"
+pg_docs = list(documents(sorted(POSTGRES.glob("*.yaml"))))
+(cluster,) = [d for _, d in pg_docs if d["kind"] == "Cluster"]
+(pooler,) = [d for _, d in pg_docs if d["kind"] == "Pooler"]
+idp_config = next(c for c in by_kind["ConfigMap"] if c["metadata"]["name"] == "idp-config")["data"]
+budget = hpa["spec"]["maxReplicas"] * (int(idp_config["IDP_DATABASE_MAX_CONNECTIONS"]) + 2)
+bouncer = pooler["spec"]["pgbouncer"]
+pool_size = int(bouncer["parameters"]["default_pool_size"])
+max_connections = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
+(app_role,) = [r for r in cluster["spec"]["managed"]["roles"] if r["name"] == "idp_app"]
+if bouncer.get("poolMode") != "session":
+    fail("deploy/postgres/pooler.yaml: the rotation batcher's prepared statements need poolMode: session")
+if not budget <= pool_size <= int(bouncer["parameters"]["max_client_conn"]):
+    fail(f"deploy/postgres/pooler.yaml: {budget} connections at the HPA maximum must fit default_pool_size {pool_size} and max_client_conn")
+if pool_size + 20 > max_connections:
+    fail(f"deploy/postgres/cluster.yaml: max_connections {max_connections} leaves less than 20 beyond the pooler's {pool_size}")
+if app_role.get("connectionLimit", -1) != -1 and app_role["connectionLimit"] < budget:
+    fail(f"deploy/postgres/cluster.yaml: idp_app's connectionLimit is under the budget of {budget}")
+if cluster["spec"]["instances"] < 3 or cluster["spec"].get("minSyncReplicas", 0) < 1:
+    fail("deploy/postgres/cluster.yaml: three instances and a synchronous standby (no committed write lost in a failover)")
+
 # Prometheus finds the server's pods by their labels (Debian's promtool lacks Kubernetes
 # discovery, so the scrape configuration is checked here).
 scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "scrape.yml").read_text())
