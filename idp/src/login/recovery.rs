@@ -76,12 +76,7 @@ fn forgot_page(
 ) -> HttpResponse {
     let (csrf_value, new_cookie) = csrf_cookie(state, req);
     let (theme_name, theme) = state.themes.get(None);
-    // Back to the sign-in this request came from, while its interaction is still valid.
-    let now = state.services.clock.now();
-    let back = shown
-        .interaction
-        .filter(|sealed| state.interactions.open(sealed, now).is_some())
-        .map(|sealed| format!("/login?interaction={}", url_escape(sealed)));
+    let back = back_to_sign_in(state, shown.interaction);
     let context = minijinja::context! {
         product => PRODUCT,
         css_url => format!("/theme/{theme_name}/style.css"),
@@ -102,8 +97,15 @@ fn forgot_page(
     )
 }
 
-fn url_escape(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+/// The way back to the sign-in a page was opened from, while its interaction is still valid.
+pub(super) fn back_to_sign_in(state: &AppState, interaction: Option<&str>) -> Option<String> {
+    let now = state.services.clock.now();
+    interaction
+        .filter(|sealed| state.interactions.open(sealed, now).is_some())
+        .map(|sealed| {
+            let escaped: String = url::form_urlencoded::byte_serialize(sealed.as_bytes()).collect();
+            format!("/login?interaction={escaped}")
+        })
 }
 
 fn respond(

@@ -94,15 +94,7 @@ struct Shown<'a> {
 fn page(state: &AppState, req: &HttpRequest, status: StatusCode, shown: Shown<'_>) -> HttpResponse {
     let (csrf_value, new_cookie) = csrf_cookie(state, req);
     let (theme_name, theme) = state.themes.get(None);
-    // Back to the sign-in this came from, while its interaction is still valid.
-    let now = state.services.clock.now();
-    let back = shown
-        .interaction
-        .filter(|sealed| state.interactions.open(sealed, now).is_some())
-        .map(|sealed| {
-            let escaped: String = url::form_urlencoded::byte_serialize(sealed.as_bytes()).collect();
-            format!("/login?interaction={escaped}")
-        });
+    let back = super::recovery::back_to_sign_in(state, shown.interaction);
     let context = minijinja::context! {
         product => PRODUCT,
         css_url => format!("/theme/{theme_name}/style.css"),
