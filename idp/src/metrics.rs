@@ -167,6 +167,14 @@ fn describe() {
         "When the newest recorded backup finished (Unix seconds; 0 when none was ever made)"
     );
     describe_gauge!("idp_backup_last_size_bytes", "Size of the newest recorded backup");
+    describe_gauge!(
+        "idp_ratelimit_fallback",
+        "1 while Redis cannot be reached and rate limits are in-process on this replica"
+    );
+    describe_counter!(
+        "idp_database_unavailable_total",
+        "Database operations that failed because it could not be reached (connection lost, pool timed out, server shutting down)"
+    );
     describe_counter!(
         "idp_denylist_errors_total",
         "Deny-list (Redis) operations that failed"
@@ -198,9 +206,12 @@ fn register_zeroes() {
         "idp_code_reuse_total",
         "idp_token_revocations_total",
         "idp_denylist_errors_total",
+        "idp_database_unavailable_total",
     ] {
         metrics::counter!(name).increment(0);
     }
+    // Without Redis there is nothing to fall back from: 0 until a Redis call fails.
+    metrics::gauge!("idp_ratelimit_fallback").set(0.0);
     for (outcome, reason) in [
         ("success", "none"),
         ("failure", "unknown_user"),

@@ -88,6 +88,10 @@ impl Services {
         let master = load_master_key(&settings)?;
         let store = store::connect(&ConnectOptions {
             url: settings.database_url(),
+            backup_url: settings
+                .backup_database_url
+                .as_ref()
+                .map(|url| secrecy::ExposeSecret::expose_secret(url).to_string()),
             max_connections: settings.database_max_connections,
             acquire_timeout: std::time::Duration::from_millis(settings.database_acquire_timeout_ms),
         })

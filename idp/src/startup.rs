@@ -26,6 +26,8 @@ pub struct AppState {
     pub portal_csp: Option<String>,
     /// The port of the `metrics_listen` listener, when `/metrics` has one of its own.
     pub metrics_port: Option<u16>,
+    /// Set on SIGTERM during `shutdown_drain_s`: readiness answers 503 `draining`.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ pub struct Application {
     /// Where `/metrics` is served when `metrics_listen` is set.
     pub metrics_address: Option<std::net::SocketAddr>,
     pub services: Services,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Application {
@@ -126,7 +129,9 @@ impl Application {
             .as_ref()
             .and_then(|dir| std::fs::read_to_string(dir.join("index.html")).ok())
             .map(|index| http::portal::content_security_policy(&index));
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = web::Data::new(AppState {
+            draining: draining.clone(),
             portal_csp,
             discovery: Discovery::build(&services.settings),
             interactions: InteractionSigner::new(&services.interaction_key),
@@ -200,17 +205,30 @@ impl Application {
             address,
             metrics_address,
             services,
+            draining,
         })
     }
 
-    /// Runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
-    /// within the grace period and closes the database pool.
+    /// Runs until SIGTERM or SIGINT. Then, for `shutdown_drain_s`, it keeps serving while
+    /// readiness fails (a load balancer polling `/readyz` stops routing here, so no request
+    /// meets a closed port); then it stops accepting, lets in-flight requests finish within
+    /// the grace period and closes the database pool.
     pub async fn run_until_stopped(self) -> Result<(), ServeError> {
         let handle = self.server.handle();
         let services = self.services.clone();
+        let draining = self.draining.clone();
+        let drain = Duration::from_secs(services.settings.shutdown_drain_s);
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!("shutdown signal received: draining in-flight requests");
+            if !drain.is_zero() {
+                tracing::info!(
+                    seconds = drain.as_secs(),
+                    "shutdown signal received: readiness fails while the load balancer drains this replica"
+                );
+                draining.store(true, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(drain).await;
+            }
+            tracing::info!("stopping: no new connections, draining in-flight requests");
             handle.stop(true).await;
         });
         self.server.await?;

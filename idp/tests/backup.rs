@@ -131,3 +131,68 @@ async fn backup_restore_brings_a_deleted_user_back(backend: Backend) {
 }
 
 on_both_backends!(backup_restore_brings_a_deleted_user_back);
+
+/// `backup_database_url`: pg_dump runs as a role that only reads (deploy/postgres's
+/// `idp_backup`, in `pg_read_all_data`), and the backup is recorded through the server's own
+/// connection, so the backup role needs no write privilege at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_dump_runs_as_the_read_only_backup_role() {
+    let app = spawn_app_with(TestDb::new(Backend::Postgres).await, &[]).await;
+    app.add_user("mia").await;
+    let admin = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (reader, stranger) = (format!("backup_{suffix}"), format!("stranger_{suffix}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {reader} LOGIN IN ROLE pg_read_all_data"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE {stranger} LOGIN")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let as_role = |role: &str| {
+        let (_, rest) = app.db.url.split_once("://").unwrap();
+        let (_, host_and_db) = rest.split_once('@').unwrap();
+        format!("postgres://{role}@{host_and_db}")
+    };
+    let backup = |backup_url: &str, database_url: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("IDP_DATABASE_URL", database_url)
+            .env("IDP_BACKUP_DATABASE_URL", backup_url)
+            .env("IDP_MASTER_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+            .args(["backup", "create", dir.path().to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        (out, dir)
+    };
+
+    let (out, _dir) = backup(&as_role(&reader), &app.db.url);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["users"], 2, "the admin and mia: {report}");
+    assert!(scrape(&app, "idp_backup_last_success_timestamp_seconds").await > 0.0);
+
+    // The dump really is the backup role's: a role that may not read the tables gets nothing.
+    let (out, _dir) = backup(&as_role(&stranger), &app.db.url);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    // And the backup role writes nothing, not even the record of its own backup.
+    let (out, _dir) = backup(&as_role(&reader), &as_role(&reader));
+    assert!(!out.status.success(), "the record needs the server's role");
+
+    for role in [reader, stranger] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}

@@ -271,6 +271,7 @@ async fn concurrent_migrations_from_two_pools_leave_one_schema(backend: Backend)
     let db = TestDb::new(backend).await;
     let options = idp::store::ConnectOptions {
         url: db.url.clone(),
+        backup_url: None,
         max_connections: 2,
         acquire_timeout: std::time::Duration::from_secs(10),
     };

@@ -51,6 +51,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. PostgreSQL is the production backend; it requires `master_key`. TLS (rustls) as libpq spells it: `?sslmode=verify-full&sslrootcert=/path/ca.pem` checks the server's certificate and name against that CA (without `sslrootcert`, against the Mozilla roots); `sslmode=require` encrypts without checking.",
     },
     SettingDoc {
+        key: "backup_database_url",
+        kind: Kind::Secret,
+        default: "(database_url)",
+        doc: "PostgreSQL only: whom `idp backup create` runs pg_dump as, so backups can use a role that only reads (deploy/postgres: `idp_backup`, in `pg_read_all_data`). The backup is still recorded through `database_url`.",
+    },
+    SettingDoc {
         key: "database_max_connections",
         kind: Kind::Integer,
         default: "10",
@@ -116,6 +122,12 @@ pub const SETTINGS: &[SettingDoc] = &[
         kind: Kind::Integer,
         default: "30",
         doc: "On SIGTERM or SIGINT, stop accepting connections and give in-flight requests this long to finish.",
+    },
+    SettingDoc {
+        key: "shutdown_drain_s",
+        kind: Kind::Integer,
+        default: "0",
+        doc: "On SIGTERM or SIGINT, first keep serving this long while `/readyz` answers 503 `draining`, so a load balancer that polls readiness stops sending requests before the server stops accepting. 0 (the default, and right on Kubernetes, where a preStop pause does it): stop accepting at once.",
     },
     SettingDoc {
         key: "request_timeout_ms",

@@ -24,23 +24,32 @@ pub async fn liveness() -> HttpResponse {
 /// as `deny_list_unavailable` says), and a Redis restart must not empty the load balancer.
 /// The status is then `degraded`, for people and monitoring (`IdpRedisDown`).
 pub async fn readiness(state: web::Data<AppState>) -> HttpResponse {
-    let timeout = Duration::from_secs(1);
-    let database = matches!(
-        tokio::time::timeout(timeout, state.services.store.ping()).await,
-        Ok(Ok(()))
-    );
+    let database = async {
+        let ping = tokio::time::timeout(Duration::from_secs(1), state.services.store.ping());
+        matches!(ping.await, Ok(Ok(())))
+    };
+    // Redis is only reported, checked at the same time and briefly: a Redis that does not
+    // answer must not slow the probe past a load balancer's check timeout, which would take
+    // every replica out of service at once (the drill, scripts/drill.sh, saw it happen).
+    let redis = async {
+        match &state.services.redis {
+            Some(redis) => {
+                let ping = tokio::time::timeout(Duration::from_millis(300), ping_redis(redis.get()));
+                Some(matches!(ping.await, Ok(Ok(()))))
+            }
+            None => None,
+        }
+    };
+    let (database, redis) = tokio::join!(database, redis);
     let mut checks = serde_json::Map::new();
     checks.insert("database".into(), json!(if database { "ok" } else { "down" }));
-    let mut degraded = false;
-    if let Some(redis) = &state.services.redis {
-        let up = matches!(
-            tokio::time::timeout(timeout, ping_redis(redis.get())).await,
-            Ok(Ok(()))
-        );
+    if let Some(up) = redis {
         checks.insert("redis".into(), json!(if up { "ok" } else { "down" }));
-        degraded = !up;
     }
+    let degraded = redis == Some(false);
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
     let (mut response, status) = match (database, degraded) {
+        _ if draining => (HttpResponse::ServiceUnavailable(), "draining"),
         (false, _) => (HttpResponse::ServiceUnavailable(), "unavailable"),
         (true, true) => (HttpResponse::Ok(), "degraded"),
         (true, false) => (HttpResponse::Ok(), "ok"),

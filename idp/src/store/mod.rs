@@ -363,6 +363,8 @@ pub trait Store:
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub url: String,
+    /// Whom pg_dump connects as (a read-only role); `url` when None.
+    pub backup_url: Option<String>,
     pub max_connections: u32,
     pub acquire_timeout: std::time::Duration,
 }
@@ -378,6 +380,15 @@ pub async fn connect(options: &ConnectOptions) -> StoreResult<std::sync::Arc<dyn
 
 /// Maps a sqlx error to the store's own, keeping its cause as text.
 pub(crate) fn map_sqlx(err: sqlx::Error) -> StoreError {
+    let mapped = classify_sqlx(err);
+    if matches!(mapped, StoreError::Unavailable(_)) {
+        // What `IdpDatabaseUnavailable` alerts on: an outage or a failover in progress.
+        metrics::counter!("idp_database_unavailable_total").increment(1);
+    }
+    mapped
+}
+
+fn classify_sqlx(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -396,9 +407,10 @@ pub(crate) fn map_sqlx(err: sqlx::Error) -> StoreError {
 }
 
 /// PostgreSQL SQLSTATE classes 08 (connection) and 57P (operator intervention, e.g. shutdown);
-/// SQLite's SQLITE_BUSY (5) and SQLITE_CANTOPEN (14).
+/// 25006 (read-only transaction: a standby answered, a failover is under way); SQLite's
+/// SQLITE_BUSY (5) and SQLITE_CANTOPEN (14).
 fn is_unavailable_code(code: Option<&str>) -> bool {
-    matches!(code, Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "14")
+    matches!(code, Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "25006" || c == "5" || c == "14")
 }
 
 fn conflict_subject(constraint: &str) -> &'static str {

@@ -14,8 +14,8 @@ pub struct PgStore {
     pool: sqlx::PgPool,
     /// Strict refresh rotations, performed in batches on connections of their own.
     rotations: RotationBatcher,
-    /// For pg_dump; never printed.
-    url: Redacted,
+    /// For pg_dump (`backup_database_url`, else the server's own); never printed.
+    dump_url: Redacted,
 }
 
 #[derive(Clone)]
@@ -41,7 +41,7 @@ impl PgStore {
         Ok(Self {
             pool,
             rotations,
-            url: Redacted(options.url.clone()),
+            dump_url: Redacted(options.backup_url.clone().unwrap_or_else(|| options.url.clone())),
         })
     }
 }
@@ -60,7 +60,7 @@ impl PgStore {
             "--file".as_ref(),
             path.as_os_str(),
         ];
-        super::backup::run("pg_dump", &args, Some(&self.url.0))
+        super::backup::run("pg_dump", &args, Some(&self.dump_url.0))
             .await
             .map(|_| ())
     }

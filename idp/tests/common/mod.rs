@@ -94,6 +94,7 @@ impl TestDb {
     pub async fn store(&self) -> Arc<dyn Store> {
         let store = idp::store::connect(&ConnectOptions {
             url: self.url.clone(),
+            backup_url: None,
             max_connections: 5,
             acquire_timeout: std::time::Duration::from_secs(5),
         })
