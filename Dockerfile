@@ -11,9 +11,12 @@ RUN ./scripts/install-tools.sh \
  && ./scripts/build-admin-ui.sh \
  && CARGO_TARGET_DIR=/src/target cargo build --release --locked -p idp --bin idp
 
-FROM debian:bookworm-slim
+# Debian 13: its PostgreSQL client tools are version 17, the major version of the
+# CloudNativePG cluster (deploy/postgres); pg_dump cannot dump a newer server than itself,
+# and deploy/k8s/check.py keeps the two in step.
+FROM debian:trixie-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates postgresql-client-15 \
+ && apt-get install -y --no-install-recommends ca-certificates postgresql-client-17 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --gid 0 --home-dir /nonexistent --shell /usr/sbin/nologin idp
 COPY --from=build /src/target/release/idp /usr/local/bin/idp

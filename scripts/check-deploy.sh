@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of deploy/: Prometheus rules (syntax and unit tests for every alert), Grafana dashboards up to date with their generator, well-formed JSON,
+# Static checks of deploy/: Prometheus rules (syntax and unit tests for every alert), the
+# Alertmanager routing, Grafana dashboards up to date with their generator, well-formed JSON,
 # and the Kubernetes manifests (schema-validated with kubernetes-validate from PyPI, pinned,
 # then deploy/k8s/check.py for what a schema cannot see).
 source "$(dirname "$0")/lib.sh"
@@ -24,9 +25,42 @@ fi
 rm -f "$typo"
 "$VENV/bin/python" k8s/check.py
 
+step "Checking what each overlay renders (kubectl kustomize), strictly"
+command -v kubectl >/dev/null || apt_install kubernetes-client
+for overlay in overlays/*/; do
+  rendered="$(mktemp --suffix=.yaml)"
+  kubectl kustomize "$overlay" > "$rendered"
+  "$VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" "$rendered"
+  "$VENV/bin/python" check_crds.py "$rendered"
+  if grep -E '^\s+image: [^ ]+:latest\b' "$rendered"; then
+    echo "$overlay renders an image tagged latest" >&2; exit 1
+  fi
+  rm -f "$rendered"
+  echo "$overlay: valid"
+done
+
+step "Checking the Redis HA configuration (haproxy -c, sh -n on the node scripts)"
+apt_install haproxy
+scratch="$(mktemp -d)"
+"$VENV/bin/python" - "$scratch" <<'PY'
+import pathlib, sys, yaml
+out = pathlib.Path(sys.argv[1])
+for doc in yaml.safe_load_all(open("k8s/redis.yaml")):
+    if doc["kind"] == "ConfigMap":
+        for name, text in doc["data"].items():
+            (out / name).write_text(text.replace("/tls/ca.crt", str(out / "ca.crt")))
+PY
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=check -days 1 \
+  -keyout "$scratch/ca.key" -out "$scratch/ca.crt" 2>/dev/null
+REDIS_PASSWORD=check POD_NAMESPACE=idp haproxy -c -q -f "$scratch/haproxy.cfg"
+for script in "$scratch"/*.sh; do sh -n "$script"; done
+rm -rf "$scratch"
+
 step "Checking Prometheus alert rules (promtool)"
 promtool check rules prometheus/alerts.yml
 (cd prometheus && promtool test rules tests.yml)
+step "Checking the Alertmanager routing (amtool)"
+amtool check-config prometheus/alertmanager.yml
 
 step "Checking Grafana dashboards and logging configuration"
 before="$(cat grafana/dashboards/*.json | sha256sum)"

@@ -2,7 +2,7 @@
 # Installs, only when missing, what building the portal needs: the wasm target,
 # wasm-bindgen-cli (exactly the version in Cargo.lock) and Trunk, all from crates.io.
 # With --test, also what the test suite needs: Chromium and ChromeDriver, and promtool
-# (Debian package prometheus) for the alert-rule tests, and aiosmtpd (PyPI), the real SMTP
+# (Debian package prometheus) and amtool (prometheus-alertmanager) for the alert-rule tests, and aiosmtpd (PyPI), the real SMTP
 # server the mail tests send through.
 source "$(dirname "$0")/lib.sh"
 
@@ -25,7 +25,7 @@ if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; 
 fi
 
 if [ "${1:-}" = "--test" ]; then
-  apt_install chromium chromium-driver prometheus openssl
+  apt_install chromium chromium-driver prometheus prometheus-alertmanager openssl
   # The tests find it at $TOOLS_DIR/aiosmtpd-1.4.6 (idp/tests/common/smtp.rs).
   pip_tool aiosmtpd 1.4.6 aiosmtpd >/dev/null
 fi

@@ -91,7 +91,7 @@ for name, template in pod_specs():
                 fail(f"{name}: {probe} uses {path}, which idp does not serve")
 
 # The server: graceful shutdown fits in the grace period; labels tie the pieces together.
-(deployment,) = by_kind["Deployment"]
+(deployment,) = [d for d in by_kind["Deployment"] if d["metadata"]["name"] == "idp"]
 pod = deployment["spec"]["template"]
 labels = pod["metadata"]["labels"]
 (config,) = [c for c in by_kind["ConfigMap"] if c["metadata"]["name"] == "idp-config"]
@@ -113,9 +113,47 @@ def selects(selector, pod_labels):
 for service in by_kind["Service"]:
     if service["metadata"]["name"] == "idp" and not selects(service["spec"]["selector"], labels):
         fail("service.yaml: the selector does not match the server's pods")
-for pdb in by_kind["PodDisruptionBudget"]:
-    if not selects(pdb["spec"]["selector"]["matchLabels"], labels):
-        fail("pdb.yaml: the selector does not match the server's pods")
+# Every long-running workload has probes and a PodDisruptionBudget that selects its pods; no
+# budget selects nothing.
+workloads = by_kind["Deployment"] + by_kind.get("StatefulSet", [])
+budgets = [pdb["spec"]["selector"]["matchLabels"] for pdb in by_kind["PodDisruptionBudget"]]
+for workload in workloads:
+    name, template = workload["metadata"]["name"], workload["spec"]["template"]
+    if not any(selects(budget, template["metadata"]["labels"]) for budget in budgets):
+        fail(f"{name}: no PodDisruptionBudget selects its pods")
+    for container in template["spec"]["containers"]:
+        if not ("readinessProbe" in container and "livenessProbe" in container):
+            fail(f"{name}/{container['name']}: readiness and liveness probes are required")
+for budget in budgets:
+    if not any(selects(budget, w["spec"]["template"]["metadata"]["labels"]) for w in workloads):
+        fail(f"a PodDisruptionBudget selects no workload: {budget}")
+if not any(selects(budget, labels) for budget in budgets):
+    fail("pdb.yaml: no PodDisruptionBudget for the server's pods")
+
+# No floating image: every image names an exact version (the release pipeline adds the
+# digest, `kustomize edit set image`), never `latest` or a bare major version.
+def images(spec):
+    return [c["image"] for c in spec.get("containers", []) + spec.get("initContainers", [])]
+
+
+for name, template in pod_specs():
+    for image in images(template["spec"]):
+        tag = image.rpartition("@")[0] or image
+        version = tag.rpartition(":")[2] if ":" in tag.rpartition("/")[2] else ""
+        if "@sha256:" not in image and (version in ("", "latest") or not re.match(r"^v?\d+\.\d+\.\d+", version)):
+            fail(f"{name}: image {image} must name an exact version (x.y.z) or a digest")
+for pg_file in sorted((ROOT / "deploy" / "postgres").glob("*.yaml")):
+    for match in re.findall(r"imageName:\s*(\S+)", pg_file.read_text()):
+        if ":" not in match or match.endswith(":latest"):
+            fail(f"deploy/postgres/{pg_file.name}: image {match} must be pinned")
+kustomization_images = yaml.safe_load((K8S / "kustomization.yaml").read_text()).get("images", [])
+workspace_version = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+for image in kustomization_images:
+    if image["name"] == "aimpact/idp" and image.get("newTag") != workspace_version:
+        fail(f"kustomization.yaml: aimpact/idp is {image.get('newTag')}, the workspace is {workspace_version}")
+for image in kustomization_images:
+    if image.get("newTag", "") == "latest" or not (image.get("digest") or image.get("newTag")):
+        fail(f"kustomization.yaml: image {image['name']} must be set to a release, not latest")
 (hpa,) = by_kind["HorizontalPodAutoscaler"]
 if hpa["spec"]["scaleTargetRef"]["name"] != deployment["metadata"]["name"]:
     fail("hpa.yaml: scales something other than the server")
@@ -239,6 +277,10 @@ if pool_size + 20 > max_connections:
     fail(f"deploy/postgres/cluster.yaml: max_connections {max_connections} leaves less than 20 beyond the pooler's {pool_size}")
 if app_role.get("connectionLimit", -1) != -1 and app_role["connectionLimit"] < budget:
     fail(f"deploy/postgres/cluster.yaml: idp_app's connectionLimit is under the budget of {budget}")
+server_major = int(re.search(r":(\d+)", cluster["spec"]["imageName"].rpartition("/")[2]).group(1))
+client = re.search(r"postgresql-client-(\d+)", (ROOT / "Dockerfile").read_text())
+if not client or int(client.group(1)) < server_major:
+    fail(f"Dockerfile: the image's pg_dump must be at least the server's major version {server_major}")
 if cluster["spec"]["instances"] < 3 or cluster["spec"].get("minSyncReplicas", 0) < 1:
     fail("deploy/postgres/cluster.yaml: three instances and a synchronous standby (no committed write lost in a failover)")
 
