@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, the store contract suite on SQLite and PostgreSQL,
 # HTTP and CLI tests, the browser tests in headless Chromium (screenshots in e2e/screenshots/),
-# a schemathesis run of the admin API against its OpenAPI document, and short cargo-fuzz runs
-# of the parsers of untrusted input. Installs and starts what
+# a schemathesis run of the admin API against its OpenAPI document, short cargo-fuzz runs
+# of the parsers of untrusted input, and the failover drill (scripts/drill.sh). Installs and starts what
 # it needs (idempotent). Extra arguments are passed to cargo nextest (e.g. a test filter).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -33,10 +33,12 @@ else
   cargo test -p idp -p e2e --no-fail-fast "$@"
 fi
 
-# A filtered run (arguments given) is someone iterating on a few tests: skip the API fuzzing.
+# A filtered run (arguments given) is someone iterating on a few tests: skip the API fuzzing
+# and the failover drill.
 if [ "$#" -eq 0 ]; then
   "$ROOT/scripts/api-fuzz.sh"
   "$ROOT/scripts/fuzz.sh"
+  "$ROOT/scripts/drill.sh"
 fi
 
 step "Screenshots of the browser tests: e2e/screenshots/"
