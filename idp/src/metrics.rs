@@ -167,6 +167,10 @@ fn describe() {
         "When the newest recorded backup finished (Unix seconds; 0 when none was ever made)"
     );
     describe_gauge!("idp_backup_last_size_bytes", "Size of the newest recorded backup");
+    describe_counter!(
+        "idp_backup_failures_total",
+        "Scheduled backups (SQLite, backup_interval_s) that failed"
+    );
     describe_gauge!(
         "idp_ratelimit_fallback",
         "1 while Redis cannot be reached and rate limits are in-process on this replica"
@@ -207,6 +211,7 @@ fn register_zeroes() {
         "idp_token_revocations_total",
         "idp_denylist_errors_total",
         "idp_database_unavailable_total",
+        "idp_backup_failures_total",
     ] {
         metrics::counter!(name).increment(0);
     }

@@ -83,6 +83,7 @@ impl Application {
         services.reload_keys().await.map_err(ServeError::Keys)?;
         spawn_key_reloader(services.clone());
         manage::housekeeping::spawn(services.clone());
+        manage::backup_schedule::spawn(services.clone());
         crate::mail::spawn(services.clone());
         let themes = services.themes.clone();
         let address = services.settings.listen;

@@ -196,3 +196,55 @@ async fn pg_dump_runs_as_the_read_only_backup_role() {
             .unwrap();
     }
 }
+
+/// The embedded default backs itself up: every `backup_interval_s` a verified backup lands in
+/// `backup_dir`, is recorded (the metric the backup alerts watch), and only the newest
+/// `backup_keep` stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_backs_itself_up_on_schedule_and_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let app = spawn_app_with(
+        TestDb::new(Backend::Sqlite).await,
+        &[
+            ("IDP_BACKUP_INTERVAL_S", "1"),
+            ("IDP_BACKUP_DIR", backups.to_str().unwrap()),
+            ("IDP_BACKUP_KEEP", "2"),
+        ],
+    )
+    .await;
+    app.add_user("mia").await;
+    let mut seen = std::collections::BTreeSet::new();
+    let started = std::time::Instant::now();
+    while seen.len() < 4 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "backups written: {seen:?}"
+        );
+        if let Ok(entries) = std::fs::read_dir(&backups) {
+            let names: Vec<String> = entries
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.ends_with(".sqlite"))
+                .collect();
+            assert!(names.len() <= 2, "only backup_keep are kept: {names:?}");
+            seen.extend(names);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backups).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the backups are the owner's alone");
+    }
+    assert!(scrape(&app, "idp_backup_last_success_timestamp_seconds").await > 0.0);
+    let newest = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+        .max()
+        .unwrap();
+    let out = idp(&app, &["backup", "verify", newest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok\t"), "{}", text(&out.stdout));
+}

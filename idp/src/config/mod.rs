@@ -109,6 +109,9 @@ pub struct Settings {
     pub trusted_proxies: String,
     pub security_event_retention_days: u32,
     pub admin_ui_dir: Option<PathBuf>,
+    pub backup_interval_s: u64,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: u32,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub tls_min_version: String,
@@ -182,6 +185,9 @@ impl Default for Settings {
             trusted_proxies: String::new(),
             security_event_retention_days: 365,
             admin_ui_dir: None,
+            backup_interval_s: 86_400,
+            backup_dir: None,
+            backup_keep: 7,
             tls_cert_file: None,
             tls_key_file: None,
             tls_min_version: "1.2".into(),
@@ -288,6 +294,7 @@ impl Settings {
             ("lockout_initial_s", self.lockout_initial_s),
             ("lockout_max_s", self.lockout_max_s),
             ("cleanup_interval_s", self.cleanup_interval_s),
+            ("backup_interval_s", self.backup_interval_s),
             ("shutdown_grace_s", self.shutdown_grace_s),
             ("shutdown_drain_s", self.shutdown_drain_s),
             ("request_timeout_ms", self.request_timeout_ms / 1000),
@@ -324,6 +331,9 @@ impl Settings {
         }
         if self.cleanup_batch == 0 {
             return Err(ConfigError::new("cleanup_batch", "must be at least 1"));
+        }
+        if self.backup_keep == 0 {
+            return Err(ConfigError::new("backup_keep", "must be at least 1"));
         }
         if self.lockout_threshold == 0 {
             return Err(ConfigError::new("lockout_threshold", "must be at least 1"));
@@ -407,6 +417,13 @@ impl Settings {
             Some(url) => secrecy::ExposeSecret::expose_secret(url).to_string(),
             None => format!("sqlite://{}", self.data_dir.join("idp.db").display()),
         }
+    }
+
+    /// Where the embedded default's scheduled backups go.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     pub fn uses_sqlite(&self) -> bool {

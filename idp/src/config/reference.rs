@@ -382,6 +382,24 @@ pub const SETTINGS: &[SettingDoc] = &[
         doc: "Security events older than this are deleted by housekeeping (their log lines, shipped to a log store, follow that store's own retention). 0 keeps them forever.",
     },
     SettingDoc {
+        key: "backup_interval_s",
+        kind: Kind::Integer,
+        default: "86400",
+        doc: "SQLite only (the embedded default): the server writes a backup this often (online, consistent, verified, recorded for `IdpBackupTooOld`), so at most this much is lost with the disk (the RPO). 0: none. On PostgreSQL, backups are the database's own (docs/backup.md) and this is not used.",
+    },
+    SettingDoc {
+        key: "backup_dir",
+        kind: Kind::Text,
+        default: "<data_dir>/backups",
+        doc: "Where the scheduled SQLite backups are written (`idp-<time>.sqlite`). Put it on another disk, or copy it off the machine.",
+    },
+    SettingDoc {
+        key: "backup_keep",
+        kind: Kind::Integer,
+        default: "7",
+        doc: "How many scheduled SQLite backups are kept in `backup_dir`; older ones are deleted after each new one is verified. At least 1.",
+    },
+    SettingDoc {
         key: "admin_ui_dir",
         kind: Kind::Text,
         default: "(admin-ui/dist, or admin-ui beside the binary)",

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod backup;
+pub mod backup_schedule;
 pub mod bootstrap;
 pub mod clients;
 pub mod housekeeping;
