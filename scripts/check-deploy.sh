@@ -12,8 +12,8 @@ VENV="$(pip_tool kubernetes-validate 1.37.0 kubernetes-validate)"
 step "Checking the Kubernetes manifests (Kubernetes $KUBERNETES_VERSION schemas, strict)"
 # kubernetes-validate knows the plain kinds; custom resources (cert-manager, CloudNativePG,
 # Prometheus Operator) are checked against the operators' own CRDs in deploy/crds, strictly.
-"$VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" k8s/*.yaml k8s/cluster/*.yaml backup/*.yaml postgres/*.yaml
-"$VENV/bin/python" check_crds.py k8s/*.yaml k8s/cluster/*.yaml backup/*.yaml postgres/*.yaml
+"$VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$KUBERNETES_VERSION" k8s/*.yaml k8s/cluster/*.yaml backup/*.yaml postgres/*.yaml postgres/recovery/*.yaml
+"$VENV/bin/python" check_crds.py k8s/*.yaml k8s/cluster/*.yaml backup/*.yaml postgres/*.yaml postgres/recovery/*.yaml
 # The check must catch what it exists for: a misspelt field of a custom resource.
 typo="$(mktemp --suffix=.yaml)"
 sed 's/dnsNames:/dnsName:/' k8s/certificate.yaml > "$typo"
