@@ -390,8 +390,12 @@ pub(crate) fn map_sqlx(err: sqlx::Error) -> StoreError {
 
 fn classify_sqlx(err: sqlx::Error) -> StoreError {
     match &err {
+        // A protocol error is the connection's, not the request's: a load balancer with no
+        // primary behind it (a failover) accepts and closes, and the TLS negotiation then
+        // reads garbage ("unexpected response from SSLRequest"). The drill saw it as a 500.
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
@@ -424,5 +428,25 @@ fn conflict_subject(constraint: &str) -> &'static str {
         "a signing key with this kid"
     } else {
         "a record with this key"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a request meets during a failover is "unavailable" (503 + Retry-After), never
+    /// an internal error.
+    #[test]
+    fn connection_trouble_is_unavailable() {
+        for err in [
+            sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into()),
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            sqlx::Error::PoolTimedOut,
+        ] {
+            let shown = err.to_string();
+            assert!(matches!(map_sqlx(err), StoreError::Unavailable(_)), "{shown}");
+        }
+        assert!(matches!(map_sqlx(sqlx::Error::RowNotFound), StoreError::Other(_)));
     }
 }
