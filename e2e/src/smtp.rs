@@ -81,13 +81,15 @@ impl SmtpServer {
             .spawn()
             .expect("start aiosmtpd");
         let server = Self { child, port, maildir };
-        for _ in 0..100 {
+        // Python's start-up takes seconds when the test run has every CPU busy (a CI run
+        // once saw more than 5 s): wait up to 30 s, which costs nothing when it is quick.
+        for _ in 0..600 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("aiosmtpd did not start on port {port}");
+        panic!("aiosmtpd did not start on port {port} within 30 s");
     }
 
     /// `IDP_SMTP_URL` for a server using this one (plain SMTP on loopback).
