@@ -1,22 +1,18 @@
 //! The `idp` command line, run as a new user would: the real binary in an empty directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/process.rs"]
+mod process;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 /// `idp` in `dir`, with no `IDP_*` variables from the outside world.
 fn idp(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_idp"));
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IDP_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = process::idp_command(dir);
     cmd.env("IDP_PASSWORD_HASH_CONCURRENCY", "1");
     cmd
 }
@@ -549,11 +545,7 @@ fn config_docs_prints_the_committed_reference() {
 #[test]
 fn serve_with_no_configuration_starts_on_sqlite_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = process::free_port();
     let mut child = idp(dir.path())
         .args(["serve"])
         .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
@@ -569,21 +561,7 @@ fn serve_with_no_configuration_starts_on_sqlite_and_stops_on_sigterm() {
             let _ = tx.send(line);
         }
     });
-    let started = Instant::now();
-    let mut ready = false;
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").unwrap();
-            let mut response = String::new();
-            std::io::Read::read_to_string(&mut s, &mut response).unwrap();
-            ready = response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200");
-            if ready {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(ready, "server did not become ready");
+    process::wait_ready(port);
     assert!(dir.path().join("data/idp.db").is_file());
     #[cfg(unix)]
     {
@@ -594,14 +572,7 @@ fn serve_with_no_configuration_starts_on_sqlite_and_stops_on_sigterm() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    process::terminate(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
     let lines: Vec<String> = rx.try_iter().collect();

@@ -4,37 +4,19 @@
 //! it stops accepting.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+#[path = "common/process.rs"]
+mod process;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// A plain HTTP/1.0 GET: the status code and the body, or None when nothing answers.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
-    Some((status, body))
-}
+use process::{free_port, get, idp_command, terminate, wait_ready};
 
 #[test]
 fn sigterm_first_fails_readiness_while_serving_then_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("IDP_")) {
-        command.env_remove(key);
-    }
-    let mut child = command
-        .current_dir(dir.path())
+    let port = free_port();
+    let mut child = idp_command(dir.path())
         .arg("serve")
         .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
         .env("IDP_SHUTDOWN_DRAIN_S", "3")
@@ -42,23 +24,9 @@ fn sigterm_first_fails_readiness_while_serving_then_stops() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while get(port, "/readyz").map(|(status, _)| status) != Some(200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "server did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_ready(port);
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    terminate(&child);
     // The signal is handled asynchronously: wait for readiness to turn.
     let signalled = Instant::now();
     let readiness = loop {

@@ -4,7 +4,9 @@
 
 pub mod browser;
 pub mod fixtures;
+pub mod process;
 pub mod proxy;
+pub mod self_service;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,0 +1,75 @@
+//! The real `idp` binary as a child process, as an operator starts it: a clean environment,
+//! a free port, readiness polled over plain HTTP. Included by `common` and, on its own
+//! (`#[path]`), by the tests that need nothing else from `common`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A port free on 127.0.0.1: bound, then released for the server to take.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `idp` run in `dir`, with no `IDP_*` variable of the environment running the tests.
+pub fn idp_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
+    command.current_dir(dir);
+    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("IDP_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// A plain HTTP/1.0 GET: the status code and the body, or None when nothing answers.
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    Some((status, body))
+}
+
+/// Waits until `/readyz` on `port` answers 200; panics after 30 seconds.
+pub fn wait_ready(port: u16) {
+    let started = Instant::now();
+    while get(port, "/readyz").map(|(status, _)| status) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends SIGTERM to the child (as Kubernetes and systemd stop a server).
+pub fn terminate(child: &Child) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Kills the child when dropped: a failed assertion leaves no server behind.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
