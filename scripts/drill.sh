@@ -9,15 +9,9 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 apt_install postgresql haproxy redis-server redis-sentinel prometheus prometheus-alertmanager
-IDP_BIN="${IDP_BIN:-$CARGO_TARGET_DIR/debug/idp}"
-if [ ! -x "$IDP_BIN" ]; then
-  step "Building the server"
-  cargo build -p idp
-fi
-WORK="$(mktemp -d /var/tmp/aimpact-drill.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+drill_prepare drill
 step "Failover drill (logs in $WORK while it runs)"
 if ! timeout 900 python3 scripts/drill/run.py "$IDP_BIN" "$ROOT" "$WORK" "${1:-}"; then
-  for log in "$WORK"/*.log; do echo "== $log (last lines)"; tail -n 15 "$log"; done
+  drill_logs "$WORK"/*.log
   exit 1
 fi

@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from load import Client, Failed, Load, Recorder  # noqa: E402
-from topology import PORTS, Topology, http_status, wait_until  # noqa: E402
+from topology import PORTS, Topology, http_status, wait_until, write_table  # noqa: E402
 
 PASSWORD = "drill-user-password-1"
 CHAINS = 6
@@ -204,16 +204,9 @@ class Drill:
         return refused > 0
 
     def print_table(self, results_file):
-        lines = ["| Scenario | Failed requests | Time to recover | Alerts | Data lost |",
-                 "|---|---|---|---|---|"]
         # Reported in the order they ran, not the order their checks finished.
         rows = sorted(self.rows, key=lambda row: row[0][0] if row[0][0].isdigit() else "0")
-        lines += [f"| {' | '.join(str(c) for c in row)} |" for row in rows]
-        table = "\n".join(lines)
-        print("\n" + table)
-        if results_file:
-            with open(results_file, "w") as f:
-                f.write(table + "\n")
+        write_table(["Scenario", "Failed requests", "Time to recover", "Alerts", "Data lost"], rows, results_file)
 
 
 def main():

@@ -29,6 +29,18 @@ PORTS = {
 }
 
 
+def write_table(header, rows, results_file=None):
+    """Prints a Markdown table (the drills' results, as docs/ shows them) and writes it to
+    results_file when one is given."""
+    lines = [f"| {' | '.join(header)} |", "|" + "---|" * len(header)]
+    lines += [f"| {' | '.join(str(cell) for cell in row)} |" for row in rows]
+    table = "\n".join(lines)
+    print("\n" + table)
+    if results_file:
+        with open(results_file, "w") as f:
+            f.write(table + "\n")
+
+
 def wait_until(what, predicate, timeout_s=30, interval_s=0.2):
     deadline = time.time() + timeout_s
     while time.time() < deadline:
