@@ -9,8 +9,7 @@ cd "$ROOT/fuzz"
 CARGO_FUZZ_VERSION="0.13.2"
 if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
   step "Installing cargo-fuzz $CARGO_FUZZ_VERSION (crates.io, once)"
-  env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+  cargo_install_tool --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 if ! rustup toolchain list | grep -q '^nightly'; then
   step "Installing a nightly toolchain for cargo fuzz (rustup, once)"

@@ -14,14 +14,14 @@ fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   step "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
   # Not --locked: its lockfile pins a crate version the registry no longer serves.
-  env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo install --quiet wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --force
+  cargo_install_tool wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" --force
 fi
 
 if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
   step "Installing Trunk $TRUNK_VERSION (about 8 minutes, once)"
-  env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo install --quiet --locked trunk --version "$TRUNK_VERSION" --force
+  # Without its default features: no update check and no TLS stack (it builds offline and
+  # downloads nothing here): less to compile.
+  cargo_install_tool --locked trunk --version "$TRUNK_VERSION" --no-default-features --force
 fi
 
 if [ "${1:-}" = "--test" ]; then

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Supply-chain checks: known vulnerabilities (cargo-audit against the RustSec database),
-# licences, bans and sources (cargo-deny, offline), and that the server's own dependency tree
-# reaches `rsa` only through webauthn-rs (RUSTSEC-2023-0071 is about private keys; see below).
+# Supply-chain checks with cargo-deny (deny.toml): known vulnerabilities and unmaintained
+# crates (the RustSec database), licences, bans and sources; and that the server's own
+# dependency tree reaches `rsa` only through webauthn-rs (RUSTSEC-2023-0071 is about private
+# keys; see below).
 #
 # Which RustSec database: $ADVISORY_DB when set (offline; it must exist), else a snapshot
-# beside the checkout at ../shared/advisory-db when there is one (offline), else cargo-audit
-# fetches the current database from its usual place (the network, like any cargo-audit run).
+# beside the checkout at ../shared/advisory-db when there is one (offline), else cargo-deny
+# fetches the current database from its usual place (the network).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -18,24 +19,29 @@ if [ -n "${ADVISORY_DB:-}" ]; then
 elif [ -d "$SNAPSHOT_BESIDE/crates" ]; then
   ADVISORY_DB="$SNAPSHOT_BESIDE"
 fi
-for tool in cargo-audit cargo-deny; do
-  if ! command -v "$tool" >/dev/null; then
-    step "Installing $tool (a few minutes, once)"
-    env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-      cargo install --quiet --locked "$tool"
-  fi
-done
+CARGO_DENY_VERSION="0.20.2"
+if [ "$(cargo deny --version 2>/dev/null | awk '{print $2}')" != "$CARGO_DENY_VERSION" ]; then
+  step "Installing cargo-deny $CARGO_DENY_VERSION (a few minutes, once)"
+  cargo_install_tool --locked cargo-deny --version "$CARGO_DENY_VERSION" --force
+fi
 
 if [ -n "${ADVISORY_DB:-}" ]; then
-  step "cargo audit (offline RustSec snapshot $ADVISORY_DB: $(cat "$ADVISORY_DB/SNAPSHOT" 2>/dev/null | head -c 40))"
-  # The snapshot may be read-only: copy it so cargo-audit may write its lock file.
-  DB_COPY="$(mktemp -d)"
-  trap 'rm -rf "$DB_COPY"' EXIT
-  cp -r "$ADVISORY_DB/." "$DB_COPY/"
-  cargo audit --db "$DB_COPY" --no-fetch --deny warnings
+  step "cargo deny: advisories, bans, licences, sources (offline RustSec snapshot $ADVISORY_DB: $(head -c 40 "$ADVISORY_DB/SNAPSHOT" 2>/dev/null))"
+  # cargo-deny opens the database as a git checkout named after its URL (deny.toml's
+  # db-urls) under db-path: a copy of the snapshot (which may be read-only) made into one.
+  DB_ROOT="$(mktemp -d)"
+  trap 'rm -rf "$DB_ROOT"' EXIT
+  copy="$DB_ROOT/advisory-db-3157b0e258782691"
+  cp -r "$ADVISORY_DB/." "$copy/"
+  if [ ! -d "$copy/.git" ]; then
+    git -C "$copy" init -q
+    git -C "$copy" add -A
+    git -C "$copy" -c user.name=snapshot -c user.email=snapshot@localhost commit -q -m "RustSec snapshot"
+  fi
+  ADVISORY_DB_ROOT="$DB_ROOT" cargo deny --offline check
 else
-  step "cargo audit (fetching the current RustSec database; set ADVISORY_DB=<dir> to work offline)"
-  cargo audit --deny warnings
+  step "cargo deny: advisories (fetching the current RustSec database; set ADVISORY_DB=<dir> to work offline), bans, licences, sources"
+  cargo deny check
 fi
 
 step "rsa reaches the server only through webauthn-rs (verifying RS256 passkey signatures)"
@@ -53,5 +59,3 @@ if [ -n "$dependents" ] && [ "$dependents" != "crypto-glue " ]; then
   exit 1
 fi
 
-step "cargo deny (bans, licences, sources)"
-cargo deny --offline check bans licenses sources
