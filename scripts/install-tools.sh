@@ -18,7 +18,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
 fi
 
 if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
-  step "Installing Trunk $TRUNK_VERSION (about 8 minutes, once)"
+  step "Installing Trunk $TRUNK_VERSION (about 7 minutes, once)"
   # Without its default features: no update check and no TLS stack (it builds offline and
   # downloads nothing here): less to compile.
   cargo_install_tool --locked trunk --version "$TRUNK_VERSION" --no-default-features --force
