@@ -51,7 +51,6 @@ pip_tool() {
   echo "$venv"
 }
 
-
 # The drills' common start: the server (built when missing) in IDP_BIN, and a scratch
 # directory in WORK, removed on exit. Usage: drill_prepare NAME
 drill_prepare() {
