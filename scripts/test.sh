@@ -3,8 +3,9 @@
 # HTTP and CLI tests, the browser tests in headless Chromium (screenshots in e2e/screenshots/),
 # a schemathesis run of the admin API against its OpenAPI document, short cargo-fuzz runs
 # of the parsers of untrusted input, the failover drill (scripts/drill.sh) and the
-# disaster-recovery drill (scripts/dr-drill.sh). Installs and starts what
-# it needs (idempotent). Extra arguments are passed to cargo nextest (e.g. a test filter).
+# disaster-recovery drill (scripts/dr-drill.sh), and a one-minute load test on each backend
+# (scripts/loadtest.sh smoke). Installs and starts what it needs (idempotent). Extra
+# arguments are passed to cargo nextest (e.g. a test filter).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -51,6 +52,10 @@ if [ "$#" -eq 0 ]; then
   "$ROOT/scripts/fuzz.sh"
   "$ROOT/scripts/drill.sh"
   "$ROOT/scripts/dr-drill.sh"
+  # One minute of the load test's whole mix on each backend (relaxed objectives): the
+  # journeys, the data generator and the report keep working.
+  "$ROOT/scripts/loadtest.sh" smoke --backend sqlite --out "$ROOT/loadtest/results/ci-smoke-sqlite"
+  "$ROOT/scripts/loadtest.sh" smoke --backend postgres --out "$ROOT/loadtest/results/ci-smoke-postgres"
 fi
 
 step "Screenshots of the browser tests: e2e/screenshots/"
