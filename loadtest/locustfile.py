@@ -373,15 +373,31 @@ class RefreshOnly(OAuthUser):
                                                                                  FIXTURE["password"])
 
 
-class ClientCredentialsOnly(Service):
-    weight, wait_time = 1, between(0, 0)
-    tasks = [Service.client_credentials]
+class ClientCredentialsOnly(OAuthUser):
+    wait_time = between(0, 0)
+
+    def on_start(self):
+        self.access_token = None
+
+    @task
+    def client_credentials(self):
+        Service.client_credentials(self)
 
 
-class IntrospectOnly(Service):
+class IntrospectOnly(OAuthUser):
     """Introspection of its own client_credentials token (fetched once)."""
-    weight, wait_time = 1, between(0, 0)
-    tasks = [Service.introspect]
+    wait_time = between(0, 0)
+
+    def on_start(self):
+        self.access_token = None
+        self.client_credentials()
+
+    def client_credentials(self):
+        Service.client_credentials(self)
+
+    @task
+    def introspect(self):
+        Service.introspect(self)
 
 
 # -- Every request, one line each (LOADTEST_REQUEST_LOG): the report's exact percentiles

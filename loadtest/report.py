@@ -130,6 +130,14 @@ def server_latency(samples, start, end):
     return result
 
 
+def is_attack(name):
+    return "replayed" in name or "wrong password" in name or "revoked family" in name
+
+
+def attack_let_through(miss):
+    return is_attack(miss.split(":")[0]) and " failed " in miss
+
+
 def judge(requests, start, end, goals):
     """Per name in [start, end): statistics and the objectives it misses."""
     by_name = {}
@@ -145,7 +153,7 @@ def judge(requests, start, end, goals):
         if bound is not None and len(times) >= MIN_SAMPLES and p99 > bound:
             misses.append(f"{name}: p99 {p99:.0f} ms > {bound:.0f} ms")
         # An attack let through is a miss however few there were.
-        if error_rate > goals["max_error_rate"] or ("replayed" in name or "wrong" in name) and failures:
+        if error_rate > goals["max_error_rate"] or is_attack(name) and failures:
             misses.append(f"{name}: {failures} of {len(results)} failed ({error_rate:.2%})")
         rows.append({"name": name, "count": len(results), "rate": len(results) / max(end - start, 1e-9),
                      "p50": percentile(times, 0.5), "p95": percentile(times, 0.95), "p99": p99,
@@ -283,9 +291,9 @@ def main():
     if len(steps) == 1:
         verdict = steps[0][5]
     elif knee is None or knee[1] < goals["min_knee_users"]:
-        verdict = [f"the knee is below {goals['min_knee_users']} users: {'; '.join(failed)}"]
+        verdict = [f"the knee is below {goals['min_knee_users']} users ({'; '.join(failed)})"]
     # Attacks let through fail the run at any load.
-    verdict += [m for s in steps for m in s[5] if ("replayed" in m or "wrong" in m) and m not in verdict]
+    verdict += [m for s in steps for m in s[5] if attack_let_through(m) and m not in verdict]
     lines += ["", "Verdict: " + ("PASS" if not verdict else "FAIL: " + "; ".join(verdict))]
 
     charts(out, requests, samples, started)
