@@ -86,6 +86,14 @@ class Account:
         self.totp_key = FIXTURE["totp_keys"].get(str(n))
         self.last_step = 0
 
+    @classmethod
+    def without_totp(cls, worker_index):
+        """The next account that has no second factor (a password login alone)."""
+        account = cls(worker_index)
+        while account.totp_key:
+            account = cls(worker_index)
+        return account
+
     def next_code(self):
         """The code of the current step, or of the next (accepted: ±1 step) when the current
         one was used; waits when both were."""
@@ -347,9 +355,7 @@ class LoginOnly(OAuthUser):
     wait_time = between(0, 0)
 
     def on_start(self):
-        self.account = Account(self.worker_index())
-        while self.account.totp_key:
-            self.account = Account(self.worker_index())
+        self.account = Account.without_totp(self.worker_index())
 
     @task
     def login_and_logout(self):
@@ -362,9 +368,7 @@ class RefreshOnly(OAuthUser):
     wait_time = between(0, 0)
 
     def on_start(self):
-        self.account = Account(self.worker_index())
-        while self.account.totp_key:
-            self.account = Account(self.worker_index())
+        self.account = Account.without_totp(self.worker_index())
         self.tokens = self.log_in(self.account.username, FIXTURE["password"])
 
     @task

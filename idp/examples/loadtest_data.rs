@@ -105,7 +105,7 @@ async fn run(args: Args) -> Result<(), Error> {
 
     let started = Instant::now();
     let browser = clients::register(&services, browser_client()?, Actor::Cli).await?;
-    let service = clients::register(&services, service_client(), Actor::Cli).await?;
+    let service = clients::register(&services, service_client()?, Actor::Cli).await?;
     let mut client_ids = vec![browser.client.id.clone()];
     for n in 2..args.clients.max(2) {
         let filler = NewClient {
@@ -294,27 +294,16 @@ fn browser_client() -> Result<NewClient, Error> {
     })
 }
 
-fn service_client() -> NewClient {
-    NewClient {
+/// A resource server: client_credentials only, otherwise the browser client's settings.
+fn service_client() -> Result<NewClient, Error> {
+    Ok(NewClient {
         name: "load-test resource server".into(),
-        client_type: ClientType::Confidential,
         redirect_uris: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GrantType::ClientCredentials],
         scopes: vec!["api".into()],
         first_party: false,
-        refresh_reuse_window_s: 0,
         require_pkce: false,
-        refresh_idle_ttl_s: None,
-        id_token_signed_response_alg: "RS256".into(),
-        access_token_signing_alg: None,
-        backchannel_logout_uri: None,
-        token_endpoint_auth_method: None,
-        access_token_ttl_s: None,
-        refresh_token_ttl_s: None,
-        rate_limit_token_per_minute: None,
-        rate_limit_introspect_per_minute: None,
-        mfa: None,
-        require_verified_email: false,
-    }
+        ..browser_client()?
+    })
 }
