@@ -50,6 +50,13 @@ class Site(Topology):
             path = os.path.join(work, directory)
             os.makedirs(path, exist_ok=True)
             os.chown(path, self.postgres.pw_uid, self.postgres.pw_gid)
+        # deploy/pgbackrest's files installed on the "host", as /etc/pgbackrest and the cron
+        # job hold them: the postgres user reads them (the clone may be in a private directory).
+        self.installed = {}
+        for name in ("pgbackrest.conf", "pgbackrest-metrics.py"):
+            self.installed[name] = os.path.join(work, name)
+            shutil.copyfile(os.path.join(self.repo, "deploy/pgbackrest", name), self.installed[name])
+            os.chmod(self.installed[name], 0o644)
         # The repositories' passphrases, as the Secret (or secrets.conf) supplies them.
         self.cipher = {1: base64.b64encode(os.urandom(36)).decode(), 2: base64.b64encode(os.urandom(36)).decode()}
 
@@ -59,7 +66,7 @@ class Site(Topology):
         the S3 repository replaced by a directory (PGBACKREST_* variables override the file)."""
         env = {
             "PATH": os.environ["PATH"], "HOME": self.root,
-            "PGBACKREST_CONFIG": os.path.join(self.repo, "deploy/pgbackrest/pgbackrest.conf"),
+            "PGBACKREST_CONFIG": self.installed["pgbackrest.conf"],
             "PGBACKREST_CONFIG_INCLUDE_PATH": os.path.join(self.root, "no-conf.d"),
             "PGBACKREST_REPO1_PATH": self.repo1, "PGBACKREST_REPO1_CIPHER_PASS": self.cipher[1],
             "PGBACKREST_REPO2_TYPE": "posix", "PGBACKREST_REPO2_PATH": self.repo2,
@@ -101,7 +108,7 @@ class Site(Topology):
     def metrics(self):
         """deploy/pgbackrest/pgbackrest-metrics.py, as cron runs it on the database host."""
         env = dict(self.backrest_env(), PGHOST=self.root, PGPORT=str(PG_PORT), PGUSER="postgres")
-        out = subprocess.run(["python3", os.path.join(self.repo, "deploy/pgbackrest/pgbackrest-metrics.py"),
+        out = subprocess.run(["python3", self.installed["pgbackrest-metrics.py"],
                               "--psql", self.pg("psql"), "--output", "-"], env=env, check=True,
                              capture_output=True, text=True, user=self.postgres.pw_uid,
                              group=self.postgres.pw_gid).stdout
