@@ -97,12 +97,19 @@ async fn first_start_creates_the_admin_and_signing_keys_once(backend: Backend) {
     for key in &keys {
         let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
         assert!(jwk.get("d").is_none(), "public JWK must not hold the private key");
-        // The private key at rest is ciphertext, not a DER structure.
-        assert_ne!(key.private_key_enc.first(), Some(&0x30));
-        app.services
+        // The private key at rest is ciphertext: the DER key it decrypts to appears nowhere in
+        // it. (Its first byte is random: 0x30, DER's SEQUENCE tag, one time in 256.)
+        let der = app
+            .services
             .key_encryptor
             .decrypt(&key.kid, &key.private_key_enc)
             .unwrap();
+        let der = secrecy::ExposeSecret::expose_secret(&der);
+        assert_eq!(der.first(), Some(&0x30), "decrypts to a DER structure");
+        assert!(
+            !key.private_key_enc.windows(16).any(|w| w == &der[..16]),
+            "the stored key holds no run of the DER key in clear"
+        );
     }
     let created = store
         .query_events(&EventQuery {
