@@ -3,7 +3,8 @@
 # wasm-bindgen-cli (exactly the version in Cargo.lock) and Trunk, all from crates.io.
 # With --test, also what the test suite needs: Chromium and ChromeDriver, and promtool
 # (Debian package prometheus) and amtool (prometheus-alertmanager) for the alert-rule tests, and aiosmtpd (PyPI), the real SMTP
-# server the mail tests send through.
+# server the mail tests send through, and panva's openid-client (npm), the certified relying
+# party of the interoperability tests.
 source "$(dirname "$0")/lib.sh"
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -28,4 +29,12 @@ if [ "${1:-}" = "--test" ]; then
   apt_install chromium chromium-driver prometheus prometheus-alertmanager openssl
   # The tests find it at $TOOLS_DIR/aiosmtpd-1.4.6 (idp/tests/common/smtp.rs).
   pip_tool aiosmtpd 1.4.6 aiosmtpd >/dev/null
+  # Exactly what e2e/openid-client/package-lock.json pins (idp/tests/interop_openid_client.rs).
+  rp_dir="$(cd "$(dirname "$0")/../e2e/openid-client" && pwd)"
+  wanted="$(node -p "require('$rp_dir/package.json').dependencies['openid-client']")"
+  installed="$(node -p "require('$rp_dir/node_modules/openid-client/package.json').version" 2>/dev/null || true)"
+  if [ "$installed" != "$wanted" ]; then
+    step "Installing openid-client $wanted (npm)"
+    (cd "$rp_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi

@@ -270,6 +270,18 @@ api_type! {
         /// Users with an unverified email address must verify it before logging in here.
         #[serde(default)]
         pub require_verified_email: bool,
+        /// The client's public keys as a JWK set (for `private_key_jwt`), when given inline.
+        #[serde(default)]
+        pub jwks: Option<serde_json::Value>,
+        /// Where the client publishes its public keys.
+        #[serde(default)]
+        pub jwks_uri: Option<String>,
+        /// Only pushed authorization requests (RFC 9126) are accepted.
+        #[serde(default)]
+        pub require_par: bool,
+        /// Only DPoP-bound access tokens (RFC 9449) are issued.
+        #[serde(default)]
+        pub dpop_bound_access_tokens: bool,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }
@@ -294,7 +306,8 @@ api_type! {
         /// Default: openid, profile, email, offline_access.
         #[serde(default)]
         pub scopes: Option<Vec<String>>,
-        /// `client_secret_basic` (default for confidential), `client_secret_post` or `none`.
+        /// `client_secret_basic` (default for confidential), `client_secret_post`,
+        /// `client_secret_jwt`, `private_key_jwt` or `none` (public clients).
         #[serde(default)]
         pub token_endpoint_auth_method: Option<String>,
         /// `RS256` (default), `ES256` or `EdDSA`.
@@ -326,6 +339,19 @@ api_type! {
         /// Refuse users whose email address is not verified until they verify it (default false).
         #[serde(default)]
         pub require_verified_email: bool,
+        /// The client's public keys as a JWK set (`{"keys": [...]}`), for `private_key_jwt`;
+        /// exclusive with `jwks_uri`.
+        #[serde(default)]
+        pub jwks: Option<serde_json::Value>,
+        /// Where the client publishes its public keys (https; http only on loopback).
+        #[serde(default)]
+        pub jwks_uri: Option<String>,
+        /// Accept only authorization requests pushed to /par first (RFC 9126; default false).
+        #[serde(default)]
+        pub require_par: bool,
+        /// Issue only DPoP-bound access tokens: token requests need a proof (RFC 9449; default false).
+        #[serde(default)]
+        pub dpop_bound_access_tokens: bool,
     }
 }
 

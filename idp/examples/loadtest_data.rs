@@ -211,6 +211,7 @@ async fn add_refresh_token(services: &Services, user_id: Uuid, client_id: &str) 
         revoked_at: None,
         auth_time: Some(now),
         amr: vec!["pwd".into()],
+        dpop_jkt: None,
     };
     services.store.create_grant(&grant).await?;
     let token = RefreshToken {
@@ -285,6 +286,10 @@ fn browser_client() -> Result<NewClient, Error> {
         access_token_signing_alg: None,
         backchannel_logout_uri: None,
         token_endpoint_auth_method: None,
+        jwks: None,
+        jwks_uri: None,
+        require_par: false,
+        dpop_bound_access_tokens: false,
         access_token_ttl_s: None,
         refresh_token_ttl_s: None,
         rate_limit_token_per_minute: None,

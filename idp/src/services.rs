@@ -44,6 +44,8 @@ pub struct Services {
     pub tokens: Arc<SecretHasher>,
     pub key_encryptor: Arc<KeyEncryptor>,
     pub keys: Keys,
+    /// The key of the DPoP nonces (an HMAC of the minute: every replica knows them).
+    pub dpop_nonce_key: Arc<crate::security::master_key::DerivedKey>,
     /// The key that signs interactions and CSRF tokens.
     pub interaction_key: Arc<crate::security::master_key::DerivedKey>,
     /// The key that encrypts saved token responses (refresh reuse window).
@@ -52,6 +54,8 @@ pub struct Services {
     pub mfa_key: Arc<KeyEncryptor>,
     /// The key that encrypts queued mail (it may carry a reset link) at rest.
     pub mail_key: Arc<KeyEncryptor>,
+    /// The key that encrypts the secrets of `client_secret_jwt` clients at rest.
+    pub client_secret_key: Arc<KeyEncryptor>,
     /// The SMTP server; `None` when none is configured (the embedded default).
     pub mailer: Option<crate::mail::SharedMailer>,
     /// The login-page themes, which also hold the mail templates.
@@ -61,6 +65,10 @@ pub struct Services {
     pub passkeys: Option<Arc<crate::security::passkeys::Passkeys>>,
     pub redis: Option<RedisConnections>,
     pub deny_list: Arc<dyn DenyList>,
+    /// One-time use of client-assertion and DPoP-proof identifiers.
+    pub replay: Arc<dyn crate::security::replay::ReplayCache>,
+    /// The public keys of clients that publish them at a `jwks_uri`, fetched and cached.
+    pub client_keys: Arc<crate::security::client_keys::ClientKeys>,
     pub clients: Arc<crate::store::ClientCache>,
     pub rate_limiter: Arc<dyn crate::security::ratelimit::RateLimiter>,
     pub trusted_proxies: Arc<crate::http::meta::TrustedProxies>,
@@ -131,7 +139,16 @@ impl Services {
             )),
             None => Arc::new(crate::security::ratelimit::MemoryRateLimiter::default()),
         };
+        let replay: Arc<dyn crate::security::replay::ReplayCache> = match &redis {
+            Some(redis) => Arc::new(crate::security::replay::RedisReplayCache::new(
+                redis.clone(),
+                &settings.redis_key_prefix,
+            )),
+            None => Arc::new(crate::security::replay::MemoryReplayCache::default()),
+        };
         Ok(Self {
+            replay,
+            client_keys: Arc::new(crate::security::client_keys::ClientKeys::new()),
             response_key: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::SAVED_RESPONSE_ENCRYPTION),
             )?),
@@ -143,6 +160,9 @@ impl Services {
                     .map_err(|e| StartupError::config("theme", e))?,
             ),
             mail_key: Arc::new(KeyEncryptor::new(&master.derive(master_key::MAIL_ENCRYPTION))?),
+            client_secret_key: Arc::new(KeyEncryptor::new(
+                &master.derive(master_key::CLIENT_SECRET_ENCRYPTION),
+            )?),
             mailer: crate::mail::Mailer::from_settings(&settings)
                 .map_err(|(setting, problem)| StartupError::config(setting, problem))?
                 .map(Arc::new),
@@ -169,6 +189,7 @@ impl Services {
             tokens: Arc::new(SecretHasher::new(&master.derive(master_key::TOKEN_HASH_PEPPER))),
             keys: Keys::new(KeyRing::empty()),
             interaction_key: Arc::new(master.derive(master_key::CSRF_KEY)),
+            dpop_nonce_key: Arc::new(master.derive(master_key::DPOP_NONCE_KEY)),
             key_encryptor: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::SIGNING_KEY_ENCRYPTION),
             )?),

@@ -432,6 +432,83 @@ fn a_malformed_redirect_uri_fails_and_writes_nothing() {
 }
 
 #[test]
+fn client_add_registers_high_security_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("client-keys.json");
+    std::fs::write(
+        &jwks,
+        r#"{"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#,
+    )
+    .unwrap();
+    let jwks_arg = jwks.to_str().unwrap();
+    let base = [
+        "client",
+        "add",
+        "--name",
+        "bank",
+        "--redirect-uri",
+        "https://bank.example/cb",
+        "--json",
+    ];
+    let out = run(
+        dir.path(),
+        &[
+            &base[..],
+            &[
+                "--token-endpoint-auth-method",
+                "private_key_jwt",
+                "--jwks",
+                jwks_arg,
+                "--require-par",
+                "--dpop-bound-access-tokens",
+            ],
+        ]
+        .concat(),
+        "",
+    );
+    let added: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(added.get("client_secret").is_none(), "private_key_jwt: no secret");
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&run(dir.path(), &["client", "list", "--json"], ""))).unwrap();
+    let client = &list[0];
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(client["jwks"]["keys"][0]["kid"], "k1");
+    assert_eq!(client["require_par"], true);
+    assert_eq!(client["dpop_bound_access_tokens"], true);
+
+    // Each mistake is one line and a non-zero exit, and writes nothing.
+    let private = dir.path().join("private.json");
+    std::fs::write(&private, r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).unwrap();
+    for (extra, needle) in [
+        (
+            vec!["--token-endpoint-auth-method", "private_key_jwt"],
+            "needs the client's public keys",
+        ),
+        (
+            vec!["--token-endpoint-auth-method", "tls_client_auth"],
+            "unknown token endpoint auth method",
+        ),
+        (vec!["--jwks", private.to_str().unwrap()], "private or symmetric"),
+        (
+            vec!["--jwks", "/nonexistent/keys.json"],
+            "cannot read the JWKS file",
+        ),
+        (vec!["--jwks-uri", "http://keys.example.com/jwks"], "jwks_uri"),
+        (
+            vec!["--jwks", jwks_arg, "--jwks-uri", "https://keys.example.com/jwks"],
+            "not both",
+        ),
+    ] {
+        assert_one_line_failure(&run(dir.path(), &[&base[..], &extra[..]].concat(), ""), needle);
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&run(dir.path(), &["client", "list", "--json"], ""))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn a_wrong_flag_is_a_usage_error_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["user", "add", "eve", "--pasword-stdin"], "");

@@ -150,7 +150,13 @@ async fn only_confidential_clients_introspect_and_only_their_own_refresh_tokens(
         .unwrap();
     assert_eq!(
         discovery["introspection_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt"
+        ]),
+        "confidential clients' methods only, never none"
     );
     assert!(
         discovery.get("userinfo_signing_alg_values_supported").is_none(),

@@ -23,6 +23,7 @@ fn grant(id: &str, user: &str, expires: chrono::DateTime<Utc>) -> idp::domain::g
         revoked_at: None,
         auth_time: Some(t0()),
         amr: vec!["pwd".into()],
+        dpop_jkt: Some("jkt-1".into()),
     }
 }
 

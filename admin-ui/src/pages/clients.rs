@@ -125,13 +125,16 @@ pub fn ClientDetail() -> impl IntoView {
         {move || rotated.get().map(|c| view! { <SecretOnce created=c/> })}
         {ui::show(client, move |c: ClientView| {
             let managed = c.client_id == PORTAL_CLIENT_ID || c.client_id == ACCOUNT_CLIENT_ID;
-            let confidential = c.client_type == "confidential";
+            let uses_secret = matches!(
+                c.token_endpoint_auth_method.as_str(),
+                "client_secret_basic" | "client_secret_post" | "client_secret_jwt"
+            );
             let path = format!("/clients/{}", c.client_id);
             view! {
                 <header class="page-head">
                     <h1>{c.name.clone()}</h1>
                     <div class="actions">
-                        <Show when=move || confidential>
+                        <Show when=move || uses_secret>
                             <ConfirmButton label="Rotate secret" question="The current secret stops working at once. Rotate?" on_confirm=rotate/>
                         </Show>
                         <Show when=move || !managed>
@@ -146,6 +149,13 @@ pub fn ClientDetail() -> impl IntoView {
                         <dt>"Authentication"</dt><dd>{c.token_endpoint_auth_method.clone()}</dd>
                         <dt>"PKCE required"</dt><dd>{if c.require_pkce { "yes" } else { "no" }}</dd>
                         <dt>"Verified email required"</dt><dd>{if c.require_verified_email { "yes" } else { "no" }}</dd>
+                        <dt>"Public keys"</dt><dd>{match (&c.jwks, &c.jwks_uri) {
+                            (Some(jwks), _) => format!("{} registered", jwks["keys"].as_array().map_or(0, |k| k.len())),
+                            (None, Some(uri)) => uri.clone(),
+                            (None, None) => "none".into(),
+                        }}</dd>
+                        <dt>"Pushed requests (PAR) required"</dt><dd>{if c.require_par { "yes" } else { "no" }}</dd>
+                        <dt>"DPoP-bound access tokens"</dt><dd>{if c.dpop_bound_access_tokens { "yes" } else { "no" }}</dd>
                         <dt>"Created"</dt><dd>{ui::time(c.created_at)}</dd>
                         <dt>"Updated"</dt><dd>{ui::time(c.updated_at)}</dd>
                     </dl>
@@ -210,6 +220,10 @@ where
         rate_limit_introspect_per_minute: None,
         mfa: None,
         require_verified_email: false,
+        jwks: None,
+        jwks_uri: None,
+        require_par: false,
+        dpop_bound_access_tokens: false,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     });
@@ -224,6 +238,15 @@ where
     let alg = RwSignal::new(c.id_token_signed_response_alg.clone());
     let first_party = RwSignal::new(c.first_party);
     let verified_email = RwSignal::new(c.require_verified_email);
+    let jwks = RwSignal::new(
+        c.jwks
+            .as_ref()
+            .and_then(|j| serde_json::to_string_pretty(j).ok())
+            .unwrap_or_default(),
+    );
+    let jwks_uri = RwSignal::new(c.jwks_uri.clone().unwrap_or_default());
+    let require_par = RwSignal::new(c.require_par);
+    let dpop_bound = RwSignal::new(c.dpop_bound_access_tokens);
     let mfa = RwSignal::new(c.mfa.clone().unwrap_or_default());
     let access_ttl = RwSignal::new(c.access_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let refresh_ttl = RwSignal::new(c.refresh_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
@@ -279,6 +302,15 @@ where
                 return Err("The authorization_code grant needs a redirect URI.".into());
             }
             let public = client_type.get_untracked() == "public";
+            let jwks_text = jwks.get_untracked();
+            let jwks_value = if jwks_text.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::from_str::<serde_json::Value>(&jwks_text)
+                        .map_err(|e| format!("The public keys are not valid JSON: {e}"))?,
+                )
+            };
             Ok(ClientInput {
                 name: name.get_untracked(),
                 client_type: Some(client_type.get_untracked()),
@@ -307,6 +339,10 @@ where
                 )?,
                 mfa: Some(mfa.get_untracked()).filter(|m| !m.is_empty()),
                 require_verified_email: verified_email.get_untracked(),
+                jwks: jwks_value,
+                jwks_uri: Some(jwks_uri.get_untracked()).filter(|u| !u.trim().is_empty()),
+                require_par: require_par.get_untracked(),
+                dpop_bound_access_tokens: dpop_bound.get_untracked(),
             })
         })();
         match checked {
@@ -349,8 +385,14 @@ where
                 <select name="auth_method" on:change=move |ev| auth_method.set(event_target_value(&ev))>
                     <option value="client_secret_basic" selected=c.token_endpoint_auth_method == "client_secret_basic">"client_secret_basic"</option>
                     <option value="client_secret_post" selected=c.token_endpoint_auth_method == "client_secret_post">"client_secret_post"</option>
+                    <option value="client_secret_jwt" selected=c.token_endpoint_auth_method == "client_secret_jwt">"client_secret_jwt (rotate the secret after switching to it)"</option>
+                    <option value="private_key_jwt" selected=c.token_endpoint_auth_method == "private_key_jwt">"private_key_jwt (needs the client's public keys)"</option>
                 </select>
             </label>
+            <label>"Public keys of the client (JWKS JSON, for private_key_jwt)" <textarea name="jwks" placeholder=r#"{"keys": [...]}"# prop:value=move || jwks.get() on:input=move |ev| jwks.set(event_target_value(&ev))></textarea></label>
+            <label>"…or the URL where the client publishes them (jwks_uri)" <input name="jwks_uri" prop:value=move || jwks_uri.get() on:input=move |ev| jwks_uri.set(event_target_value(&ev))/></label>
+            <label class="check"><input type="checkbox" name="require_par" prop:checked=move || require_par.get() on:change=move |ev| require_par.set(event_target_checked(&ev))/>"Require pushed authorization requests (PAR)"</label>
+            <label class="check"><input type="checkbox" name="dpop_bound_access_tokens" prop:checked=move || dpop_bound.get() on:change=move |ev| dpop_bound.set(event_target_checked(&ev))/>"Issue only DPoP-bound access tokens"</label>
             <label>"ID token signing algorithm"
                 <select name="alg" on:change=move |ev| alg.set(event_target_value(&ev))>
                     {["RS256", "ES256", "EdDSA"].map(|a| view! { <option value=a selected=c.id_token_signed_response_alg == a>{a}</option> }).into_iter().collect_view()}

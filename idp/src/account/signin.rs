@@ -182,7 +182,7 @@ pub async fn callback(
     params.insert("code", code);
     params.insert("redirect_uri", &callback_uri(&state));
     params.insert("code_verifier", verifier);
-    let tokens = match authorization_code::exchange(services, &client, &params, &meta).await {
+    let tokens = match authorization_code::exchange(services, &client, &params, &meta, None).await {
         Ok(tokens) => tokens,
         Err(e) => {
             tracing::info!(error = %e, "the account page's code was refused");

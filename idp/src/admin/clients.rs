@@ -9,7 +9,8 @@ use super::problem::ApiError;
 use super::views;
 use crate::domain::Invalid;
 use crate::domain::client::{
-    ClientType, DEFAULT_SCOPES, GrantType, NewClient, RedirectUri, TokenEndpointAuthMethod, parse_scope_token,
+    ClientType, DEFAULT_SCOPES, GrantType, NewClient, RedirectUri, TokenEndpointAuthMethod,
+    parse_public_jwks, parse_scope_token,
 };
 use crate::manage::clients;
 use crate::startup::AppState;
@@ -172,5 +173,14 @@ fn new_client(input: ClientInput) -> Result<NewClient, ApiError> {
             .transpose()
             .map_err(|e| ApiError::Invalid(e.0))?,
         require_verified_email: input.require_verified_email,
+        jwks: input
+            .jwks
+            .filter(|j| !j.is_null())
+            .map(|j| parse_public_jwks(j.to_string().as_bytes()))
+            .transpose()
+            .map_err(invalid)?,
+        jwks_uri: input.jwks_uri.filter(|u| !u.trim().is_empty()),
+        require_par: input.require_par,
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens,
     })
 }

@@ -48,6 +48,10 @@ pub fn client(c: &Client) -> ClientView {
         rate_limit_introspect_per_minute: c.rate_limit_introspect_per_minute,
         mfa: c.mfa.map(|m| m.as_str().to_string()),
         require_verified_email: c.require_verified_email,
+        jwks: c.jwks.as_ref().and_then(|j| serde_json::to_value(j).ok()),
+        jwks_uri: c.jwks_uri.clone(),
+        require_par: c.require_par,
+        dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         created_at: c.created_at,
         updated_at: c.updated_at,
     }

@@ -6,7 +6,8 @@ use secrecy::ExposeSecret;
 use super::Failure;
 use crate::domain::Invalid;
 use crate::domain::client::{
-    ClientType, DEFAULT_SCOPES, GrantType, NewClient, RedirectUri, parse_scope_token,
+    ClientType, DEFAULT_SCOPES, GrantType, NewClient, RedirectUri, TokenEndpointAuthMethod,
+    parse_public_jwks, parse_scope_token,
 };
 use crate::domain::mfa::MfaPolicy;
 use crate::manage::{self, Actor};
@@ -15,7 +16,7 @@ use crate::services::Services;
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its id and, for confidential clients, its secret (shown only once).
-    Add(ClientAddArgs),
+    Add(Box<ClientAddArgs>),
     /// List clients.
     List {
         #[arg(long)]
@@ -99,6 +100,23 @@ pub struct ClientAddArgs {
     /// Users with an unverified email address must verify it before logging in here.
     #[arg(long)]
     require_verified_email: bool,
+    /// How the client authenticates at the token endpoint: client_secret_basic (default of
+    /// confidential clients), client_secret_post, client_secret_jwt, private_key_jwt, or none
+    /// (public clients). Only the secret methods are given a secret.
+    #[arg(long, value_name = "METHOD")]
+    token_endpoint_auth_method: Option<String>,
+    /// A JWKS JSON document of the client's public keys (private_key_jwt, request objects).
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<std::path::PathBuf>,
+    /// Where the client publishes its public keys instead (https; http only on loopback).
+    #[arg(long, value_name = "URI")]
+    jwks_uri: Option<String>,
+    /// Accept only authorization requests pushed to /par first (RFC 9126).
+    #[arg(long)]
+    require_par: bool,
+    /// Issue only DPoP-bound access tokens (RFC 9449): token requests need a DPoP proof.
+    #[arg(long)]
+    dpop_bound_access_tokens: bool,
     #[arg(long)]
     json: bool,
 }
@@ -107,7 +125,7 @@ pub(super) async fn run(cmd: ClientCommand, services: &Services) -> Result<Strin
     match cmd {
         ClientCommand::Add(args) => {
             let json = args.json;
-            let new = new_client(args)?;
+            let new = new_client(*args)?;
             let registered = manage::clients::register(services, new, Actor::Cli).await?;
             let id = &registered.client.id;
             Ok(match (json, &registered.secret) {
@@ -202,6 +220,12 @@ fn per_minute_or_default(value: &str) -> Result<Option<i64>, Invalid> {
     })
 }
 
+fn read_jwks(path: &std::path::Path) -> Result<jsonwebtoken::jwk::JwkSet, Invalid> {
+    let raw = std::fs::read(path)
+        .map_err(|e| Invalid::new(format!("cannot read the JWKS file {}: {e}", path.display())))?;
+    parse_public_jwks(&raw).map_err(|e| Invalid::new(format!("{}: {}", path.display(), e.0)))
+}
+
 fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
     let client_type = if args.public {
         ClientType::Public
@@ -242,7 +266,22 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         backchannel_logout_uri: args.backchannel_logout_uri,
         require_pkce: args.require_pkce,
         refresh_idle_ttl_s: args.refresh_idle_timeout,
-        token_endpoint_auth_method: None,
+        token_endpoint_auth_method: args
+            .token_endpoint_auth_method
+            .as_deref()
+            .map(|raw| {
+                TokenEndpointAuthMethod::parse(raw).ok_or_else(|| {
+                    Invalid::new(format!(
+                        "unknown token endpoint auth method {raw:?}; expected client_secret_basic, \
+                         client_secret_post, client_secret_jwt, private_key_jwt or none"
+                    ))
+                })
+            })
+            .transpose()?,
+        jwks: args.jwks.as_deref().map(read_jwks).transpose()?,
+        jwks_uri: args.jwks_uri,
+        require_par: args.require_par,
+        dpop_bound_access_tokens: args.dpop_bound_access_tokens,
         access_token_ttl_s: None,
         refresh_token_ttl_s: None,
         rate_limit_token_per_minute: args.rate_limit_token,

@@ -65,32 +65,91 @@ impl GrantType {
     }
 }
 
-/// Client authentication at the token endpoint (OIDC Core §9, RFC 6749 §2.3.1).
+/// Client authentication at the token endpoint (OIDC Core §9, RFC 6749 §2.3.1, RFC 7523).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with HMAC keyed by the client's secret.
+    ClientSecretJwt,
+    /// A JWT signed with one of the client's registered private keys.
+    PrivateKeyJwt,
     None,
 }
 
 impl TokenEndpointAuthMethod {
+    pub const ALL: [Self; 5] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::ClientSecretJwt,
+        Self::PrivateKeyJwt,
+        Self::None,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "client_secret_basic" => Some(Self::ClientSecretBasic),
-            "client_secret_post" => Some(Self::ClientSecretPost),
-            "none" => Some(Self::None),
-            _ => None,
+        Self::ALL.into_iter().find(|m| m.as_str() == raw)
+    }
+
+    /// Whether the client proves a shared secret (and so is given one at registration).
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt
+        )
+    }
+}
+
+/// JWS algorithms of the client assertions this provider verifies (RFC 7523, OIDC Core §9):
+/// for `private_key_jwt` and, keyed by the secret, for `client_secret_jwt`.
+pub const CLIENT_ASSERTION_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+pub const CLIENT_SECRET_JWT_ALGS: [&str; 1] = ["HS256"];
+
+/// A client's JWK set as registered or published: public keys only, each of a kind this
+/// provider can verify with.
+pub fn parse_public_jwks(raw: &[u8]) -> Result<jsonwebtoken::jwk::JwkSet, Invalid> {
+    let value: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| Invalid::new(format!("the JWKS is not JSON: {e}")))?;
+    let keys = value["keys"]
+        .as_array()
+        .ok_or_else(|| Invalid::new("a JWKS is an object with a \"keys\" array"))?;
+    if keys.is_empty() || keys.len() > 20 {
+        return Err(Invalid::new("a JWKS must hold 1 to 20 keys"));
+    }
+    for key in keys {
+        // RFC 7518 §6: these members carry private or symmetric key material.
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|member| key.get(member).is_some())
+        {
+            return Err(Invalid::new(
+                "the JWKS holds private or symmetric key material; register public keys only",
+            ));
         }
     }
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(value)
+        .map_err(|e| Invalid::new(format!("the JWKS is not a valid JWK set: {e}")))?;
+    if let Some(key) = set
+        .keys
+        .iter()
+        .find(|k| jsonwebtoken::DecodingKey::from_jwk(k).is_err())
+    {
+        return Err(Invalid::new(format!(
+            "the JWKS key {:?} is not an RSA, P-256 or Ed25519 public key",
+            key.common.key_id.as_deref().unwrap_or("(no kid)")
+        )));
+    }
+    Ok(set)
 }
 
 /// A registered redirect URI: absolute, without fragment (RFC 6749 §3.1.2), and for
@@ -181,6 +240,18 @@ pub struct Client {
     /// Keyed hash of the secret, never the secret itself.
     #[serde(skip)]
     pub secret_hash: Option<String>,
+    /// The secret encrypted under the master key, kept only for `client_secret_jwt`: an
+    /// HMAC needs the secret itself.
+    #[serde(skip)]
+    pub secret_sealed: Option<Vec<u8>>,
+    /// The client's public keys (`private_key_jwt`, signed request objects), given inline…
+    pub jwks: Option<jsonwebtoken::jwk::JwkSet>,
+    /// …or published by the client at this URL.
+    pub jwks_uri: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    pub require_par: bool,
+    /// Access tokens must be bound to a DPoP key (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     pub redirect_uris: Vec<RedirectUri>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub backchannel_logout_uri: Option<String>,
@@ -230,6 +301,10 @@ impl Client {
             access_token_signing_alg: self.access_token_signing_alg.clone(),
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
             token_endpoint_auth_method: Some(self.token_endpoint_auth_method),
+            jwks: self.jwks.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            require_par: self.require_par,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             access_token_ttl_s: self.access_token_ttl_s,
             refresh_token_ttl_s: self.refresh_token_ttl_s,
             rate_limit_token_per_minute: self.rate_limit_token_per_minute,
@@ -263,6 +338,14 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<String>,
     /// `None`: the type's default (client_secret_basic, or none for public clients).
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// The client's public keys, inline (`private_key_jwt`); exclusive with `jwks_uri`.
+    pub jwks: Option<jsonwebtoken::jwk::JwkSet>,
+    /// Where the client publishes its public keys.
+    pub jwks_uri: Option<String>,
+    /// Refuse authorization requests that were not pushed (RFC 9126 §6).
+    pub require_par: bool,
+    /// Refuse token requests without a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     /// Lifetimes overriding the deployment's defaults.
     pub access_token_ttl_s: Option<i64>,
     pub refresh_token_ttl_s: Option<i64>,
@@ -326,11 +409,13 @@ impl NewClient {
             }
             (ClientType::Confidential, Some(TokenEndpointAuthMethod::None)) => {
                 return Err(Invalid::new(
-                    "a confidential client authenticates: use client_secret_basic or client_secret_post",
+                    "a confidential client authenticates: use client_secret_basic, client_secret_post, \
+                     client_secret_jwt or private_key_jwt",
                 ));
             }
             _ => {}
         }
+        self.validate_keys()?;
         for (name, limit) in [
             ("token", self.rate_limit_token_per_minute),
             ("introspection", self.rate_limit_introspect_per_minute),
@@ -357,6 +442,31 @@ impl NewClient {
             if !SIGNING_ALGS.contains(&alg.as_str()) {
                 return Err(Invalid::new(format!(
                     "unknown signing algorithm {alg:?}; expected RS256, ES256 or EdDSA"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// OIDC Registration §2: `jwks` and `jwks_uri` are exclusive; `private_key_jwt` needs one.
+    fn validate_keys(&self) -> Result<(), Invalid> {
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return Err(Invalid::new(
+                "give the client's keys inline (jwks) or by jwks_uri, not both",
+            ));
+        }
+        let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
+        if self.auth_method() == TokenEndpointAuthMethod::PrivateKeyJwt && !has_keys {
+            return Err(Invalid::new(
+                "private_key_jwt needs the client's public keys: a jwks or a jwks_uri",
+            ));
+        }
+        if let Some(uri) = &self.jwks_uri {
+            let parsed = Url::parse(uri).map_err(|e| Invalid::new(format!("jwks_uri {uri:?}: {e}")))?;
+            let allowed = parsed.scheme() == "https" || (parsed.scheme() == "http" && is_loopback(&parsed));
+            if !allowed || parsed.fragment().is_some() || parsed.username() != "" {
+                return Err(Invalid::new(format!(
+                    "jwks_uri {uri:?} must be an https URL (http only on loopback), without fragment or credentials"
                 )));
             }
         }

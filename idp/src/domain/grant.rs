@@ -21,6 +21,8 @@ pub struct Grant {
     /// When the user authenticated for this grant (user grants only).
     pub auth_time: Option<DateTime<Utc>>,
     pub amr: Vec<String>,
+    /// The DPoP key (RFC 7638 thumbprint) a public client's refresh tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An authorization code as stored: only its hash, bound to everything the token

@@ -94,7 +94,7 @@ pub async fn middleware(
                 .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
                 .insert_header((
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    "Authorization, Content-Type",
+                    "Authorization, Content-Type, DPoP",
                 ))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
         }
@@ -107,7 +107,7 @@ pub async fn middleware(
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("WWW-Authenticate, Retry-After"),
+            HeaderValue::from_static("WWW-Authenticate, Retry-After, DPoP-Nonce"),
         );
     }
     Ok(response)

@@ -168,6 +168,7 @@ mod tests {
                 redirect_uri_omitted: false,
                 acr: None,
                 account_action: None,
+                dpop_jkt: None,
             },
             login_sid: None,
             issued_at: now.timestamp(),

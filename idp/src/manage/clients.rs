@@ -1,11 +1,11 @@
 //! Registering, changing and removing clients.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{Actor, ManageError, record};
 use crate::audit::EventType;
 use crate::domain::Invalid;
-use crate::domain::client::{Client, ClientType, NewClient};
+use crate::domain::client::{Client, ClientType, NewClient, TokenEndpointAuthMethod};
 use crate::security::random;
 use crate::services::Services;
 
@@ -32,17 +32,19 @@ pub async fn register_as(
     actor: Actor,
 ) -> Result<Registered, ManageError> {
     new.validate()?;
-    let (secret, secret_hash) = match new.client_type {
-        ClientType::Confidential => {
-            let (secret, hash) = services.secrets.generate().map_err(internal)?;
-            (Some(secret), Some(hash))
-        }
-        ClientType::Public => (None, None),
+    let method = new.auth_method();
+    let (secret, secret_hash, secret_sealed) = if method.uses_secret() {
+        let (secret, hash) = services.secrets.generate().map_err(internal)?;
+        let sealed = seal_secret(services, &id, method, &secret)?;
+        (Some(secret), Some(hash), sealed)
+    } else {
+        (None, None, None)
     };
     let now = services.clock.now();
     let client = Client {
         id,
         secret_hash,
+        secret_sealed,
         theme: None,
         created_at: now,
         ..apply(None, new, now)
@@ -84,19 +86,29 @@ pub async fn update(
     Ok(client)
 }
 
-/// Gives a confidential client a new secret; the old one stops working at once.
+/// Gives a client that authenticates with a secret a new one; the old one stops working at
+/// once. A client switched to `client_secret_jwt` needs this: only then is its secret kept.
 pub async fn rotate_secret(
     services: &Services,
     client_id: &str,
     actor: Actor,
 ) -> Result<(Client, SecretString), ManageError> {
     let client = get(services, client_id).await?;
-    if client.client_type != ClientType::Confidential {
-        return Err(Invalid::new("a public client has no secret to rotate").into());
+    if !client.token_endpoint_auth_method.uses_secret() {
+        return Err(Invalid::new(format!(
+            "this client authenticates with {}, not with a secret",
+            client.token_endpoint_auth_method.as_str()
+        ))
+        .into());
     }
     let (secret, hash) = services.secrets.generate().map_err(internal)?;
+    let sealed = seal_secret(services, client_id, client.token_endpoint_auth_method, &secret)?;
     let now = services.clock.now();
-    if !services.store.set_client_secret(client_id, &hash, now).await? {
+    if !services
+        .store
+        .set_client_secret(client_id, &hash, sealed.as_deref(), now)
+        .await?
+    {
         return Err(ManageError::NotFound(format!("client {client_id:?}")));
     }
     services.clients.invalidate(client_id);
@@ -107,6 +119,7 @@ pub async fn rotate_secret(
     Ok((
         Client {
             secret_hash: Some(hash),
+            secret_sealed: sealed,
             updated_at: now,
             ..client
         },
@@ -154,12 +167,20 @@ pub async fn remove(services: &Services, client_id: &str, actor: Actor) -> Resul
 
 /// The client `new` describes, keeping what only `current` knows (id, secret, creation).
 fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono::Utc>) -> Client {
+    let method = new.auth_method();
     Client {
         id: current.map(|c| c.id.clone()).unwrap_or_default(),
         name: new.name.trim().to_string(),
         client_type: new.client_type,
         secret_hash: current.and_then(|c| c.secret_hash.clone()),
-        token_endpoint_auth_method: new.auth_method(),
+        secret_sealed: current
+            .and_then(|c| c.secret_sealed.clone())
+            .filter(|_| method == TokenEndpointAuthMethod::ClientSecretJwt),
+        jwks: new.jwks,
+        jwks_uri: new.jwks_uri,
+        require_par: new.require_par,
+        dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+        token_endpoint_auth_method: method,
         require_pkce: new.require_pkce || new.client_type == ClientType::Public,
         redirect_uris: new.redirect_uris,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
@@ -181,6 +202,25 @@ fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono:
         created_at: current.map_or(now, |c| c.created_at),
         updated_at: now,
     }
+}
+
+/// The secret encrypted under the master key, kept only for `client_secret_jwt` (the client
+/// id is the associated data: a sealed secret moved to another client does not open).
+fn seal_secret(
+    services: &Services,
+    client_id: &str,
+    method: TokenEndpointAuthMethod,
+    secret: &SecretString,
+) -> Result<Option<Vec<u8>>, ManageError> {
+    if method != TokenEndpointAuthMethod::ClientSecretJwt {
+        return Ok(None);
+    }
+    let plaintext = secrecy::SecretBox::new(Box::new(secret.expose_secret().as_bytes().to_vec()));
+    services
+        .client_secret_key
+        .encrypt(client_id, &plaintext)
+        .map(Some)
+        .map_err(|e| ManageError::Internal(e.to_string()))
 }
 
 fn internal(e: random::RandomError) -> ManageError {

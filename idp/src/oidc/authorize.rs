@@ -79,7 +79,29 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
         .map_err(|e| AuthorizeError::Page(e.into()))?
         .ok_or_else(|| AuthorizeError::Page(OAuthError::invalid_request("unknown client_id")))?;
     record_client_id(&client.id);
-    let mut request = request::validate(params, &client)?;
+    // RFC 9126 §4: a pushed request's parameters replace all but client_id. (Any other
+    // request_uri is refused by validation, back to the client.)
+    let pushed = match params
+        .get("request_uri")
+        .filter(|uri| uri.starts_with(super::par::REQUEST_URI_PREFIX))
+    {
+        Some(reference) => Some(
+            super::par::take(services, &client, reference)
+                .await
+                .map_err(AuthorizeError::Page)?,
+        ),
+        None => None,
+    };
+    let mut request = request::validate(pushed.as_ref().unwrap_or(params), &client)?;
+    if pushed.is_none() && client.require_par {
+        // RFC 9126 §6: this client's requests must be pushed.
+        return Err(AuthorizeError::Redirect {
+            error: OAuthError::invalid_request(
+                "this client must push its authorization requests to the PAR endpoint",
+            ),
+            target: Target::of(&request),
+        });
+    }
     let now = services.clock.now();
     if request.prompts("create") {
         // Initiating User Registration via OpenID Connect 1.0 §3: the registration page; a
@@ -256,6 +278,8 @@ pub async fn issue_code(
         revoked_at: None,
         auth_time: Some(session.auth_time),
         amr: session.amr.clone(),
+        // RFC 9449 §10: the code (and so the grant) is bound to this DPoP key.
+        dpop_jkt: request.dpop_jkt.clone(),
     };
     services.store.create_grant(&grant).await?;
     let (code, code_hash) = opaque_token(services)?;

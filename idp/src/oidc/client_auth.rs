@@ -1,11 +1,13 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9):
-//! `client_secret_basic`, `client_secret_post`, and `none` for public clients. A client
-//! may use only its registered method, and only one method per request.
+//! `client_secret_basic`, `client_secret_post`, `client_secret_jwt` and `private_key_jwt`
+//! (RFC 7523, in `client_assertion`), and `none` for public clients. A client may use only
+//! its registered method, and only one method per request.
 
 use actix_web::http::header::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::client_assertion::{self, JWT_BEARER};
 use super::error::OAuthError;
 use super::params::Params;
 use super::throttle::{self, Endpoint};
@@ -21,6 +23,8 @@ use crate::services::Services;
 pub struct Presented {
     pub client_id: String,
     pub secret: Option<String>,
+    /// A client assertion (RFC 7521 §4.2), for the JWT methods.
+    pub assertion: Option<String>,
     pub method: TokenEndpointAuthMethod,
 }
 
@@ -33,6 +37,19 @@ pub fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAut
         .map(|v| parse_basic(v.as_bytes()))
         .transpose()?;
     let body_secret = params.get("client_secret");
+    if let Some(assertion) = params.get("client_assertion") {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use only one client authentication method",
+            ));
+        }
+        return presented_assertion(assertion, params);
+    }
+    if params.contains("client_assertion_type") {
+        return Err(OAuthError::invalid_request(
+            "client_assertion_type without client_assertion",
+        ));
+    }
     match basic {
         Some((id, secret)) => {
             if body_secret.is_some() {
@@ -48,6 +65,7 @@ pub fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAut
             Ok(Presented {
                 client_id: id,
                 secret: Some(secret),
+                assertion: None,
                 method: TokenEndpointAuthMethod::ClientSecretBasic,
             })
         }
@@ -64,10 +82,36 @@ pub fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAut
             Ok(Presented {
                 client_id,
                 secret: body_secret.map(str::to_string),
+                assertion: None,
                 method,
             })
         }
     }
+}
+
+/// RFC 7521 §4.2: `client_assertion_type` names a JWT; `client_id`, when also given, must be
+/// the assertion's subject (RFC 7523 §3 item 2).
+fn presented_assertion(assertion: &str, params: &Params) -> Result<Presented, OAuthError> {
+    if params.get("client_assertion_type") != Some(JWT_BEARER) {
+        return Err(OAuthError::invalid_request(format!(
+            "client_assertion_type must be {JWT_BEARER}"
+        )));
+    }
+    let unverified = client_assertion::peek(assertion)?;
+    if params
+        .get("client_id")
+        .is_some_and(|id| id != unverified.client_id)
+    {
+        return Err(OAuthError::invalid_request(
+            "client_id does not match the client assertion's subject",
+        ));
+    }
+    Ok(Presented {
+        client_id: unverified.client_id,
+        secret: None,
+        assertion: Some(assertion.to_string()),
+        method: unverified.method,
+    })
 }
 
 /// RFC 7617 Basic credentials; id and secret are each form-urlencoded (RFC 6749 §2.3.1).
@@ -139,9 +183,10 @@ async fn authenticate(
         Some(client) if client.token_endpoint_auth_method != presented.method => {
             Err("authentication method not registered")
         }
-        Some(client) => match (&presented.secret, &client.secret_hash) {
-            (None, None) => Ok(()),
-            (Some(secret), Some(hash)) if services.secrets.verify(secret, hash) => Ok(()),
+        Some(client) => match (&presented.assertion, &presented.secret, &client.secret_hash) {
+            (Some(assertion), _, _) => client_assertion::verify(services, client, assertion).await,
+            (None, None, None) => Ok(()),
+            (None, Some(secret), Some(hash)) if services.secrets.verify(secret, hash) => Ok(()),
             _ => Err("bad secret"),
         },
     };
@@ -195,6 +240,7 @@ mod tests {
             Ok(Presented {
                 client_id: "a:b".into(),
                 secret: Some("p w%".into()),
+                assertion: None,
                 method: TokenEndpointAuthMethod::ClientSecretBasic
             })
         );

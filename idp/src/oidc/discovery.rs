@@ -36,6 +36,22 @@ pub const CLAIMS_SUPPORTED: [&str; 16] = [
     "email_verified",
 ];
 
+/// Client authentication methods (OIDC Core §9, RFC 7523); `none` last.
+const AUTH_METHODS: [&str; 5] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+];
+
+/// JWS algorithms of client assertions (RFC 8414 §2 `*_auth_signing_alg_values_supported`).
+fn auth_signing_algs() -> Vec<&'static str> {
+    let mut algs = crate::domain::client::CLIENT_SECRET_JWT_ALGS.to_vec();
+    algs.extend(crate::domain::client::CLIENT_ASSERTION_ALGS);
+    algs
+}
+
 /// The `prompt` values the authorization endpoint takes.
 pub fn prompt_values_supported(settings: &Settings) -> Vec<&'static str> {
     let mut values = vec!["none", "login", "consent", "select_account"];
@@ -56,9 +72,12 @@ impl Discovery {
             "userinfo_endpoint": url("/userinfo"),
             "jwks_uri": url("/jwks"),
             "revocation_endpoint": url("/revoke"),
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_signing_alg_values_supported": auth_signing_algs(),
             "introspection_endpoint": url("/introspect"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            // Introspection is for confidential clients only.
+            "introspection_endpoint_auth_methods_supported": &AUTH_METHODS[..4],
+            "introspection_endpoint_auth_signing_alg_values_supported": auth_signing_algs(),
             "introspection_signing_alg_values_supported": ["RS256"],
             "end_session_endpoint": url("/logout"),
             "backchannel_logout_supported": true,
@@ -70,14 +89,20 @@ impl Discovery {
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": auth_signing_algs(),
             "code_challenge_methods_supported": ["S256"],
+            // RFC 9449 §5.1: proofs at the token endpoint and userinfo.
+            "dpop_signing_alg_values_supported": crate::oidc::dpop::ALGS,
             "claims_supported": CLAIMS_SUPPORTED,
             "claim_types_supported": ["normal"],
             // The `claims` parameter is read for an essential `acr` (OIDC Core §5.5.1.1);
             // other requested claims follow the scopes.
             "claims_parameter_supported": true,
             "acr_values_supported": crate::domain::mfa::ACR_VALUES_SUPPORTED,
+            // RFC 9126 §5; a client may require it for itself (its `require_par`).
+            "pushed_authorization_request_endpoint": url("/par"),
+            "require_pushed_authorization_requests": false,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "require_request_uri_registration": false,

@@ -15,6 +15,8 @@ pub struct OAuthError {
     pub www_authenticate: Option<String>,
     /// Seconds for `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
+    /// A fresh nonce for `DPoP-Nonce` (RFC 9449 §8), with `use_dpop_nonce`.
+    pub dpop_nonce: Option<String>,
 }
 
 impl std::fmt::Display for OAuthError {
@@ -29,7 +31,7 @@ macro_rules! constructors {
     ($($name:ident => $code:literal, $status:ident;)+) => {
         impl OAuthError {
             $(pub fn $name(description: impl Into<String>) -> Self {
-                Self { code: $code, description: description.into(), status: StatusCode::$status, www_authenticate: None, retry_after: None }
+                Self { code: $code, description: description.into(), status: StatusCode::$status, www_authenticate: None, retry_after: None, dpop_nonce: None }
             })+
         }
     };
@@ -51,6 +53,11 @@ constructors! {
     unmet_authentication_requirements => "unmet_authentication_requirements", BAD_REQUEST;
     request_not_supported => "request_not_supported", BAD_REQUEST;
     request_uri_not_supported => "request_uri_not_supported", BAD_REQUEST;
+    // OIDC Core §6.2, RFC 9101 §7: a request_uri that is unknown, used or expired.
+    invalid_request_uri => "invalid_request_uri", BAD_REQUEST;
+    // RFC 9449 §5.2, §8.
+    invalid_dpop_proof => "invalid_dpop_proof", BAD_REQUEST;
+    use_dpop_nonce => "use_dpop_nonce", BAD_REQUEST;
     invalid_token => "invalid_token", UNAUTHORIZED;
     insufficient_scope => "insufficient_scope", FORBIDDEN;
     server_error => "server_error", INTERNAL_SERVER_ERROR;
@@ -70,6 +77,11 @@ impl OAuthError {
                 .with_status(StatusCode::TOO_MANY_REQUESTS);
         error.retry_after = Some(retry_after_s);
         error
+    }
+
+    pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        self.dpop_nonce = Some(nonce);
+        self
     }
 
     pub fn with_www_authenticate(mut self, value: impl Into<String>) -> Self {
@@ -118,6 +130,9 @@ impl ResponseError for OAuthError {
             .insert_header(("Pragma", "no-cache"));
         if let Some(challenge) = &self.www_authenticate {
             response.insert_header(("WWW-Authenticate", challenge.as_str()));
+        }
+        if let Some(nonce) = &self.dpop_nonce {
+            response.insert_header(("DPoP-Nonce", nonce.as_str()));
         }
         match self.retry_after {
             Some(seconds) => {

@@ -109,8 +109,21 @@ async fn access_token(services: &Services, token: &str) -> Result<Option<Value>,
     };
     let mut out = Map::new();
     out.insert("active".into(), json!(true));
-    out.insert("token_type".into(), json!("Bearer"));
-    for name in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti"] {
+    // RFC 9449 §6.2: a DPoP-bound token says so, with the key's thumbprint in `cnf`, so the
+    // resource server can check the proof that comes with it.
+    let bound = claims.get("cnf").is_some_and(|cnf| cnf.get("jkt").is_some());
+    out.insert("token_type".into(), json!(if bound { "DPoP" } else { "Bearer" }));
+    for name in [
+        "scope",
+        "client_id",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "jti",
+        "cnf",
+    ] {
         if let Some(value) = claims.get(name) {
             out.insert(name.into(), value.clone());
         }

@@ -2,13 +2,16 @@
 
 pub mod access_check;
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod grants;
 pub mod introspection;
 pub mod jwks;
 pub mod logout;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod request;
@@ -36,6 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::post().to(authorize::authorize))
     .route("/token", web::post().to(token::token))
     .route("/token", web::route().to(token::method_not_allowed))
+    .route("/par", web::post().to(par::push))
+    .route("/par", web::route().to(par::method_not_allowed))
     .route("/revoke", web::post().to(revocation::revoke))
     .route("/introspect", web::post().to(introspection::introspect))
     .route("/logout", web::get().to(logout::end_session))

@@ -21,7 +21,7 @@ pub enum ParamError {
     TooLong(String),
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Params(HashMap<String, String>);
 
 impl Params {

@@ -62,6 +62,9 @@ pub struct AuthRequest {
     /// Only for the built-in account page, and only until done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_action: Option<AccountAction>,
+    /// The DPoP key the code is bound to (RFC 9449 §10 `dpop_jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthRequest {
@@ -152,7 +155,8 @@ fn response_mode(params: &Params) -> Result<ResponseMode, OAuthError> {
     }
 }
 
-/// Step 4 (OIDC Core §6): request objects are not supported.
+/// Step 4 (OIDC Core §6): request objects are not supported, nor `request_uri` references
+/// other than the PAR endpoint's (whose parameters replaced them before validation).
 fn no_request_objects(params: &Params) -> Result<(), OAuthError> {
     if params.contains("request") {
         return Err(OAuthError::request_not_supported(
@@ -161,7 +165,7 @@ fn no_request_objects(params: &Params) -> Result<(), OAuthError> {
     }
     if params.contains("request_uri") {
         return Err(OAuthError::request_uri_not_supported(
-            "request_uri is not supported",
+            "request_uri is supported only from the pushed authorization request endpoint",
         ));
     }
     Ok(())
@@ -314,6 +318,24 @@ fn required_acr(params: &Params) -> Result<Option<String>, OAuthError> {
     Ok(wanted.filter(|acr| mfa::acr_level(acr) > mfa::acr_level(mfa::ACR_PASSWORD)))
 }
 
+/// Step 11 (RFC 9449 §10): `dpop_jkt` is a base64url SHA-256 thumbprint (43 characters).
+fn dpop_jkt(params: &Params) -> Result<Option<String>, OAuthError> {
+    match params.get("dpop_jkt") {
+        None => Ok(None),
+        Some(jkt)
+            if jkt.len() == 43
+                && jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Some(jkt.to_string()))
+        }
+        Some(_) => Err(OAuthError::invalid_request(
+            "dpop_jkt must be the base64url SHA-256 thumbprint of a key",
+        )),
+    }
+}
+
 /// Validates everything after the client was found. `client` must be the one `params` names.
 pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, AuthorizeError> {
     let redirect_uri = redirect_uri(params, client)?;
@@ -336,6 +358,7 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
     let prompt = prompt(params).map_err(to_client)?;
     let max_age = max_age(params).map_err(to_client)?;
     let acr = required_acr(params).map_err(to_client)?;
+    let dpop_jkt = dpop_jkt(params).map_err(to_client)?;
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -350,5 +373,6 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
         redirect_uri_omitted: params.get("redirect_uri").is_none(),
         acr,
         account_action: account_action(params, client),
+        dpop_jkt,
     })
 }

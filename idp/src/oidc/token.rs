@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::client_auth;
+use super::dpop;
 use super::error::OAuthError;
 use super::grants;
 use super::throttle::Endpoint;
@@ -46,12 +47,25 @@ pub async fn token(
             "this client may not use this grant type",
         ));
     }
+    // RFC 9449 §5: a proof binds the access token (and a public client's refresh token).
+    let token_url = format!("{}/token", services.settings.issuer_str());
+    let proof = dpop::verify(services, req.headers(), "POST", &token_url, None)
+        .await
+        .map_err(|e| e.at_token_endpoint(services))?;
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(OAuthError::invalid_request(
+            "this client's access tokens are DPoP-bound: send a DPoP proof",
+        ));
+    }
+    let proof = proof.as_ref();
     let response = match grant_type {
         GrantType::AuthorizationCode => {
-            grants::authorization_code::exchange(services, &client, &params, &meta).await?
+            grants::authorization_code::exchange(services, &client, &params, &meta, proof).await?
         }
-        GrantType::RefreshToken => grants::refresh_token::refresh(services, &client, &params, &meta).await?,
-        GrantType::ClientCredentials => grants::client_credentials::grant(services, &client, &params)?,
+        GrantType::RefreshToken => {
+            grants::refresh_token::refresh(services, &client, &params, &meta, proof).await?
+        }
+        GrantType::ClientCredentials => grants::client_credentials::grant(services, &client, &params, proof)?,
     };
     let grant = grant_type.as_str();
     metrics::counter!("idp_tokens_issued_total", "grant_type" => grant, "token_type" => "access_token")

@@ -37,6 +37,15 @@ pub struct AccessTokenClaims<'a> {
     pub acr: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amr: Option<&'a [String]>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 7800 confirmation claim with the RFC 9449 §6.1 `jkt` member.
+#[derive(Debug, Serialize)]
+pub struct Confirmation<'a> {
+    pub jkt: &'a str,
 }
 
 /// What an access token says: who, what for, and (for a user) how they authenticated.
@@ -47,11 +56,15 @@ pub struct AccessTokenFacts<'a> {
     pub sid: Option<&'a str>,
     /// The user's `auth_time` and `amr`; `None` for a client acting for itself.
     pub authentication: Option<(DateTime<Utc>, &'a [String])>,
+    /// The thumbprint of the DPoP key the token is bound to, if any.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 pub struct IssuedAccessToken {
     pub token: String,
     pub expires_in: i64,
+    /// `Bearer`, or `DPoP` for a token bound to a key (RFC 9449 §5.1).
+    pub token_type: &'static str,
 }
 
 /// The algorithm that signs this client's access tokens.
@@ -89,6 +102,7 @@ pub fn issue_access_token(
             .authentication
             .map(|(_, amr)| amr)
             .filter(|amr| !amr.is_empty()),
+        cnf: facts.dpop_jkt.map(|jkt| Confirmation { jkt }),
     };
     let alg = access_token_alg(services, client)?;
     // RFC 9068 §2.1: typ "at+jwt" tells access tokens from ID tokens.
@@ -100,6 +114,11 @@ pub fn issue_access_token(
     Ok(IssuedAccessToken {
         token,
         expires_in: ttl,
+        token_type: if facts.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
     })
 }
 

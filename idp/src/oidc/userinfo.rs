@@ -1,5 +1,6 @@
 //! The UserInfo endpoint (OIDC Core §5.3), GET and POST. The access token comes in the
-//! `Authorization: Bearer` header or, for POST, the form body (RFC 6750 §2.1–2.2), never both.
+//! `Authorization: Bearer` header or, for POST, the form body (RFC 6750 §2.1–2.2), never both;
+//! a DPoP-bound token comes as `Authorization: DPoP` with a proof of its key (RFC 9449 §7).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -26,7 +27,15 @@ fn invalid_token(description: &str) -> OAuthError {
     ))
 }
 
-fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
+/// How the token was presented.
+#[derive(Debug, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    /// RFC 9449 §7.1: `Authorization: DPoP`, with a proof in the `DPoP` header.
+    Dpop,
+}
+
+fn bearer(req: &HttpRequest, body: &[u8]) -> Result<(Scheme, String), OAuthError> {
     let header = req
         .headers()
         .get("authorization")
@@ -51,12 +60,59 @@ fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
         )),
         (Some(h), None) => match h.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                Ok(token.trim().to_string())
+                Ok((Scheme::Bearer, token.trim().to_string()))
+            }
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") && !token.trim().is_empty() => {
+                Ok((Scheme::Dpop, token.trim().to_string()))
             }
             _ => Err(invalid_token("malformed Authorization header")),
         },
-        (None, Some(token)) => Ok(token),
+        (None, Some(token)) => Ok((Scheme::Bearer, token)),
         (None, None) => Err(no_token()),
+    }
+}
+
+/// RFC 9449 §7: a DPoP-bound token is accepted only as `DPoP` with a valid proof by its key
+/// (never as a bearer token), and a `DPoP` presentation only of a token bound to the proof's key.
+async fn check_key_binding(
+    services: &crate::services::Services,
+    req: &HttpRequest,
+    scheme: Scheme,
+    token: &str,
+    claims: &super::access_check::Claims,
+) -> Result<(), OAuthError> {
+    let bound = claims
+        .get("cnf")
+        .and_then(|cnf| cnf.get("jkt"))
+        .and_then(Value::as_str);
+    let dpop_challenge = |description: &str| {
+        OAuthError::invalid_token(description.to_string()).with_www_authenticate(format!(
+            "DPoP error=\"invalid_token\", error_description=\"{description}\", algs=\"{}\"",
+            super::dpop::ALGS.join(" ")
+        ))
+    };
+    match (scheme, bound) {
+        (Scheme::Bearer, None) => Ok(()),
+        (Scheme::Bearer, Some(_)) => Err(dpop_challenge(
+            "the access token is DPoP-bound: present it with the DPoP scheme and a proof",
+        )),
+        (Scheme::Dpop, None) => Err(invalid_token("the access token is not DPoP-bound")),
+        (Scheme::Dpop, Some(jkt)) => {
+            let url = format!("{}/userinfo", services.settings.issuer_str());
+            let proof =
+                super::dpop::verify(services, req.headers(), req.method().as_str(), &url, Some(token))
+                    .await
+                    .map_err(|e| e.at_resource(services))?
+                    .ok_or_else(|| {
+                        super::dpop::ProofError::Invalid("a DPoP proof is required").at_resource(services)
+                    })?;
+            if proof.jkt != jkt {
+                return Err(dpop_challenge(
+                    "the DPoP proof is not by the key the token is bound to",
+                ));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -66,7 +122,7 @@ pub async fn userinfo(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     let services = &state.services;
-    let token = bearer(&req, &body)?;
+    let (scheme, token) = bearer(&req, &body)?;
     let claims = match check(services, &token).await {
         AccessCheck::Active(claims) => {
             // The client the (signature-verified) token was issued to.
@@ -86,6 +142,7 @@ pub async fn userinfo(
             return Err(OAuthError::unavailable(format!("deny-list unavailable: {cause}")));
         }
     };
+    check_key_binding(services, &req, scheme, &token, &claims).await?;
     let scope =
         Scopes::parse(claims.get("scope").and_then(Value::as_str).unwrap_or_default()).unwrap_or_default();
     if !scope.contains("openid") {

@@ -111,6 +111,8 @@ pub const SAVED_RESPONSE_ENCRYPTION: &str = "saved-token-response v1";
 pub const CSRF_KEY: &str = "interaction-and-csrf v1";
 pub const MFA_SECRET_ENCRYPTION: &str = "mfa-secret-encryption v1";
 pub const MAIL_ENCRYPTION: &str = "mail-outbox-encryption v1";
+pub const CLIENT_SECRET_ENCRYPTION: &str = "client-secret-encryption v1";
+pub const DPOP_NONCE_KEY: &str = "dpop-nonce v1";
 
 #[cfg(test)]
 mod tests {

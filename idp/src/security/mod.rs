@@ -1,6 +1,7 @@
 //! Security primitives, each with one home: randomness, the master key and what is derived
 //! from it, password hashing, client-secret hashing, signing keys.
 
+pub mod client_keys;
 pub mod client_secret;
 pub mod denylist;
 pub mod keyring;
@@ -12,4 +13,5 @@ pub mod random;
 pub mod ratelimit;
 pub mod recovery_codes;
 pub mod redis_connections;
+pub mod replay;
 pub mod totp;

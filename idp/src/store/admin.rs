@@ -84,9 +84,17 @@ pub trait AdminStore: Send + Sync {
     /// Forgets what the user consented to for a client (asked again next time); false when
     /// there was nothing.
     async fn delete_consent(&self, user_id: &str, client_id: &str) -> StoreResult<bool>;
-    /// Replaces a client's settings (not its id, type or secret). False when it does not exist.
+    /// Replaces a client's settings (not its id, type or secret hash; the sealed secret goes when
+    /// the client stops using client_secret_jwt). False when it does not exist.
     async fn update_client(&self, client: &Client) -> StoreResult<bool>;
-    async fn set_client_secret(&self, id: &str, secret_hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Sets a client's secret: its keyed hash and, for `client_secret_jwt`, the secret sealed.
+    async fn set_client_secret(
+        &self,
+        id: &str,
+        secret_hash: &str,
+        secret_sealed: Option<&[u8]>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Every signing key, removed ones included, newest first.
     async fn all_signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
     /// Events per `bucket_ms` bucket, type and outcome in [from, until).

@@ -182,6 +182,24 @@ pub trait DenialStore: Send + Sync {
     ) -> StoreResult<Vec<(i64, String, DateTime<Utc>)>>;
 }
 
+/// Pushed authorization requests (RFC 9126): stored by `/par`, taken once by `/authorize`.
+#[async_trait]
+pub trait PushedRequestStore: Send + Sync {
+    async fn insert_pushed_request(
+        &self,
+        reference_hash: &str,
+        client_id: &str,
+        params: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Removes the request and returns its client id and parameters, unless it has expired.
+    async fn take_pushed_request(
+        &self,
+        reference_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(String, String)>>;
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Records the event and returns its id.
@@ -252,6 +270,8 @@ pub trait GrantStore: Send + Sync {
     async fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
     /// Marks the grant and every refresh token under it revoked. False when it already was.
     async fn revoke_grant(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Binds a grant without a DPoP key to `jkt` (RFC 9449 §5); a bound grant keeps its key.
+    async fn bind_grant_dpop_key(&self, id: &str, jkt: &str) -> StoreResult<()>;
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Consumes the code atomically: of concurrent callers exactly one sees `First`.
     /// The code, used or not, without changing it.
@@ -348,6 +368,7 @@ pub trait Store:
     + mfa::MfaStore
     + account::AccountStore
     + DenialStore
+    + PushedRequestStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.

@@ -120,6 +120,11 @@ pub(crate) struct ClientRow {
     rate_limit_introspect_per_minute: Option<i64>,
     mfa: Option<String>,
     require_verified_email: bool,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    secret_sealed: Option<Vec<u8>>,
+    require_par: bool,
+    dpop_bound_access_tokens: bool,
 }
 
 macro_rules! client_columns {
@@ -128,7 +133,8 @@ macro_rules! client_columns {
     post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes, token_endpoint_auth_method, \
     id_token_signed_response_alg, access_token_signing_alg, first_party, require_pkce, access_token_ttl_s, \
     refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at, \
-    rate_limit_token_per_minute, rate_limit_introspect_per_minute, mfa, require_verified_email"
+    rate_limit_token_per_minute, rate_limit_introspect_per_minute, mfa, require_verified_email, \
+    jwks, jwks_uri, secret_sealed, require_par, dpop_bound_access_tokens"
     };
 }
 pub(crate) use client_columns;
@@ -167,6 +173,11 @@ impl TryFrom<ClientRow> for Client {
                 .transpose()
                 .map_err(|e| corrupt("client mfa", e))?,
             require_verified_email: r.require_verified_email,
+            jwks: r.jwks.as_deref().map(|j| from_json("jwks", j)).transpose()?,
+            jwks_uri: r.jwks_uri,
+            secret_sealed: r.secret_sealed,
+            require_par: r.require_par,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
             theme: r.theme,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
@@ -309,11 +320,13 @@ pub(crate) struct GrantRow {
     revoked_at: Option<i64>,
     auth_time: Option<i64>,
     amr: String,
+    dpop_jkt: Option<String>,
 }
 
 macro_rules! grant_columns {
     () => {
-        "id, client_id, user_id, session_id, scope, offline, created_at, expires_at, revoked_at, auth_time, amr"
+        "id, client_id, user_id, session_id, scope, offline, created_at, expires_at, revoked_at, auth_time, amr, \
+         dpop_jkt"
     };
 }
 pub(crate) use grant_columns;
@@ -334,6 +347,7 @@ impl TryFrom<GrantRow> for Grant {
             revoked_at: opt_time(r.revoked_at)?,
             auth_time: opt_time(r.auth_time)?,
             amr: from_json("amr", &r.amr)?,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -431,6 +445,7 @@ pub(crate) struct RefreshFamilyRow {
     g_revoked_at: Option<i64>,
     g_auth_time: Option<i64>,
     g_amr: String,
+    g_dpop_jkt: Option<String>,
     user_status: Option<String>,
 }
 
@@ -447,7 +462,7 @@ macro_rules! refresh_family_columns {
          g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.session_id AS g_session_id, \
          g.scope AS g_scope, g.offline AS g_offline, g.created_at AS g_created_at, \
          g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at, g.auth_time AS g_auth_time, \
-         g.amr AS g_amr, u.status AS user_status"
+         g.amr AS g_amr, g.dpop_jkt AS g_dpop_jkt, u.status AS user_status"
     };
 }
 pub(crate) use refresh_family_columns;
@@ -513,6 +528,7 @@ impl TryFrom<RefreshFamilyRow> for RefreshFamily {
             revoked_at: r.g_revoked_at,
             auth_time: r.g_auth_time,
             amr: r.g_amr,
+            dpop_jkt: r.g_dpop_jkt,
         };
         Ok(RefreshFamily {
             token: r.token.try_into()?,

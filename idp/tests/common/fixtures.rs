@@ -45,6 +45,18 @@ pub fn client(id: &str) -> Client {
         theme: None,
         // Not the default: the store must keep it.
         require_verified_email: true,
+        secret_sealed: Some(vec![0, 1, 2, 254, 255]),
+        jwks: Some(
+            serde_json::from_value(serde_json::json!({ "keys": [{
+                "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+            }]}))
+            .unwrap(),
+        ),
+        jwks_uri: Some("https://app.example.com/jwks".into()),
+        require_par: true,
+        dpop_bound_access_tokens: true,
         created_at: t0(),
         updated_at: t0(),
     }

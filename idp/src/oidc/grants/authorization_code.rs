@@ -3,11 +3,12 @@
 
 use super::{Authentication, active_user, issues_refresh_token, new_refresh_token, user_tokens};
 use crate::audit::{EventType, Outcome, SecurityEvent};
-use crate::domain::client::Client;
+use crate::domain::client::{Client, ClientType};
 use crate::domain::grant::{AuthorizationCode, CodeUse};
 use crate::domain::scope::Scopes;
 use crate::http::meta::RequestMeta;
 use crate::manage::record;
+use crate::oidc::dpop::Proof;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::oidc::pkce;
@@ -19,6 +20,7 @@ pub async fn exchange(
     client: &Client,
     params: &Params,
     meta: &RequestMeta,
+    dpop: Option<&Proof>,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params
         .get("code")
@@ -50,12 +52,30 @@ pub async fn exchange(
         .await?
         .filter(|g| g.revoked_at.is_none())
         .ok_or_else(|| OAuthError::invalid_grant("the grant has been revoked"))?;
+    let dpop_jkt = dpop.map(|p| p.jkt.as_str());
+    // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof by that key.
+    if grant
+        .dpop_jkt
+        .as_deref()
+        .is_some_and(|bound| dpop_jkt != Some(bound))
+    {
+        return Err(OAuthError::invalid_grant(
+            "the code is bound to a DPoP key this request does not prove",
+        ));
+    }
     // One conditional update decides which of concurrent redemptions wins.
     let code = match services.store.consume_code(&code_hash, now).await? {
         CodeUse::First(code) => code,
         CodeUse::Unknown => return Err(OAuthError::invalid_grant("the code is invalid")),
         CodeUse::Replayed(code) => return Err(replayed(services, client, &code, meta).await),
     };
+    // RFC 9449 §5: a public client's refresh tokens are bound to the key of its first proof.
+    if let Some(jkt) = dpop_jkt
+        && grant.dpop_jkt.is_none()
+        && client.client_type == ClientType::Public
+    {
+        services.store.bind_grant_dpop_key(&grant.id, jkt).await?;
+    }
     let scope = Scopes::parse(&code.scope).unwrap_or_default();
     let refresh = if issues_refresh_token(client, &scope) {
         let (token, record) = new_refresh_token(services, &grant, &scope, 1, None, now)?;
@@ -70,6 +90,7 @@ pub async fn exchange(
         auth_time: code.auth_time,
         amr: &code.amr,
         nonce: code.nonce.as_deref(),
+        dpop_jkt,
     };
     user_tokens(services, client, &grant, &scope, &auth, refresh, now)
 }

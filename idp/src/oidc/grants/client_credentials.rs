@@ -3,6 +3,7 @@
 
 use crate::domain::client::{Client, ClientType};
 use crate::domain::scope::Scopes;
+use crate::oidc::dpop::Proof;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::oidc::token::TokenResponse;
@@ -12,7 +13,12 @@ use crate::services::Services;
 /// Scopes that only make sense with a user.
 const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
-pub fn grant(services: &Services, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+pub fn grant(
+    services: &Services,
+    client: &Client,
+    params: &Params,
+    dpop: Option<&Proof>,
+) -> Result<TokenResponse, OAuthError> {
     if client.client_type != ClientType::Confidential {
         return Err(OAuthError::unauthorized_client(
             "client_credentials requires a confidential client",
@@ -45,11 +51,12 @@ pub fn grant(services: &Services, client: &Client, params: &Params) -> Result<To
         grant_id: None,
         sid: None,
         authentication: None,
+        dpop_jkt: dpop.map(|p| p.jkt.as_str()),
     };
     let access = issue_access_token(services, client, &facts, now)?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer".into(),
+        token_type: access.token_type.into(),
         expires_in: access.expires_in,
         scope: scope_text,
         refresh_token: None,

@@ -21,6 +21,8 @@ pub struct Authentication<'a> {
     pub auth_time: DateTime<Utc>,
     pub amr: &'a [String],
     pub nonce: Option<&'a str>,
+    /// The DPoP key of this token request (RFC 9449), to bind the access token to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Access token, ID token (for `openid`) and, when the grant allows it, a refresh token.
@@ -43,6 +45,7 @@ pub fn user_tokens(
             grant_id: Some(&grant.id),
             sid: auth.sid,
             authentication: Some((auth.auth_time, auth.amr)),
+            dpop_jkt: auth.dpop_jkt,
         },
         now,
     )?;
@@ -65,7 +68,7 @@ pub fn user_tokens(
     };
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer".into(),
+        token_type: access.token_type.into(),
         expires_in: access.expires_in,
         scope: scope_text,
         refresh_token: refresh,

@@ -10,11 +10,12 @@ use secrecy::SecretBox;
 
 use super::{Authentication, new_refresh_token, user_tokens};
 use crate::audit::{EventType, Outcome, SecurityEvent};
-use crate::domain::client::Client;
+use crate::domain::client::{Client, ClientType};
 use crate::domain::grant::{RefreshState, RefreshToken};
 use crate::domain::scope::Scopes;
 use crate::http::meta::RequestMeta;
 use crate::manage::record;
+use crate::oidc::dpop::Proof;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::oidc::revocation::revoke_grant;
@@ -32,6 +33,7 @@ pub async fn refresh(
     client: &Client,
     params: &Params,
     meta: &RequestMeta,
+    dpop: Option<&Proof>,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params
         .get("refresh_token")
@@ -42,8 +44,12 @@ pub async fn refresh(
     // the database checks and rotates in one step, and the tokens are signed after it.
     // Within a reuse window the answer must be saved with the rotation, and a narrowed scope
     // must be checked first, so those sign first and then compare-and-set.
-    if client.refresh_reuse_window_s == 0 && params.get("scope").is_none() {
-        return rotate_then_sign(services, client, &hash, meta, now).await;
+    // A public client's token may be bound to a DPoP key, checked before it rotates.
+    if client.refresh_reuse_window_s == 0
+        && params.get("scope").is_none()
+        && client.client_type != ClientType::Public
+    {
+        return rotate_then_sign(services, client, &hash, meta, now, dpop).await;
     }
     // One read: the token, its grant and the grant's user.
     let family = services
@@ -54,6 +60,7 @@ pub async fn refresh(
     if check(&family, client, now)? == Presented::Retired {
         return retired_token(services, client, &family.token, meta, now).await;
     }
+    check_dpop_binding(client, &family, dpop)?;
     let token = &family.token;
     // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
     let granted = Scopes::parse(&token.scope).unwrap_or_default();
@@ -78,7 +85,7 @@ pub async fn refresh(
         Some(hash.clone()),
         now,
     )?;
-    let response = family_tokens(services, client, &family, &scope, new_token, now)?;
+    let response = family_tokens(services, client, &family, &scope, new_token, now, dpop)?;
     let saved = if client.refresh_reuse_window_s > 0 {
         Some(seal(services, &hash, &response)?)
     } else {
@@ -103,6 +110,7 @@ async fn rotate_then_sign(
     hash: &str,
     meta: &RequestMeta,
     now: DateTime<Utc>,
+    dpop: Option<&Proof>,
 ) -> Result<TokenResponse, OAuthError> {
     let (new_token, successor_hash) = opaque_token(services)?;
     let attempt = services
@@ -127,7 +135,25 @@ async fn rotate_then_sign(
     }
     metrics::counter!("idp_refresh_rotations_total").increment(1);
     let scope = Scopes::parse(&family.token.scope).unwrap_or_default();
-    family_tokens(services, client, family, &scope, new_token, now)
+    family_tokens(services, client, family, &scope, new_token, now, dpop)
+}
+
+/// RFC 9449 §5: a public client's refresh token bound to a DPoP key is used only with a
+/// proof by that key (a confidential client's tokens are not bound: it authenticates).
+fn check_dpop_binding(
+    client: &Client,
+    family: &RefreshFamily,
+    dpop: Option<&Proof>,
+) -> Result<(), OAuthError> {
+    let bound = family.grant.dpop_jkt.as_deref();
+    if client.client_type == ClientType::Public
+        && bound.is_some_and(|jkt| dpop.map(|p| p.jkt.as_str()) != Some(jkt))
+    {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to a DPoP key this request does not prove",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -179,6 +205,7 @@ fn family_tokens(
     scope: &Scopes,
     refresh_token: String,
     now: DateTime<Utc>,
+    dpop: Option<&Proof>,
 ) -> Result<TokenResponse, OAuthError> {
     let grant = &family.grant;
     let user_id = grant.user_id.as_deref().ok_or_else(invalid)?;
@@ -188,6 +215,7 @@ fn family_tokens(
         auth_time: grant.auth_time.unwrap_or(grant.created_at),
         amr: &grant.amr,
         nonce: None,
+        dpop_jkt: dpop.map(|p| p.jkt.as_str()),
     };
     user_tokens(services, client, grant, scope, &auth, Some(refresh_token), now)
 }

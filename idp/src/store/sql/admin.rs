@@ -221,7 +221,8 @@ macro_rules! impl_admin_store {
                      require_pkce = $11, access_token_ttl_s = $12, refresh_token_ttl_s = $13, \
                      refresh_idle_ttl_s = $14, refresh_reuse_window_s = $15, updated_at = $16, \
                      rate_limit_token_per_minute = $17, rate_limit_introspect_per_minute = $18, mfa = $19, \
-                     require_verified_email = $20 WHERE id = $21",
+                     require_verified_email = $20, jwks = $21, jwks_uri = $22, secret_sealed = $23, require_par = $24, \
+                     dpop_bound_access_tokens = $25 WHERE id = $26",
                 )
                 .bind(&c.name)
                 .bind(rows::json(&c.redirect_uris))
@@ -243,6 +244,11 @@ macro_rules! impl_admin_store {
                 .bind(c.rate_limit_introspect_per_minute)
                 .bind(c.mfa.map(|m| m.as_str()))
                 .bind(c.require_verified_email)
+                .bind(c.jwks.as_ref().map(rows::json))
+                .bind(c.jwks_uri.as_deref())
+                .bind(c.secret_sealed.as_deref())
+                .bind(c.require_par)
+                .bind(c.dpop_bound_access_tokens)
                 .bind(&c.id)
                 .execute(&self.pool)
                 .await
@@ -254,14 +260,17 @@ macro_rules! impl_admin_store {
                 &self,
                 id: &str,
                 secret_hash: &str,
+                secret_sealed: Option<&[u8]>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<bool> {
                 let done = sqlx::query(
-                    "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3 AND client_type = 'confidential'",
+                    "UPDATE clients SET secret_hash = $1, secret_sealed = $4, updated_at = $2 \
+                     WHERE id = $3 AND client_type = 'confidential'",
                 )
                 .bind(secret_hash)
                 .bind($crate::store::rows::ms(now))
                 .bind(id)
+                .bind(secret_sealed)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::map_sqlx)?;

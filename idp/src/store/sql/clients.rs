@@ -13,7 +13,7 @@ macro_rules! impl_client_store {
                     "INSERT INTO clients (",
                     $crate::store::rows::client_columns!(),
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
                 ))
                 .bind(&c.id)
                 .bind(&c.name)
@@ -40,6 +40,11 @@ macro_rules! impl_client_store {
                 .bind(c.rate_limit_introspect_per_minute)
                 .bind(c.mfa.map(|m| m.as_str()))
                 .bind(c.require_verified_email)
+                .bind(c.jwks.as_ref().map(rows::json))
+                .bind(c.jwks_uri.as_deref())
+                .bind(c.secret_sealed.as_deref())
+                .bind(c.require_par)
+                .bind(c.dpop_bound_access_tokens)
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)?;

@@ -9,7 +9,7 @@ macro_rules! impl_grant_store {
                 sqlx::query(concat!(
                     "INSERT INTO grants (",
                     $crate::store::rows::grant_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ))
                 .bind(&g.id)
                 .bind(&g.client_id)
@@ -22,10 +22,21 @@ macro_rules! impl_grant_store {
                 .bind(g.revoked_at.map(rows::ms))
                 .bind(g.auth_time.map(rows::ms))
                 .bind(rows::json(&g.amr))
+                .bind(g.dpop_jkt.as_deref())
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)?;
                 Ok(())
+            }
+
+            async fn bind_grant_dpop_key(&self, id: &str, jkt: &str) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE grants SET dpop_jkt = $1 WHERE id = $2 AND dpop_jkt IS NULL")
+                    .bind(jkt)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)
+                    .map(|_| ())
             }
 
             async fn find_grant(&self, id: &str) -> $crate::store::StoreResult<Option<$crate::domain::grant::Grant>> {
@@ -198,7 +209,7 @@ macro_rules! impl_grant_store {
             ) -> $crate::store::StoreResult<Vec<(&'static str, u64)>> {
                 use $crate::store::{map_sqlx, rows};
                 // Bounded batches keep each statement short, so cleanup never holds long locks.
-                const STATEMENTS: [(&str, &str); 8] = [
+                const STATEMENTS: [(&str, &str); 9] = [
                     ("authorization_codes", "DELETE FROM authorization_codes WHERE code_hash IN \
                         (SELECT code_hash FROM authorization_codes WHERE expires_at < $1 LIMIT $2)"),
                     ("refresh_tokens", "DELETE FROM refresh_tokens WHERE token_hash IN \
@@ -214,6 +225,8 @@ macro_rules! impl_grant_store {
                         (SELECT id FROM mail_outbox WHERE expires_at < $1 LIMIT $2)"),
                     ("denials", "DELETE FROM denials WHERE id IN \
                         (SELECT id FROM denials WHERE until_at < $1 LIMIT $2)"),
+                    ("pushed_requests", "DELETE FROM pushed_requests WHERE reference_hash IN \
+                        (SELECT reference_hash FROM pushed_requests WHERE expires_at < $1 LIMIT $2)"),
                 ];
                 let mut counts = Vec::new();
                 for (table, statement) in STATEMENTS {

@@ -13,6 +13,7 @@ mod grants;
 mod keys;
 mod login_failures;
 mod mfa;
+mod pushed_requests;
 mod sessions;
 mod users;
 
@@ -26,6 +27,7 @@ pub(crate) use grants::impl_grant_store;
 pub(crate) use keys::impl_key_store;
 pub(crate) use login_failures::impl_login_failure_store;
 pub(crate) use mfa::impl_mfa_store;
+pub(crate) use pushed_requests::impl_pushed_request_store;
 pub(crate) use sessions::impl_session_store;
 pub(crate) use users::impl_user_store;
 
@@ -45,6 +47,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_mfa_store!($store, $db);
         $crate::store::sql::impl_account_store!($store, $db);
         $crate::store::sql::impl_denial_store!($store, $db);
+        $crate::store::sql::impl_pushed_request_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -1,0 +1,152 @@
+//! An independent, certified relying party against this provider: panva's `openid-client`
+//! (npm, pinned in `e2e/openid-client/package-lock.json`, installed by
+//! `scripts/install-tools.sh --test`). Its Node script does every protocol step (discovery,
+//! PAR, client assertions, the code exchange with its own ID token checks, userinfo,
+//! refresh, introspection); the test does the browser's part in between.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Backend, PASSWORD, REDIRECT, TestApp, spawn_app};
+use serde_json::Value;
+
+fn script_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../e2e/openid-client")
+}
+
+/// Runs `node rp.mjs <args>` with `env`; returns its JSON answer and whether it succeeded.
+async fn rp(args: &[&str], env: &[(&str, &str)]) -> (bool, Value) {
+    let dir = script_dir();
+    assert!(
+        dir.join("node_modules/openid-client").exists(),
+        "openid-client is not installed: run scripts/install-tools.sh --test"
+    );
+    let output = tokio::process::Command::new("node")
+        .arg("rp.mjs")
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "rp.mjs {args:?} printed no JSON: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), answer)
+}
+
+/// The whole code flow: the script builds the authorization URL (pushing the request when
+/// `par`), the browser logs in, the script finishes.
+async fn code_flow(app: &TestApp, env: &[(&str, &str)], username: &str) -> Value {
+    let state = tempfile::NamedTempFile::new().unwrap();
+    let state_path = state.path().to_str().unwrap();
+    let (ok, started) = rp(&["authorize", state_path], env).await;
+    assert!(ok, "authorize: {started}");
+    let url = started["url"].as_str().unwrap();
+    let browser = app.browser();
+    let callback = browser
+        .log_in_and_consent(browser.visit(url).await, username, PASSWORD)
+        .await
+        .client_url();
+    let mut env = env.to_vec();
+    let callback = callback.to_string();
+    env.push(("CALLBACK_URL", &callback));
+    let (ok, finished) = rp(&["callback", state_path], &env).await;
+    assert!(ok, "callback: {finished}");
+    finished
+}
+
+async fn par_with_private_key_jwt_passes_openid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user("alice").await;
+    let (ok, keys) = rp(&["keygen"], &[]).await;
+    assert!(ok);
+    let jwks = serde_json::from_value(keys["jwks"].clone()).unwrap();
+    let client = app
+        .add_client(false, |c| {
+            c.token_endpoint_auth_method = Some(idp::domain::client::TokenEndpointAuthMethod::PrivateKeyJwt);
+            c.jwks = Some(jwks);
+            c.require_par = true;
+        })
+        .await;
+    let private = keys["private"].to_string();
+    let env = [
+        ("ISSUER", app.base.as_str()),
+        ("CLIENT_ID", client.id.as_str()),
+        ("REDIRECT_URI", REDIRECT),
+        ("AUTH", "private_key_jwt"),
+        ("PRIVATE_JWK", private.as_str()),
+        ("PAR", "1"),
+    ];
+    let result = code_flow(&app, &env, "alice").await;
+    assert_eq!(result["id_token_claims"]["sub"], user.id.to_string());
+    assert_eq!(result["userinfo"]["preferred_username"], "alice");
+    assert_eq!(result["refreshed"], true);
+    assert_eq!(result["introspection"]["active"], true);
+    assert_eq!(result["introspection"]["client_id"], client.id);
+
+    // The same client without PAR is refused, as it registered.
+    let no_par: Vec<(&str, &str)> = env.iter().copied().filter(|(k, _)| *k != "PAR").collect();
+    let state = tempfile::NamedTempFile::new().unwrap();
+    let (_, started) = rp(&["authorize", state.path().to_str().unwrap()], &no_par).await;
+    let browser = app.browser();
+    let refused = browser.visit(started["url"].as_str().unwrap()).await.client_url();
+    assert!(
+        refused
+            .query_pairs()
+            .any(|(k, v)| k == "error" && v == "invalid_request")
+    );
+}
+
+async fn client_secret_jwt_and_basic_pass_openid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.add_user("bob").await;
+    for method in ["client_secret_jwt", "client_secret_basic", "client_secret_post"] {
+        let auth = idp::domain::client::TokenEndpointAuthMethod::parse(method).unwrap();
+        let client = app
+            .add_client(false, |c| {
+                c.token_endpoint_auth_method = Some(auth);
+                c.grant_types
+                    .push(idp::domain::client::GrantType::ClientCredentials);
+            })
+            .await;
+        let secret = client.secret.clone().unwrap();
+        let env = [
+            ("ISSUER", app.base.as_str()),
+            ("CLIENT_ID", client.id.as_str()),
+            ("REDIRECT_URI", REDIRECT),
+            ("AUTH", method),
+            ("CLIENT_SECRET", secret.as_str()),
+            ("PAR", "1"),
+            ("SCOPE", "openid profile offline_access"),
+        ];
+        let result = code_flow(&app, &env, "bob").await;
+        assert_eq!(result["userinfo"]["preferred_username"], "bob", "{method}");
+        assert_eq!(result["refreshed"], true, "{method}");
+        // A client acting for itself: no user scopes, so none asked.
+        let (ok, token) = rp(&["client-credentials"], &[&env[..], &[("SCOPE", "")]].concat()).await;
+        assert!(ok, "{method}: {token}");
+        assert!(
+            token["token_type"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case("bearer"),
+            "{method}: {token}"
+        );
+
+        // A wrong secret is refused, with the error the library reports as the server's.
+        let wrong = [&env[..2], &[("AUTH", method), ("CLIENT_SECRET", "wrong")]].concat();
+        let (ok, answer) = rp(&["client-credentials"], &wrong).await;
+        assert!(!ok);
+        assert_eq!(answer["error"], "invalid_client", "{method}: {answer}");
+    }
+}
+
+on_both_backends!(
+    par_with_private_key_jwt_passes_openid_client,
+    client_secret_jwt_and_basic_pass_openid_client,
+);
