@@ -8,7 +8,8 @@
 //
 // Configuration comes from the environment: ISSUER, CLIENT_ID, REDIRECT_URI, SCOPE,
 // AUTH (client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none),
-// CLIENT_SECRET, PRIVATE_JWK (JSON), PAR=1 (push the authorization request), CALLBACK_URL.
+// CLIENT_SECRET, PRIVATE_JWK (JSON), PAR=1 (push the authorization request), JAR=1 (sign it
+// as a request object with PRIVATE_JWK), CALLBACK_URL.
 // Errors print {"error": ..., "error_description": ...} and exit 1.
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,17 +17,19 @@ import * as client from 'openid-client';
 
 const env = (name, fallback) => process.env[name] ?? fallback;
 
+async function privateKey() {
+  const jwk = JSON.parse(env('PRIVATE_JWK'));
+  const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  return { key, kid: jwk.kid };
+}
+
 async function clientAuth() {
   switch (env('AUTH', 'client_secret_basic')) {
     case 'client_secret_basic': return client.ClientSecretBasic(env('CLIENT_SECRET'));
     case 'client_secret_post': return client.ClientSecretPost(env('CLIENT_SECRET'));
     case 'client_secret_jwt': return client.ClientSecretJwt(env('CLIENT_SECRET'));
     case 'none': return client.None();
-    case 'private_key_jwt': {
-      const jwk = JSON.parse(env('PRIVATE_JWK'));
-      const key = await crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
-      return client.PrivateKeyJwt({ key, kid: jwk.kid });
-    }
+    case 'private_key_jwt': return client.PrivateKeyJwt(await privateKey());
     default: throw new Error(`unknown AUTH ${env('AUTH')}`);
   }
 }
@@ -61,9 +64,13 @@ async function authorize(stateFile) {
     state,
     nonce,
   };
+  // A signed request object (RFC 9101) carries the parameters; pushed, it goes in the push.
+  const signed = env('JAR') === '1'
+    ? (await client.buildAuthorizationUrlWithJAR(config, parameters, await privateKey())).searchParams
+    : parameters;
   const url = env('PAR') === '1'
-    ? await client.buildAuthorizationUrlWithPAR(config, parameters)
-    : client.buildAuthorizationUrl(config, parameters);
+    ? await client.buildAuthorizationUrlWithPAR(config, signed)
+    : client.buildAuthorizationUrl(config, signed);
   writeFileSync(stateFile, JSON.stringify({ verifier, state, nonce }));
   return { url: url.href };
 }

@@ -84,6 +84,11 @@ async fn par_with_private_key_jwt_passes_openid_client(backend: Backend) {
     ];
     let result = code_flow(&app, &env, "alice").await;
     assert_eq!(result["id_token_claims"]["sub"], user.id.to_string());
+    // The same request signed as a request object (JAR) inside the push.
+    let signed = [&env[..], &[("JAR", "1")]].concat();
+    let jar = code_flow(&app, &signed, "alice").await;
+    assert_eq!(jar["id_token_claims"]["sub"], user.id.to_string());
+    assert_eq!(jar["refreshed"], true);
     assert_eq!(result["userinfo"]["preferred_username"], "alice");
     assert_eq!(result["refreshed"], true);
     assert_eq!(result["introspection"]["active"], true);

@@ -101,8 +101,9 @@ async fn protocol_errors_after_the_client_is_known_go_back_to_the_client(backend
             "invalid_request",
         ),
         (
+            // An unsigned request object (alg none) is never accepted (RFC 9101 §6.1).
             authorize_query(id, "&request=eyJhbGciOiJub25lIn0.e30."),
-            "request_not_supported",
+            "invalid_request_object",
         ),
         (
             authorize_query(id, "&request_uri=https%3A%2F%2Fx.example%2Fr"),
@@ -213,7 +214,7 @@ async fn discovery_describes_exactly_what_is_implemented(backend: Backend) {
         doc["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
     );
-    assert_eq!(doc["request_parameter_supported"], false);
+    assert_eq!(doc["request_parameter_supported"], true);
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     for alg in ["RS256", "ES256", "EdDSA"] {
         assert!(

@@ -81,6 +81,9 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
     record_client_id(&client.id);
     // RFC 9126 §4: a pushed request's parameters replace all but client_id. (Any other
     // request_uri is refused by validation, back to the client.)
+    let from_par = params
+        .get("request_uri")
+        .is_some_and(|uri| uri.starts_with(super::par::REQUEST_URI_PREFIX));
     let pushed = match params
         .get("request_uri")
         .filter(|uri| uri.starts_with(super::par::REQUEST_URI_PREFIX))
@@ -92,8 +95,18 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
         ),
         None => None,
     };
-    let mut request = request::validate(pushed.as_ref().unwrap_or(params), &client)?;
-    if pushed.is_none() && client.require_par {
+    let params = match pushed {
+        // A pushed request's object was verified when it was pushed.
+        Some(pushed) => pushed,
+        None => super::request_object::resolve(services, &client, params)
+            .await
+            .map_err(|error| match request::outer_target(params, &client) {
+                Some(target) => AuthorizeError::Redirect { error, target },
+                None => AuthorizeError::Page(error),
+            })?,
+    };
+    let mut request = request::validate(&params, &client)?;
+    if !from_par && client.require_par {
         // RFC 9126 §6: this client's requests must be pushed.
         return Err(AuthorizeError::Redirect {
             error: OAuthError::invalid_request(

@@ -103,7 +103,9 @@ impl Discovery {
             // RFC 9126 §5; a client may require it for itself (its `require_par`).
             "pushed_authorization_request_endpoint": url("/par"),
             "require_pushed_authorization_requests": false,
-            "request_parameter_supported": false,
+            // RFC 9101: signed request objects by value (and inside pushed requests).
+            "request_parameter_supported": true,
+            "request_object_signing_alg_values_supported": crate::domain::client::CLIENT_ASSERTION_ALGS,
             "request_uri_parameter_supported": false,
             "require_request_uri_registration": false,
             "authorization_response_iss_parameter_supported": true,

@@ -55,6 +55,7 @@ constructors! {
     request_uri_not_supported => "request_uri_not_supported", BAD_REQUEST;
     // OIDC Core §6.2, RFC 9101 §7: a request_uri that is unknown, used or expired.
     invalid_request_uri => "invalid_request_uri", BAD_REQUEST;
+    invalid_request_object => "invalid_request_object", BAD_REQUEST;
     // RFC 9449 §5.2, §8.
     invalid_dpop_proof => "invalid_dpop_proof", BAD_REQUEST;
     use_dpop_nonce => "use_dpop_nonce", BAD_REQUEST;

@@ -15,6 +15,7 @@ pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod request;
+pub mod request_object;
 pub mod revocation;
 pub mod throttle;
 pub mod token;

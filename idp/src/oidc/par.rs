@@ -40,6 +40,9 @@ pub async fn push(
             "request_uri cannot be pushed (RFC 9126 §2.1)",
         ));
     }
+    // §3: a signed request object inside the push is verified now and replaced by its
+    // parameters (RFC 9101 §6.3).
+    let params = super::request_object::resolve(services, &client, &params).await?;
     // §2.1: validated as the authorization endpoint would, but answered here, in JSON.
     request::validate(&params, &client).map_err(|e| match e {
         AuthorizeError::Page(error) | AuthorizeError::Redirect { error, .. } => error,

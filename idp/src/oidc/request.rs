@@ -145,6 +145,17 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<String, AuthorizeErr
     }
 }
 
+/// Where to report a request object that fails verification: the registered redirect URI
+/// given beside it, if any (never one from inside an object that did not verify).
+pub fn outer_target(params: &Params, client: &Client) -> Option<Target> {
+    let redirect_uri = redirect_uri(params, client).ok()?;
+    Some(Target {
+        redirect_uri,
+        response_mode: response_mode(params).unwrap_or(ResponseMode::Query),
+        state: params.get("state").map(str::to_string),
+    })
+}
+
 /// Step 3: how to answer (OAuth 2.0 Multiple Response Types §2.1, Form Post Response Mode).
 /// An unknown mode is reported through the default mode, `query`.
 fn response_mode(params: &Params) -> Result<ResponseMode, OAuthError> {
@@ -155,14 +166,9 @@ fn response_mode(params: &Params) -> Result<ResponseMode, OAuthError> {
     }
 }
 
-/// Step 4 (OIDC Core §6): request objects are not supported, nor `request_uri` references
-/// other than the PAR endpoint's (whose parameters replaced them before validation).
+/// Step 4 (OIDC Core §6): a request object or a pushed request's `request_uri` was replaced
+/// by its parameters before validation; a `request_uri` to fetch from elsewhere is refused.
 fn no_request_objects(params: &Params) -> Result<(), OAuthError> {
-    if params.contains("request") {
-        return Err(OAuthError::request_not_supported(
-            "request objects are not supported",
-        ));
-    }
     if params.contains("request_uri") {
         return Err(OAuthError::request_uri_not_supported(
             "request_uri is supported only from the pushed authorization request endpoint",

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod client_key;
 pub mod fixtures;
 pub mod process;
 pub mod proxy;
