@@ -282,6 +282,9 @@ api_type! {
         /// Only DPoP-bound access tokens (RFC 9449) are issued.
         #[serde(default)]
         pub dpop_bound_access_tokens: bool,
+        /// The security profile the client is held to: `fapi2`, or `null`.
+        #[serde(default)]
+        pub profile: Option<String>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }
@@ -352,6 +355,10 @@ api_type! {
         /// Issue only DPoP-bound access tokens: token requests need a proof (RFC 9449; default false).
         #[serde(default)]
         pub dpop_bound_access_tokens: bool,
+        /// `fapi2` holds the client to the FAPI 2.0 Security Profile (and turns on what it needs
+        /// where left at the defaults); omitted or `null`: none.
+        #[serde(default)]
+        pub profile: Option<String>,
     }
 }
 

@@ -9,7 +9,8 @@
 // Configuration comes from the environment: ISSUER, CLIENT_ID, REDIRECT_URI, SCOPE,
 // AUTH (client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none),
 // CLIENT_SECRET, PRIVATE_JWK (JSON), PAR=1 (push the authorization request), JAR=1 (sign it
-// as a request object with PRIVATE_JWK), CALLBACK_URL.
+// as a request object with PRIVATE_JWK), DPOP=1 (sender-constrained tokens: a fresh ES256 key,
+// kept in the state file between the steps), CALLBACK_URL.
 // Errors print {"error": ..., "error_description": ...} and exit 1.
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -51,8 +52,21 @@ async function keygen() {
   return { private: priv, jwks: { keys: [pub] } };
 }
 
+// RFC 9449: one key per flow; the library handles nonces (use_dpop_nonce, DPoP-Nonce).
+async function dpopOptions(saved) {
+  if (env('DPOP') !== '1') return {};
+  const keyPair = saved?.dpopKey
+    ? {
+        privateKey: await crypto.subtle.importKey('jwk', saved.dpopKey.private, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']),
+        publicKey: await crypto.subtle.importKey('jwk', saved.dpopKey.public, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
+      }
+    : await client.randomDPoPKeyPair('ES256', { extractable: true });
+  return { keyPair, DPoP: client.getDPoPHandle(await configuration(), keyPair) };
+}
+
 async function authorize(stateFile) {
   const config = await configuration();
+  const { keyPair, DPoP } = await dpopOptions(null);
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -69,24 +83,31 @@ async function authorize(stateFile) {
     ? (await client.buildAuthorizationUrlWithJAR(config, parameters, await privateKey())).searchParams
     : parameters;
   const url = env('PAR') === '1'
-    ? await client.buildAuthorizationUrlWithPAR(config, signed)
+    ? await client.buildAuthorizationUrlWithPAR(config, signed, { DPoP })
     : client.buildAuthorizationUrl(config, signed);
-  writeFileSync(stateFile, JSON.stringify({ verifier, state, nonce }));
+  const dpopKey = keyPair && {
+    private: await crypto.subtle.exportKey('jwk', keyPair.privateKey),
+    public: await crypto.subtle.exportKey('jwk', keyPair.publicKey),
+  };
+  writeFileSync(stateFile, JSON.stringify({ verifier, state, nonce, dpopKey }));
   return { url: url.href };
 }
 
 async function callback(stateFile) {
   const config = await configuration();
   const saved = JSON.parse(readFileSync(stateFile, 'utf8'));
+  const { DPoP } = await dpopOptions(saved);
   const tokens = await client.authorizationCodeGrant(config, new URL(env('CALLBACK_URL')), {
     pkceCodeVerifier: saved.verifier,
     expectedState: saved.state,
     expectedNonce: saved.nonce,
     idTokenExpected: true,
-  });
+  }, undefined, { DPoP });
   const claims = tokens.claims();
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
-  const refreshed = tokens.refresh_token ? await client.refreshTokenGrant(config, tokens.refresh_token) : null;
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
+  const refreshed = tokens.refresh_token
+    ? await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP })
+    : null;
   const introspection = await client.tokenIntrospection(config, tokens.access_token);
   return {
     id_token_claims: claims,

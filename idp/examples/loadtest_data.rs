@@ -290,6 +290,7 @@ fn browser_client() -> Result<NewClient, Error> {
         jwks_uri: None,
         require_par: false,
         dpop_bound_access_tokens: false,
+        profile: None,
         access_token_ttl_s: None,
         refresh_token_ttl_s: None,
         rate_limit_token_per_minute: None,

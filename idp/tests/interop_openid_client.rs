@@ -151,7 +151,71 @@ async fn client_secret_jwt_and_basic_pass_openid_client(backend: Backend) {
     }
 }
 
+/// A FAPI 2.0 client as openid-client builds one: PAR, PKCE, private_key_jwt, DPoP (with the
+/// provider's nonces), ES256.
+async fn a_fapi2_client_passes_openid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user("carol").await;
+    let (ok, keys) = rp(&["keygen"], &[]).await;
+    assert!(ok);
+    let jwks = serde_json::from_value(keys["jwks"].clone()).unwrap();
+    let client = app
+        .add_client(false, |c| {
+            c.profile = Some(idp::domain::client::Profile::Fapi2);
+            c.jwks = Some(jwks);
+        })
+        .await;
+    let private = keys["private"].to_string();
+    let env = [
+        ("ISSUER", app.base.as_str()),
+        ("CLIENT_ID", client.id.as_str()),
+        ("REDIRECT_URI", REDIRECT),
+        ("AUTH", "private_key_jwt"),
+        ("PRIVATE_JWK", private.as_str()),
+        ("PAR", "1"),
+        ("DPOP", "1"),
+    ];
+    let result = code_flow(&app, &env, "carol").await;
+    assert_eq!(result["id_token_claims"]["sub"], user.id.to_string());
+    assert!(
+        result["token_type"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case("dpop"),
+        "{result}"
+    );
+    assert_eq!(result["userinfo"]["preferred_username"], "carol");
+    assert_eq!(result["refreshed"], true);
+    assert_eq!(result["introspection"]["token_type"], "DPoP");
+    assert!(result["introspection"]["cnf"]["jkt"].is_string());
+
+    // Without DPoP the token request is refused; openid-client reports the server's error.
+    let without_dpop: Vec<(&str, &str)> = env.iter().copied().filter(|(k, _)| *k != "DPOP").collect();
+    let state = tempfile::NamedTempFile::new().unwrap();
+    let state_path = state.path().to_str().unwrap();
+    let (ok, started) = rp(&["authorize", state_path], &without_dpop).await;
+    assert!(ok, "{started}");
+    let browser = app.browser();
+    let callback = browser
+        .log_in_and_consent(
+            browser.visit(started["url"].as_str().unwrap()).await,
+            "carol",
+            PASSWORD,
+        )
+        .await
+        .client_url()
+        .to_string();
+    let (ok, refused) = rp(
+        &["callback", state_path],
+        &[&without_dpop[..], &[("CALLBACK_URL", callback.as_str())]].concat(),
+    )
+    .await;
+    assert!(!ok);
+    assert_eq!(refused["error"], "invalid_request", "{refused}");
+}
+
 on_both_backends!(
+    a_fapi2_client_passes_openid_client,
     par_with_private_key_jwt_passes_openid_client,
     client_secret_jwt_and_basic_pass_openid_client,
 );

@@ -155,6 +155,7 @@ pub fn ClientDetail() -> impl IntoView {
                             (None, None) => "none".into(),
                         }}</dd>
                         <dt>"Pushed requests (PAR) required"</dt><dd>{if c.require_par { "yes" } else { "no" }}</dd>
+                        <dt>"Security profile"</dt><dd>{c.profile.clone().unwrap_or_else(|| "none".into())}</dd>
                         <dt>"DPoP-bound access tokens"</dt><dd>{if c.dpop_bound_access_tokens { "yes" } else { "no" }}</dd>
                         <dt>"Created"</dt><dd>{ui::time(c.created_at)}</dd>
                         <dt>"Updated"</dt><dd>{ui::time(c.updated_at)}</dd>
@@ -224,6 +225,7 @@ where
         jwks_uri: None,
         require_par: false,
         dpop_bound_access_tokens: false,
+        profile: None,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     });
@@ -247,6 +249,7 @@ where
     let jwks_uri = RwSignal::new(c.jwks_uri.clone().unwrap_or_default());
     let require_par = RwSignal::new(c.require_par);
     let dpop_bound = RwSignal::new(c.dpop_bound_access_tokens);
+    let profile = RwSignal::new(c.profile.clone().unwrap_or_default());
     let mfa = RwSignal::new(c.mfa.clone().unwrap_or_default());
     let access_ttl = RwSignal::new(c.access_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let refresh_ttl = RwSignal::new(c.refresh_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
@@ -343,6 +346,7 @@ where
                 jwks_uri: Some(jwks_uri.get_untracked()).filter(|u| !u.trim().is_empty()),
                 require_par: require_par.get_untracked(),
                 dpop_bound_access_tokens: dpop_bound.get_untracked(),
+                profile: Some(profile.get_untracked()).filter(|p| !p.is_empty()),
             })
         })();
         match checked {
@@ -392,6 +396,12 @@ where
             <label>"Public keys of the client (JWKS JSON, for private_key_jwt)" <textarea name="jwks" placeholder=r#"{"keys": [...]}"# prop:value=move || jwks.get() on:input=move |ev| jwks.set(event_target_value(&ev))></textarea></label>
             <label>"…or the URL where the client publishes them (jwks_uri)" <input name="jwks_uri" prop:value=move || jwks_uri.get() on:input=move |ev| jwks_uri.set(event_target_value(&ev))/></label>
             <label class="check"><input type="checkbox" name="require_par" prop:checked=move || require_par.get() on:change=move |ev| require_par.set(event_target_checked(&ev))/>"Require pushed authorization requests (PAR)"</label>
+            <label>"Security profile"
+                <select name="profile" on:change=move |ev| profile.set(event_target_value(&ev))>
+                    <option value="" selected=c.profile.is_none()>"None"</option>
+                    <option value="fapi2" selected=c.profile.as_deref() == Some("fapi2")>"FAPI 2.0 (PAR, PKCE, private_key_jwt, DPoP, no RS256)"</option>
+                </select>
+            </label>
             <label class="check"><input type="checkbox" name="dpop_bound_access_tokens" prop:checked=move || dpop_bound.get() on:change=move |ev| dpop_bound.set(event_target_checked(&ev))/>"Issue only DPoP-bound access tokens"</label>
             <label>"ID token signing algorithm"
                 <select name="alg" on:change=move |ev| alg.set(event_target_value(&ev))>

@@ -182,5 +182,12 @@ fn new_client(input: ClientInput) -> Result<NewClient, ApiError> {
         jwks_uri: input.jwks_uri.filter(|u| !u.trim().is_empty()),
         require_par: input.require_par,
         dpop_bound_access_tokens: input.dpop_bound_access_tokens,
+        profile: input
+            .profile
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(crate::domain::client::Profile::parse)
+            .transpose()
+            .map_err(invalid)?,
     })
 }

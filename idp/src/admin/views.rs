@@ -52,6 +52,7 @@ pub fn client(c: &Client) -> ClientView {
         jwks_uri: c.jwks_uri.clone(),
         require_par: c.require_par,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+        profile: c.profile.map(|p| p.as_str().to_string()),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }

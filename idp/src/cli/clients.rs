@@ -6,7 +6,7 @@ use secrecy::ExposeSecret;
 use super::Failure;
 use crate::domain::Invalid;
 use crate::domain::client::{
-    ClientType, DEFAULT_SCOPES, GrantType, NewClient, RedirectUri, TokenEndpointAuthMethod,
+    ClientType, DEFAULT_SCOPES, GrantType, NewClient, Profile, RedirectUri, TokenEndpointAuthMethod,
     parse_public_jwks, parse_scope_token,
 };
 use crate::domain::mfa::MfaPolicy;
@@ -117,6 +117,11 @@ pub struct ClientAddArgs {
     /// Issue only DPoP-bound access tokens (RFC 9449): token requests need a DPoP proof.
     #[arg(long)]
     dpop_bound_access_tokens: bool,
+    /// Hold the client to a security profile: fapi2 (FAPI 2.0 Security Profile). It turns on
+    /// --require-par, --require-pkce and --dpop-bound-access-tokens, makes private_key_jwt and
+    /// ES256 ID tokens the defaults, and refuses settings that contradict it.
+    #[arg(long, value_name = "fapi2")]
+    profile: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -282,6 +287,7 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         jwks_uri: args.jwks_uri,
         require_par: args.require_par,
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
+        profile: args.profile.as_deref().map(Profile::parse).transpose()?,
         access_token_ttl_s: None,
         refresh_token_ttl_s: None,
         rate_limit_token_per_minute: args.rate_limit_token,

@@ -110,6 +110,41 @@ impl TokenEndpointAuthMethod {
     }
 }
 
+/// A security profile a client is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// FAPI 2.0 Security Profile (final, 2025): pushed requests, PKCE S256, `private_key_jwt`,
+    /// DPoP-bound access tokens, ES256/PS256/EdDSA only, codes valid at most 60 s.
+    Fapi2,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fapi2 => "fapi2",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "fapi2" => Ok(Self::Fapi2),
+            _ => Err(Invalid::new(format!("unknown profile {raw:?}; expected fapi2"))),
+        }
+    }
+
+    /// FAPI 2.0 §5.4.1: the JWS algorithms allowed (PS256, ES256, EdDSA; not RS256).
+    pub fn allows_alg(profile: Option<Self>, alg: &str) -> bool {
+        match profile {
+            None => true,
+            Some(Self::Fapi2) => FAPI2_ALGS.contains(&alg),
+        }
+    }
+}
+
+/// FAPI 2.0 Security Profile §5.4.1.
+pub const FAPI2_ALGS: [&str; 3] = ["PS256", "ES256", "EdDSA"];
+
 /// JWS algorithms of the client assertions this provider verifies (RFC 7523, OIDC Core §9):
 /// for `private_key_jwt` and, keyed by the secret, for `client_secret_jwt`.
 pub const CLIENT_ASSERTION_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
@@ -252,6 +287,8 @@ pub struct Client {
     pub require_par: bool,
     /// Access tokens must be bound to a DPoP key (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// The security profile the client is held to, if any.
+    pub profile: Option<Profile>,
     pub redirect_uris: Vec<RedirectUri>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub backchannel_logout_uri: Option<String>,
@@ -305,6 +342,7 @@ impl Client {
             jwks_uri: self.jwks_uri.clone(),
             require_par: self.require_par,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            profile: self.profile,
             access_token_ttl_s: self.access_token_ttl_s,
             refresh_token_ttl_s: self.refresh_token_ttl_s,
             rate_limit_token_per_minute: self.rate_limit_token_per_minute,
@@ -346,6 +384,8 @@ pub struct NewClient {
     pub require_par: bool,
     /// Refuse token requests without a DPoP proof (RFC 9449 §5.2).
     pub dpop_bound_access_tokens: bool,
+    /// Hold the client to a security profile; see [`NewClient::apply_profile`].
+    pub profile: Option<Profile>,
     /// Lifetimes overriding the deployment's defaults.
     pub access_token_ttl_s: Option<i64>,
     pub refresh_token_ttl_s: Option<i64>,
@@ -416,6 +456,7 @@ impl NewClient {
             _ => {}
         }
         self.validate_keys()?;
+        self.validate_profile()?;
         for (name, limit) in [
             ("token", self.rate_limit_token_per_minute),
             ("introspection", self.rate_limit_introspect_per_minute),
@@ -443,6 +484,45 @@ impl NewClient {
                 return Err(Invalid::new(format!(
                     "unknown signing algorithm {alg:?}; expected RS256, ES256 or EdDSA"
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A profile's settings, where the operator left the defaults: a FAPI 2.0 client pushes
+    /// its requests, uses PKCE, authenticates with `private_key_jwt`, gets DPoP-bound tokens
+    /// and ES256 ID tokens. What contradicts the profile is refused by `validate`.
+    pub fn apply_profile(&mut self) {
+        if self.profile == Some(Profile::Fapi2) {
+            self.require_par = true;
+            self.require_pkce = true;
+            self.dpop_bound_access_tokens = true;
+            self.token_endpoint_auth_method
+                .get_or_insert(TokenEndpointAuthMethod::PrivateKeyJwt);
+            if self.id_token_signed_response_alg == "RS256" {
+                self.id_token_signed_response_alg = "ES256".into();
+            }
+        }
+    }
+
+    fn validate_profile(&self) -> Result<(), Invalid> {
+        let Some(Profile::Fapi2) = self.profile else {
+            return Ok(());
+        };
+        let fapi = |what: &str| Err(Invalid::new(format!("the fapi2 profile requires {what}")));
+        if self.client_type != ClientType::Confidential {
+            return fapi("a confidential client");
+        }
+        if self.auth_method() != TokenEndpointAuthMethod::PrivateKeyJwt {
+            return fapi("private_key_jwt client authentication");
+        }
+        if !(self.require_par && self.require_pkce && self.dpop_bound_access_tokens) {
+            return fapi("pushed requests, PKCE and DPoP-bound access tokens");
+        }
+        let algs = std::iter::once(&self.id_token_signed_response_alg).chain(&self.access_token_signing_alg);
+        for alg in algs {
+            if !FAPI2_ALGS.contains(&alg.as_str()) {
+                return fapi("ES256, PS256 or EdDSA signatures, not RS256");
             }
         }
         Ok(())

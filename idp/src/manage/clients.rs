@@ -28,9 +28,10 @@ pub async fn register(services: &Services, new: NewClient, actor: Actor) -> Resu
 pub async fn register_as(
     services: &Services,
     id: String,
-    new: NewClient,
+    mut new: NewClient,
     actor: Actor,
 ) -> Result<Registered, ManageError> {
+    new.apply_profile();
     new.validate()?;
     let method = new.auth_method();
     let (secret, secret_hash, secret_sealed) = if method.uses_secret() {
@@ -61,9 +62,10 @@ pub async fn register_as(
 pub async fn update(
     services: &Services,
     client_id: &str,
-    new: NewClient,
+    mut new: NewClient,
     actor: Actor,
 ) -> Result<Client, ManageError> {
+    new.apply_profile();
     new.validate()?;
     let current = get(services, client_id).await?;
     if new.client_type != current.client_type {
@@ -180,6 +182,7 @@ fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono:
         jwks_uri: new.jwks_uri,
         require_par: new.require_par,
         dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+        profile: new.profile,
         token_endpoint_auth_method: method,
         require_pkce: new.require_pkce || new.client_type == ClientType::Public,
         redirect_uris: new.redirect_uris,

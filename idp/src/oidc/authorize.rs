@@ -317,7 +317,7 @@ pub async fn issue_code(
             auth_time: session.auth_time,
             amr: session.amr.clone(),
             created_at: now,
-            expires_at: clock::after(now, clock::secs(services.settings.authorization_code_ttl_s)),
+            expires_at: clock::after(now, code_lifetime_s(services, client)),
             consumed_at: None,
         })
         .await?;
@@ -336,6 +336,15 @@ pub async fn issue_code(
 
 /// How long the grant (and so every refresh token of it) lives: the client's own refresh-token
 /// lifetime, or the deployment's.
+/// The deployment's code lifetime; at most 60 s for a FAPI 2.0 client (FAPI 2.0 §5.3.2.1).
+fn code_lifetime_s(services: &Services, client: &Client) -> i64 {
+    let configured = clock::secs(services.settings.authorization_code_ttl_s);
+    match client.profile {
+        Some(crate::domain::client::Profile::Fapi2) => configured.min(60),
+        None => configured,
+    }
+}
+
 fn refresh_lifetime_s(services: &Services, client: &Client) -> i64 {
     client
         .refresh_token_ttl_s

@@ -11,7 +11,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use secrecy::ExposeSecret;
 
 use super::error::OAuthError;
-use crate::domain::client::{CLIENT_ASSERTION_ALGS, CLIENT_SECRET_JWT_ALGS, Client, TokenEndpointAuthMethod};
+use crate::domain::client::{
+    CLIENT_ASSERTION_ALGS, CLIENT_SECRET_JWT_ALGS, Client, Profile, TokenEndpointAuthMethod,
+};
 use crate::services::Services;
 
 /// RFC 7521 §4.2 `client_assertion_type` for a JWT.
@@ -113,6 +115,9 @@ async fn keys_for(
         TokenEndpointAuthMethod::PrivateKeyJwt => {
             if !CLIENT_ASSERTION_ALGS.contains(&alg_name(alg)) {
                 return Err("algorithm not allowed for private_key_jwt");
+            }
+            if !Profile::allows_alg(client.profile, alg_name(alg)) {
+                return Err("algorithm not allowed by the client's profile");
             }
             let set = services
                 .client_keys

@@ -24,10 +24,11 @@ const IAT_WINDOW_S: i64 = 60;
 const NONCE_PERIOD_S: i64 = 60;
 const NONCE_PERIODS_ACCEPTED: i64 = 3;
 
-/// A verified proof: the thumbprint (RFC 7638) of the key that signed it.
+/// A verified proof: the thumbprint (RFC 7638) of the key that signed it, and its algorithm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proof {
     pub jkt: String,
+    pub alg: &'static str,
 }
 
 /// Why a proof is refused.
@@ -150,7 +151,10 @@ pub async fn verify(
     if !first {
         return Err(ProofError::Invalid("the proof's jti was used before"));
     }
-    Ok(Some(Proof { jkt }))
+    Ok(Some(Proof {
+        jkt,
+        alg: super::client_assertion::alg_name(header.alg),
+    }))
 }
 
 /// §4.3 items 4–7: `typ` is `dpop+jwt`, the algorithm is asymmetric and supported, and the

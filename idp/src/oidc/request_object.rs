@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::client_assertion::{alg_name, usable_key};
 use super::error::OAuthError;
 use super::params::Params;
-use crate::domain::client::{CLIENT_ASSERTION_ALGS, Client};
+use crate::domain::client::{CLIENT_ASSERTION_ALGS, Client, Profile};
 use crate::services::Services;
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
@@ -72,6 +72,11 @@ async fn verify(
     let header = decode_header(object).map_err(|_| invalid("the request object is not a signed JWT"))?;
     if !CLIENT_ASSERTION_ALGS.contains(&alg_name(header.alg)) {
         return Err(invalid("the request object's algorithm is not supported"));
+    }
+    if !Profile::allows_alg(client.profile, alg_name(header.alg)) {
+        return Err(invalid(
+            "the request object's algorithm is not allowed by the client's profile",
+        ));
     }
     let set = services
         .client_keys

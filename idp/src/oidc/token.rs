@@ -9,7 +9,7 @@ use super::dpop;
 use super::error::OAuthError;
 use super::grants;
 use super::throttle::Endpoint;
-use crate::domain::client::GrantType;
+use crate::domain::client::{GrantType, Profile};
 use crate::http::meta::RequestMeta;
 use crate::startup::AppState;
 
@@ -52,6 +52,14 @@ pub async fn token(
     let proof = dpop::verify(services, req.headers(), "POST", &token_url, None)
         .await
         .map_err(|e| e.at_token_endpoint(services))?;
+    if proof
+        .as_ref()
+        .is_some_and(|p| !Profile::allows_alg(client.profile, p.alg))
+    {
+        return Err(OAuthError::invalid_dpop_proof(
+            "the proof's algorithm is not allowed by the client's profile",
+        ));
+    }
     if proof.is_none() && client.dpop_bound_access_tokens {
         return Err(OAuthError::invalid_request(
             "this client's access tokens are DPoP-bound: send a DPoP proof",

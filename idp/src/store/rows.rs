@@ -125,6 +125,7 @@ pub(crate) struct ClientRow {
     secret_sealed: Option<Vec<u8>>,
     require_par: bool,
     dpop_bound_access_tokens: bool,
+    profile: Option<String>,
 }
 
 macro_rules! client_columns {
@@ -134,7 +135,7 @@ macro_rules! client_columns {
     id_token_signed_response_alg, access_token_signing_alg, first_party, require_pkce, access_token_ttl_s, \
     refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at, \
     rate_limit_token_per_minute, rate_limit_introspect_per_minute, mfa, require_verified_email, \
-    jwks, jwks_uri, secret_sealed, require_par, dpop_bound_access_tokens"
+    jwks, jwks_uri, secret_sealed, require_par, dpop_bound_access_tokens, profile"
     };
 }
 pub(crate) use client_columns;
@@ -178,6 +179,12 @@ impl TryFrom<ClientRow> for Client {
             secret_sealed: r.secret_sealed,
             require_par: r.require_par,
             dpop_bound_access_tokens: r.dpop_bound_access_tokens,
+            profile: r
+                .profile
+                .as_deref()
+                .map(crate::domain::client::Profile::parse)
+                .transpose()
+                .map_err(|e| corrupt("client profile", e))?,
             theme: r.theme,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,

@@ -57,6 +57,7 @@ pub fn client(id: &str) -> Client {
         jwks_uri: Some("https://app.example.com/jwks".into()),
         require_par: true,
         dpop_bound_access_tokens: true,
+        profile: Some(idp::domain::client::Profile::Fapi2),
         created_at: t0(),
         updated_at: t0(),
     }

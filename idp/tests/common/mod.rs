@@ -386,6 +386,7 @@ impl TestApp {
             jwks_uri: None,
             require_par: false,
             dpop_bound_access_tokens: false,
+            profile: None,
             access_token_ttl_s: None,
             rate_limit_token_per_minute: None,
             rate_limit_introspect_per_minute: None,
