@@ -1,6 +1,7 @@
 //! Plain domain types with no I/O. Constructors parse, so an invalid value cannot exist.
 
 pub mod client;
+pub mod client_security;
 pub mod clock;
 pub mod grant;
 pub mod mfa;
