@@ -28,7 +28,13 @@ step "Fuzzing (${SECONDS_EACH}s per target, libFuzzer, no sanitizer: the code ha
 # `--dev`: unoptimised, with overflow checks and debug assertions. Fewer inputs per second,
 # which a 15-second smoke run can spare, for a much cheaper build than a release one (which
 # took more than ten minutes of a CI run on a fresh machine).
-cargo +nightly fuzz build --dev -s none --target-dir "$TARGET_DIR" 2>&1 | grep -vE '^\s*(Compiling|Downloaded|Downloading)' | tail -n 3
+# A target that does not build (a struct grew a field) shows its compiler errors, not only
+# cargo-fuzz's backtrace.
+if ! cargo +nightly fuzz build --dev -s none --target-dir "$TARGET_DIR" >"$TARGET_DIR.build.log" 2>&1; then
+  grep -E '^(error|warning: unused)' -A 12 "$TARGET_DIR.build.log" | head -n 60 >&2
+  echo "the fuzz targets do not build; full log: $TARGET_DIR.build.log" >&2
+  exit 1
+fi
 for target in $(cargo +nightly fuzz list); do
   corpus="$CORPUS_ROOT/$target"
   mkdir -p "$corpus"
