@@ -349,15 +349,7 @@ async fn a_jti_used_at_one_replica_is_refused_at_another() {
 
 async fn discovery_advertises_the_jwt_methods_and_their_algorithms(backend: Backend) {
     let app = spawn_app(backend).await;
-    let metadata: Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.discovery().await;
     for field in [
         "token_endpoint_auth_methods_supported",
         "introspection_endpoint_auth_methods_supported",

@@ -416,15 +416,7 @@ async fn a_client_may_require_dpop(backend: Backend) {
     let (status, error) =
         error_of(token_post(&app, &client, &[("grant_type", "client_credentials")], None).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_request"));
-    let metadata: Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.discovery().await;
     assert_eq!(
         metadata["dpop_signing_alg_values_supported"],
         json!(["ES256", "EdDSA", "PS256", "RS256"])

@@ -39,44 +39,70 @@ async fn rp(args: &[&str], env: &[(&str, &str)]) -> (bool, Value) {
     (output.status.success(), answer)
 }
 
-/// The whole code flow: the script builds the authorization URL (pushing the request when
-/// `par`), the browser logs in, the script finishes.
-async fn code_flow(app: &TestApp, env: &[(&str, &str)], username: &str) -> Value {
+/// The script builds the authorization URL (pushing the request when `PAR` is set) and the
+/// browser logs in: the script's saved state and the callback URL.
+async fn authorize_and_log_in(
+    app: &TestApp,
+    env: &[(&str, &str)],
+    username: &str,
+) -> (tempfile::NamedTempFile, String) {
     let state = tempfile::NamedTempFile::new().unwrap();
-    let state_path = state.path().to_str().unwrap();
-    let (ok, started) = rp(&["authorize", state_path], env).await;
+    let (ok, started) = rp(&["authorize", state.path().to_str().unwrap()], env).await;
     assert!(ok, "authorize: {started}");
-    let url = started["url"].as_str().unwrap();
     let browser = app.browser();
     let callback = browser
-        .log_in_and_consent(browser.visit(url).await, username, PASSWORD)
+        .log_in_and_consent(
+            browser.visit(started["url"].as_str().unwrap()).await,
+            username,
+            PASSWORD,
+        )
         .await
         .client_url();
-    let mut env = env.to_vec();
-    let callback = callback.to_string();
-    env.push(("CALLBACK_URL", &callback));
-    let (ok, finished) = rp(&["callback", state_path], &env).await;
+    (state, callback.to_string())
+}
+
+/// The script's answer to the callback: its token request and what follows.
+async fn callback(state: &tempfile::NamedTempFile, env: &[(&str, &str)], url: &str) -> (bool, Value) {
+    let env = [env, &[("CALLBACK_URL", url)]].concat();
+    rp(&["callback", state.path().to_str().unwrap()], &env).await
+}
+
+/// The whole code flow, which must succeed.
+async fn code_flow(app: &TestApp, env: &[(&str, &str)], username: &str) -> Value {
+    let (state, url) = authorize_and_log_in(app, env, username).await;
+    let (ok, finished) = callback(&state, env, &url).await;
     assert!(ok, "callback: {finished}");
     finished
 }
 
-async fn par_with_private_key_jwt_passes_openid_client(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let user = app.add_user("alice").await;
+/// A client with a key pair of the script's making: its id and the private JWK.
+async fn keyed_client(
+    app: &TestApp,
+    adjust: impl FnOnce(&mut idp::domain::client::NewClient),
+) -> (String, String) {
     let (ok, keys) = rp(&["keygen"], &[]).await;
     assert!(ok);
     let jwks = serde_json::from_value(keys["jwks"].clone()).unwrap();
     let client = app
         .add_client(false, |c| {
-            c.token_endpoint_auth_method = Some(idp::domain::client::TokenEndpointAuthMethod::PrivateKeyJwt);
             c.jwks = Some(jwks);
-            c.require_par = true;
+            adjust(c);
         })
         .await;
-    let private = keys["private"].to_string();
+    (client.id, keys["private"].to_string())
+}
+
+async fn par_with_private_key_jwt_passes_openid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.add_user("alice").await;
+    let (client_id, private) = keyed_client(&app, |c| {
+        c.token_endpoint_auth_method = Some(idp::domain::client::TokenEndpointAuthMethod::PrivateKeyJwt);
+        c.require_par = true;
+    })
+    .await;
     let env = [
         ("ISSUER", app.base.as_str()),
-        ("CLIENT_ID", client.id.as_str()),
+        ("CLIENT_ID", client_id.as_str()),
         ("REDIRECT_URI", REDIRECT),
         ("AUTH", "private_key_jwt"),
         ("PRIVATE_JWK", private.as_str()),
@@ -92,7 +118,7 @@ async fn par_with_private_key_jwt_passes_openid_client(backend: Backend) {
     assert_eq!(result["userinfo"]["preferred_username"], "alice");
     assert_eq!(result["refreshed"], true);
     assert_eq!(result["introspection"]["active"], true);
-    assert_eq!(result["introspection"]["client_id"], client.id);
+    assert_eq!(result["introspection"]["client_id"], client_id);
 
     // The same client without PAR is refused, as it registered.
     let no_par: Vec<(&str, &str)> = env.iter().copied().filter(|(k, _)| *k != "PAR").collect();
@@ -156,19 +182,11 @@ async fn client_secret_jwt_and_basic_pass_openid_client(backend: Backend) {
 async fn a_fapi2_client_passes_openid_client(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.add_user("carol").await;
-    let (ok, keys) = rp(&["keygen"], &[]).await;
-    assert!(ok);
-    let jwks = serde_json::from_value(keys["jwks"].clone()).unwrap();
-    let client = app
-        .add_client(false, |c| {
-            c.profile = Some(idp::domain::client::Profile::Fapi2);
-            c.jwks = Some(jwks);
-        })
-        .await;
-    let private = keys["private"].to_string();
+    let (client_id, private) =
+        keyed_client(&app, |c| c.profile = Some(idp::domain::client::Profile::Fapi2)).await;
     let env = [
         ("ISSUER", app.base.as_str()),
-        ("CLIENT_ID", client.id.as_str()),
+        ("CLIENT_ID", client_id.as_str()),
         ("REDIRECT_URI", REDIRECT),
         ("AUTH", "private_key_jwt"),
         ("PRIVATE_JWK", private.as_str()),
@@ -191,25 +209,8 @@ async fn a_fapi2_client_passes_openid_client(backend: Backend) {
 
     // Without DPoP the token request is refused; openid-client reports the server's error.
     let without_dpop: Vec<(&str, &str)> = env.iter().copied().filter(|(k, _)| *k != "DPOP").collect();
-    let state = tempfile::NamedTempFile::new().unwrap();
-    let state_path = state.path().to_str().unwrap();
-    let (ok, started) = rp(&["authorize", state_path], &without_dpop).await;
-    assert!(ok, "{started}");
-    let browser = app.browser();
-    let callback = browser
-        .log_in_and_consent(
-            browser.visit(started["url"].as_str().unwrap()).await,
-            "carol",
-            PASSWORD,
-        )
-        .await
-        .client_url()
-        .to_string();
-    let (ok, refused) = rp(
-        &["callback", state_path],
-        &[&without_dpop[..], &[("CALLBACK_URL", callback.as_str())]].concat(),
-    )
-    .await;
+    let (state, url) = authorize_and_log_in(&app, &without_dpop, "carol").await;
+    let (ok, refused) = callback(&state, &without_dpop, &url).await;
     assert!(!ok);
     assert_eq!(refused["error"], "invalid_request", "{refused}");
 }

@@ -197,15 +197,7 @@ async fn bad_request_objects_are_refused(backend: Backend) {
 
 async fn discovery_advertises_request_objects(backend: Backend) {
     let app = spawn_app(backend).await;
-    let metadata: Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.discovery().await;
     assert_eq!(metadata["request_parameter_supported"], true);
     assert_eq!(metadata["request_uri_parameter_supported"], false);
     assert_eq!(

@@ -203,15 +203,7 @@ async fn a_pushed_request_is_validated_at_once(backend: Backend) {
 
 async fn discovery_names_the_par_endpoint(backend: Backend) {
     let app = spawn_app(backend).await;
-    let metadata: Value = app
-        .http
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.discovery().await;
     assert_eq!(
         metadata["pushed_authorization_request_endpoint"],
         format!("{}/par", app.base)

@@ -496,6 +496,18 @@ impl TestApp {
         request.form(&fields).send().await.unwrap()
     }
 
+    /// The provider's metadata, as a relying party reads it.
+    pub async fn discovery(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/.well-known/openid-configuration", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The Prometheus text exposition at `/metrics`.
     pub async fn metrics(&self) -> String {
         self.http
