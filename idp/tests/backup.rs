@@ -226,7 +226,13 @@ async fn sqlite_backs_itself_up_on_schedule_and_keeps_the_newest() {
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
                 .filter(|n| n.ends_with(".sqlite"))
                 .collect();
-            assert!(names.len() <= 2, "only backup_keep are kept: {names:?}");
+            // A new backup is written and verified before the oldest is deleted (never fewer
+            // than backup_keep good ones), so for a moment there is one more: seeing four
+            // different ones while never more than three proves the pruning.
+            assert!(
+                names.len() <= 3,
+                "only backup_keep (+1 being written) are kept: {names:?}"
+            );
             seen.extend(names);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
