@@ -54,6 +54,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "password_reset",
     "email_verified",
     "registration_requested",
+    "resource_created",
+    "resource_deleted",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";
@@ -285,6 +287,9 @@ api_type! {
         /// The security profile the client is held to: `fapi2`, or `null`.
         #[serde(default)]
         pub profile: Option<String>,
+        /// Resource servers (RFC 8707) the client may ask tokens for.
+        #[serde(default)]
+        pub resources: Vec<String>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }
@@ -359,12 +364,46 @@ api_type! {
         /// where left at the defaults); omitted or `null`: none.
         #[serde(default)]
         pub profile: Option<String>,
+        /// Identifiers of registered resource servers (RFC 8707) the client may ask tokens
+        /// for with `resource`; default none.
+        #[serde(default)]
+        pub resources: Vec<String>,
     }
 }
 
 api_type! {
     pub struct ClientList {
         pub items: Vec<ClientView>,
+    }
+}
+
+api_type! {
+    /// A resource server (RFC 8707): an API whose tokens name it alone in `aud`.
+    pub struct ResourceView {
+        /// Its resource indicator: an absolute URI without fragment.
+        pub identifier: String,
+        /// The scopes it accepts (its tokens carry only these); empty: every granted scope.
+        pub scopes: Vec<String>,
+        /// The client it introspects with: to it, tokens for other audiences are inactive.
+        pub client_id: Option<String>,
+        pub created_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// A resource server to register.
+    pub struct ResourceInput {
+        pub identifier: String,
+        #[serde(default)]
+        pub scopes: Vec<String>,
+        #[serde(default)]
+        pub client_id: Option<String>,
+    }
+}
+
+api_type! {
+    pub struct ResourceList {
+        pub items: Vec<ResourceView>,
     }
 }
 

@@ -10,7 +10,10 @@
 // AUTH (client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none),
 // CLIENT_SECRET, PRIVATE_JWK (JSON), PAR=1 (push the authorization request), JAR=1 (sign it
 // as a request object with PRIVATE_JWK), DPOP=1 (sender-constrained tokens: a fresh ES256 key,
-// kept in the state file between the steps), CALLBACK_URL.
+// kept in the state file between the steps), CALLBACK_URL, RESOURCE (RFC 8707 resource
+// indicators for the authorization or client credentials request, space-separated; the
+// token is then not for userinfo) and TOKEN_RESOURCE (the one asked for at the token
+// endpoint, for the code and the refresh).
 // Errors print {"error": ..., "error_description": ...} and exit 1.
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -78,10 +81,13 @@ async function authorize(stateFile) {
     state,
     nonce,
   };
+  // RFC 8707: `resource` may be repeated, so the parameters go as URLSearchParams.
+  const search = new URLSearchParams(parameters);
+  for (const resource of resources()) search.append('resource', resource);
   // A signed request object (RFC 9101) carries the parameters; pushed, it goes in the push.
   const signed = env('JAR') === '1'
-    ? (await client.buildAuthorizationUrlWithJAR(config, parameters, await privateKey())).searchParams
-    : parameters;
+    ? (await client.buildAuthorizationUrlWithJAR(config, search, await privateKey())).searchParams
+    : search;
   const url = env('PAR') === '1'
     ? await client.buildAuthorizationUrlWithPAR(config, signed, { DPoP })
     : client.buildAuthorizationUrl(config, signed);
@@ -93,20 +99,26 @@ async function authorize(stateFile) {
   return { url: url.href };
 }
 
+const resources = () => env('RESOURCE', '').split(' ').filter((r) => r);
+
 async function callback(stateFile) {
   const config = await configuration();
   const saved = JSON.parse(readFileSync(stateFile, 'utf8'));
   const { DPoP } = await dpopOptions(saved);
+  const tokenParameters = env('TOKEN_RESOURCE') ? { resource: env('TOKEN_RESOURCE') } : undefined;
   const tokens = await client.authorizationCodeGrant(config, new URL(env('CALLBACK_URL')), {
     pkceCodeVerifier: saved.verifier,
     expectedState: saved.state,
     expectedNonce: saved.nonce,
     idTokenExpected: true,
-  }, undefined, { DPoP });
+  }, tokenParameters, { DPoP });
   const claims = tokens.claims();
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
+  // A token for a resource server is not for the userinfo endpoint.
+  const userinfo = resources().length === 0
+    ? await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP })
+    : null;
   const refreshed = tokens.refresh_token
-    ? await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP })
+    ? await client.refreshTokenGrant(config, tokens.refresh_token, tokenParameters, { DPoP })
     : null;
   const introspection = await client.tokenIntrospection(config, tokens.access_token);
   return {
@@ -115,13 +127,16 @@ async function callback(stateFile) {
     token_type: tokens.token_type,
     access_token: tokens.access_token,
     refreshed: refreshed !== null,
+    refreshed_access_token: refreshed?.access_token ?? null,
     introspection,
   };
 }
 
 async function clientCredentials() {
   const config = await configuration();
-  return client.clientCredentialsGrant(config, { scope: env('SCOPE', '') });
+  const parameters = new URLSearchParams({ scope: env('SCOPE', '') });
+  for (const resource of resources()) parameters.append('resource', resource);
+  return client.clientCredentialsGrant(config, parameters);
 }
 
 const [command, arg] = process.argv.slice(2);

@@ -38,6 +38,7 @@ fn client() -> Client {
         require_par: false,
         dpop_bound_access_tokens: false,
         profile: None,
+        resources: vec!["https://api.example.com/".into()],
         theme: None,
         created_at: now,
         updated_at: now,

@@ -212,6 +212,7 @@ async fn add_refresh_token(services: &Services, user_id: Uuid, client_id: &str) 
         auth_time: Some(now),
         amr: vec!["pwd".into()],
         dpop_jkt: None,
+        resources: vec![],
     };
     services.store.create_grant(&grant).await?;
     let token = RefreshToken {
@@ -291,6 +292,7 @@ fn browser_client() -> Result<NewClient, Error> {
         require_par: false,
         dpop_bound_access_tokens: false,
         profile: None,
+        resources: vec![],
         access_token_ttl_s: None,
         refresh_token_ttl_s: None,
         rate_limit_token_per_minute: None,

@@ -57,6 +57,8 @@ event_types! {
     PasswordReset => "password_reset",
     EmailVerified => "email_verified",
     RegistrationRequested => "registration_requested",
+    ResourceCreated => "resource_created",
+    ResourceDeleted => "resource_deleted",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -480,7 +480,64 @@ async fn the_portal_gets_rotating_refresh_tokens(backend: Backend) {
     assert_ne!(next, refresh, "rotated");
 }
 
+/// Resource servers (RFC 8707): registered, given to a client, removed by their identifier
+/// percent-encoded as one path segment.
+async fn resource_servers_are_registered_and_removed(backend: Backend) {
+    let admin = setup(backend).await;
+    let api = "https://api.example.com/orders?v=1";
+    let response = admin
+        .post(
+            "/resources",
+            json!({"identifier": api, "scopes": ["orders:read", "orders:read"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["scopes"], json!(["orders:read"]));
+    assert_problem(admin.post("/resources", json!({"identifier": api})).await, 409).await;
+    assert_problem(
+        admin.post("/resources", json!({"identifier": "orders"})).await,
+        400,
+    )
+    .await;
+    assert!(admin.audited("resource_created").await);
+
+    let response = admin
+        .post(
+            "/clients",
+            json!({"name": "Shop", "redirect_uris": ["https://shop.example/cb"], "resources": [api]}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let client: Value = response.json().await.unwrap();
+    assert_eq!(client["client"]["resources"], json!([api]));
+    let unknown = admin
+        .post(
+            "/clients",
+            json!({"name": "X", "redirect_uris": ["https://x.example/cb"], "resources": ["https://nobody.example/"]}),
+        )
+        .await;
+    assert_problem(unknown, 400).await;
+
+    let listed = admin.get("/resources").await;
+    assert_eq!(listed["items"][0]["identifier"], api);
+    let encoded: String = url::form_urlencoded::byte_serialize(api.as_bytes()).collect();
+    let removed = admin
+        .call(reqwest::Method::DELETE, &format!("/resources/{encoded}"), None)
+        .await;
+    assert_eq!(removed.status(), 204);
+    assert_eq!(admin.get("/resources").await["items"], json!([]));
+    let id = client["client"]["client_id"].as_str().unwrap();
+    assert_eq!(admin.get(&format!("/clients/{id}")).await["resources"], json!([]));
+    let again = admin
+        .call(reqwest::Method::DELETE, &format!("/resources/{encoded}"), None)
+        .await;
+    assert_problem(again, 404).await;
+    assert!(admin.audited("resource_deleted").await);
+}
+
 on_both_backends!(
+    resource_servers_are_registered_and_removed,
     the_portal_gets_rotating_refresh_tokens,
     only_administrators_get_in,
     clients_are_registered_changed_and_removed,
@@ -509,6 +566,8 @@ async fn the_openapi_document_describes_every_route() {
         "/admin/api/v1/events/export.csv",
         "/admin/api/v1/keys/rotate",
         "/admin/api/v1/overview",
+        "/admin/api/v1/resources",
+        "/admin/api/v1/resources/{identifier}",
     ] {
         assert!(paths.contains_key(path), "{path} undocumented");
     }

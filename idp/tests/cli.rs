@@ -4,55 +4,13 @@
 #[path = "common/process.rs"]
 mod process;
 
-use std::io::{BufRead, BufReader, Write};
+use process::{assert_one_line_failure, cli as idp, run, stderr, stdout};
+
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
-
-/// `idp` in `dir`, with no `IDP_*` variables from the outside world.
-fn idp(dir: &Path) -> Command {
-    let mut cmd = process::idp_command(dir);
-    cmd.env("IDP_PASSWORD_HASH_CONCURRENCY", "1");
-    cmd
-}
-
-fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = idp(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A failure is one line on stderr and a non-zero exit.
-fn assert_one_line_failure(o: &Output, needle: &str) {
-    assert!(
-        !o.status.success(),
-        "expected failure, got success: {}",
-        stdout(o)
-    );
-    let err = stderr(o);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(
-        lines[0].contains(needle),
-        "{:?} does not mention {needle:?}",
-        lines[0]
-    );
-}
 
 #[test]
 fn user_add_reads_the_password_from_stdin_and_prints_the_id() {

@@ -215,7 +215,71 @@ async fn a_fapi2_client_passes_openid_client(backend: Backend) {
     assert_eq!(refused["error"], "invalid_request", "{refused}");
 }
 
+/// Resource indicators (RFC 8707) as openid-client sends them: two resources pushed with the
+/// authorization request, one asked for at the token endpoint (code and refresh), and one
+/// for a client credentials token.
+async fn resource_indicators_pass_openid_client(backend: Backend) {
+    const ORDERS: &str = "https://orders.example.com/";
+    const BILLING: &str = "https://billing.example.com/";
+    let app = spawn_app(backend).await;
+    app.add_user("dave").await;
+    for (identifier, scopes) in [(ORDERS, vec!["orders:read".to_string()]), (BILLING, vec![])] {
+        let new = idp::domain::resource::NewResourceServer::parse(identifier, &scopes, None).unwrap();
+        idp::manage::resources::register(&app.services, new, idp::manage::Actor::Cli)
+            .await
+            .unwrap();
+    }
+    let client = app
+        .add_client(false, |c| {
+            c.scopes.push("orders:read".into());
+            c.grant_types
+                .push(idp::domain::client::GrantType::ClientCredentials);
+            c.resources = vec![ORDERS.into(), BILLING.into()];
+        })
+        .await;
+    let secret = client.secret.clone().unwrap();
+    let env = [
+        ("ISSUER", app.base.as_str()),
+        ("CLIENT_ID", client.id.as_str()),
+        ("CLIENT_SECRET", secret.as_str()),
+        ("REDIRECT_URI", REDIRECT),
+        ("SCOPE", "openid offline_access orders:read"),
+        ("PAR", "1"),
+        (
+            "RESOURCE",
+            "https://orders.example.com/ https://billing.example.com/",
+        ),
+        ("TOKEN_RESOURCE", ORDERS),
+    ];
+    let result = code_flow(&app, &env, "dave").await;
+    let access = common::jwt_claims(result["access_token"].as_str().unwrap());
+    assert_eq!(access["aud"], ORDERS);
+    assert_eq!(access["scope"], "orders:read");
+    let refreshed = common::jwt_claims(result["refreshed_access_token"].as_str().unwrap());
+    assert_eq!(refreshed["aud"], ORDERS);
+    assert_eq!(result["introspection"]["aud"], ORDERS);
+
+    // A resource the authorization did not grant: invalid_target, as openid-client reports it.
+    let env_other = [&env[..6], &[("RESOURCE", ORDERS), ("TOKEN_RESOURCE", BILLING)]].concat();
+    let (state, url) = authorize_and_log_in(&app, &env_other, "dave").await;
+    let (ok, refused) = callback(&state, &env_other, &url).await;
+    assert!(!ok);
+    assert_eq!(refused["error"], "invalid_target", "{refused}");
+
+    let (ok, tokens) = rp(
+        &["client-credentials"],
+        &[&env[..3], &[("SCOPE", "orders:read"), ("RESOURCE", BILLING)]].concat(),
+    )
+    .await;
+    assert!(ok, "{tokens}");
+    assert_eq!(
+        common::jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
+        BILLING
+    );
+}
+
 on_both_backends!(
+    resource_indicators_pass_openid_client,
     a_fapi2_client_passes_openid_client,
     par_with_private_key_jwt_passes_openid_client,
     client_secret_jwt_and_basic_pass_openid_client,

@@ -24,6 +24,7 @@ fn grant(id: &str, user: &str, expires: chrono::DateTime<Utc>) -> idp::domain::g
         auth_time: Some(t0()),
         amr: vec!["pwd".into()],
         dpop_jkt: Some("jkt-1".into()),
+        resources: vec!["https://api.example.com/".into()],
     }
 }
 

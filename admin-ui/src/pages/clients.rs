@@ -157,6 +157,7 @@ pub fn ClientDetail() -> impl IntoView {
                         <dt>"Pushed requests (PAR) required"</dt><dd>{if c.require_par { "yes" } else { "no" }}</dd>
                         <dt>"Security profile"</dt><dd>{c.profile.clone().unwrap_or_else(|| "none".into())}</dd>
                         <dt>"DPoP-bound access tokens"</dt><dd>{if c.dpop_bound_access_tokens { "yes" } else { "no" }}</dd>
+                        <dt>"Resources it may ask for"</dt><dd class="uris">{if c.resources.is_empty() { "none".to_string() } else { c.resources.join(" ") }}</dd>
                         <dt>"Created"</dt><dd>{ui::time(c.created_at)}</dd>
                         <dt>"Updated"</dt><dd>{ui::time(c.updated_at)}</dd>
                     </dl>
@@ -226,6 +227,7 @@ where
         require_par: false,
         dpop_bound_access_tokens: false,
         profile: None,
+        resources: vec![],
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     });
@@ -250,6 +252,7 @@ where
     let require_par = RwSignal::new(c.require_par);
     let dpop_bound = RwSignal::new(c.dpop_bound_access_tokens);
     let profile = RwSignal::new(c.profile.clone().unwrap_or_default());
+    let resources = RwSignal::new(c.resources.join("\n"));
     let mfa = RwSignal::new(c.mfa.clone().unwrap_or_default());
     let access_ttl = RwSignal::new(c.access_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
     let refresh_ttl = RwSignal::new(c.refresh_token_ttl_s.map(|s| s.to_string()).unwrap_or_default());
@@ -347,6 +350,7 @@ where
                 require_par: require_par.get_untracked(),
                 dpop_bound_access_tokens: dpop_bound.get_untracked(),
                 profile: Some(profile.get_untracked()).filter(|p| !p.is_empty()),
+                resources: lines(resources),
             })
         })();
         match checked {
@@ -402,6 +406,7 @@ where
                     <option value="fapi2" selected=c.profile.as_deref() == Some("fapi2")>"FAPI 2.0 (PAR, PKCE, private_key_jwt, DPoP, no RS256)"</option>
                 </select>
             </label>
+            <label>"Resource servers it may ask tokens for (one identifier per line; register them under Resources)" <textarea name="resources" prop:value=move || resources.get() on:input=move |ev| resources.set(event_target_value(&ev))></textarea></label>
             <label class="check"><input type="checkbox" name="dpop_bound_access_tokens" prop:checked=move || dpop_bound.get() on:change=move |ev| dpop_bound.set(event_target_checked(&ev))/>"Issue only DPoP-bound access tokens"</label>
             <label>"ID token signing algorithm"
                 <select name="alg" on:change=move |ev| alg.set(event_target_value(&ev))>

@@ -4,4 +4,5 @@ pub mod clients;
 pub mod events;
 pub mod keys;
 pub mod overview;
+pub mod resources;
 pub mod users;

@@ -189,5 +189,6 @@ fn new_client(input: ClientInput) -> Result<NewClient, ApiError> {
             .map(crate::domain::client::Profile::parse)
             .transpose()
             .map_err(invalid)?,
+        resources: input.resources,
     })
 }

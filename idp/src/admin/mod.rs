@@ -7,6 +7,7 @@ pub mod auth;
 mod clients;
 mod events;
 pub mod problem;
+mod resources;
 mod system;
 mod users;
 mod views;
@@ -66,6 +67,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/clients/{client_id}/secret",
                     web::post().to(clients::rotate_secret),
                 )
+                .route("/resources", web::get().to(resources::list))
+                .route("/resources", web::post().to(resources::create))
+                .route("/resources/{identifier}", web::delete().to(resources::delete))
                 .route("/events", web::get().to(events::list))
                 .route("/events/export.csv", web::get().to(events::export_csv))
                 .route("/events/export.json", web::get().to(events::export_json))
@@ -87,6 +91,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         users::unlock, users::set_password, users::revoke_all, users::end_session, users::revoke_grant,
         users::get_mfa, users::remove_factor, users::reset_mfa, users::require_enrolment,
         clients::list, clients::create, clients::get, clients::replace, clients::delete, clients::rotate_secret,
+        resources::list, resources::create, resources::delete,
         events::list, events::export_csv, events::export_json, events::stats,
         system::list_keys, system::rotate_keys,
     ),

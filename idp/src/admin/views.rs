@@ -53,6 +53,7 @@ pub fn client(c: &Client) -> ClientView {
         require_par: c.require_par,
         dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         profile: c.profile.map(|p| p.as_str().to_string()),
+        resources: c.resources.clone(),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }

@@ -122,6 +122,10 @@ pub struct ClientAddArgs {
     /// ES256 ID tokens the defaults, and refuses settings that contradict it.
     #[arg(long, value_name = "fapi2")]
     profile: Option<String>,
+    /// A resource server (RFC 8707) the client may ask tokens for, registered first with
+    /// `idp resource add` (repeatable).
+    #[arg(long = "resource", value_name = "URI")]
+    resources: Vec<String>,
     #[arg(long)]
     json: bool,
 }
@@ -288,6 +292,7 @@ fn new_client(args: ClientAddArgs) -> Result<NewClient, Invalid> {
         require_par: args.require_par,
         dpop_bound_access_tokens: args.dpop_bound_access_tokens,
         profile: args.profile.as_deref().map(Profile::parse).transpose()?,
+        resources: args.resources,
         access_token_ttl_s: None,
         refresh_token_ttl_s: None,
         rate_limit_token_per_minute: args.rate_limit_token,

@@ -16,9 +16,11 @@ use crate::services::{Services, StartupError};
 use crate::store::backup::BackupSummary;
 
 mod clients;
+mod resources;
 mod users;
 
 pub use clients::{ClientAddArgs, ClientCommand};
+pub use resources::ResourceCommand;
 pub use users::{MfaCommand, UserCommand};
 
 #[derive(Debug, Parser)]
@@ -47,6 +49,9 @@ pub enum Command {
     /// Manage relying-party clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage resource servers (RFC 8707): the APIs clients ask tokens for.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Signing and master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -204,6 +209,10 @@ pub async fn run(command: Command, settings: Settings) -> Result<String, Failure
         Command::Client(cmd) => {
             let migrate = settings.migrate_on_start;
             clients::run(cmd, &Services::build(settings, migrate).await?).await
+        }
+        Command::Resource(cmd) => {
+            let migrate = settings.migrate_on_start;
+            resources::run(cmd, &Services::build(settings, migrate).await?).await
         }
         Command::Keys(KeysCommand::Rotate { alg }) => {
             let algs = match alg {

@@ -215,6 +215,8 @@ pub struct Client {
     pub dpop_bound_access_tokens: bool,
     /// The security profile the client is held to, if any.
     pub profile: Option<Profile>,
+    /// The resource servers it may ask tokens for (RFC 8707 `resource`).
+    pub resources: Vec<String>,
     pub redirect_uris: Vec<RedirectUri>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub backchannel_logout_uri: Option<String>,
@@ -269,6 +271,7 @@ impl Client {
             require_par: self.require_par,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             profile: self.profile,
+            resources: self.resources.clone(),
             access_token_ttl_s: self.access_token_ttl_s,
             refresh_token_ttl_s: self.refresh_token_ttl_s,
             rate_limit_token_per_minute: self.rate_limit_token_per_minute,
@@ -312,6 +315,8 @@ pub struct NewClient {
     pub dpop_bound_access_tokens: bool,
     /// Hold the client to a security profile; see [`NewClient::apply_profile`].
     pub profile: Option<Profile>,
+    /// Resource servers it may ask tokens for; each must be registered.
+    pub resources: Vec<String>,
     /// Lifetimes overriding the deployment's defaults.
     pub access_token_ttl_s: Option<i64>,
     pub refresh_token_ttl_s: Option<i64>,
@@ -383,6 +388,9 @@ impl NewClient {
         }
         self.validate_keys()?;
         self.validate_profile()?;
+        for resource in &self.resources {
+            super::resource::parse_identifier(resource)?;
+        }
         for (name, limit) in [
             ("token", self.rate_limit_token_per_minute),
             ("introspection", self.rate_limit_introspect_per_minute),

@@ -23,6 +23,8 @@ pub struct Grant {
     pub amr: Vec<String>,
     /// The DPoP key (RFC 7638 thumbprint) a public client's refresh tokens are bound to.
     pub dpop_jkt: Option<String>,
+    /// The resource servers it was granted for (RFC 8707); tokens from it may narrow them.
+    pub resources: Vec<String>,
 }
 
 /// An authorization code as stored: only its hash, bound to everything the token

@@ -5,6 +5,7 @@ pub mod client_security;
 pub mod clock;
 pub mod grant;
 pub mod mfa;
+pub mod resource;
 pub mod scope;
 pub mod session;
 pub mod user;

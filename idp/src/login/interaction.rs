@@ -169,6 +169,7 @@ mod tests {
                 acr: None,
                 account_action: None,
                 dpop_jkt: None,
+                resources: vec![],
             },
             login_sid: None,
             issued_at: now.timestamp(),

@@ -122,6 +122,7 @@ fn portal_client(services: &Services) -> Result<NewClient, ManageError> {
         require_par: false,
         dpop_bound_access_tokens: false,
         profile: None,
+        resources: vec![],
         access_token_ttl_s: None,
         refresh_token_ttl_s: Some(8 * 3600),
         rate_limit_token_per_minute: None,

@@ -33,6 +33,7 @@ pub async fn register_as(
 ) -> Result<Registered, ManageError> {
     new.apply_profile();
     new.validate()?;
+    super::resources::check_registered(services, &mut new.resources).await?;
     let method = new.auth_method();
     let (secret, secret_hash, secret_sealed) = if method.uses_secret() {
         let (secret, hash) = services.secrets.generate().map_err(internal)?;
@@ -67,6 +68,7 @@ pub async fn update(
 ) -> Result<Client, ManageError> {
     new.apply_profile();
     new.validate()?;
+    super::resources::check_registered(services, &mut new.resources).await?;
     let current = get(services, client_id).await?;
     if new.client_type != current.client_type {
         return Err(Invalid::new(format!(
@@ -183,6 +185,7 @@ fn apply(current: Option<&Client>, new: NewClient, now: chrono::DateTime<chrono:
         require_par: new.require_par,
         dpop_bound_access_tokens: new.dpop_bound_access_tokens,
         profile: new.profile,
+        resources: new.resources,
         token_endpoint_auth_method: method,
         require_pkce: new.require_pkce || new.client_type == ClientType::Public,
         redirect_uris: new.redirect_uris,

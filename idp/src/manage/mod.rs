@@ -10,6 +10,7 @@ pub mod housekeeping;
 pub mod keys;
 pub mod mfa;
 pub mod recovery;
+pub mod resources;
 pub mod sessions;
 pub mod users;
 

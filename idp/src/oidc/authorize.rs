@@ -293,6 +293,7 @@ pub async fn issue_code(
         amr: session.amr.clone(),
         // RFC 9449 §10: the code (and so the grant) is bound to this DPoP key.
         dpop_jkt: request.dpop_jkt.clone(),
+        resources: request.resources.clone(),
     };
     services.store.create_grant(&grant).await?;
     let (code, code_hash) = opaque_token(services)?;

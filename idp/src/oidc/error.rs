@@ -59,6 +59,8 @@ constructors! {
     // RFC 9449 §5.2, §8.
     invalid_dpop_proof => "invalid_dpop_proof", BAD_REQUEST;
     use_dpop_nonce => "use_dpop_nonce", BAD_REQUEST;
+    // RFC 8707 §2: a resource that is invalid, unknown or not allowed.
+    invalid_target => "invalid_target", BAD_REQUEST;
     invalid_token => "invalid_token", UNAUTHORIZED;
     insufficient_scope => "insufficient_scope", FORBIDDEN;
     server_error => "server_error", INTERNAL_SERVER_ERROR;

@@ -2,7 +2,9 @@
 //! confidential client that authenticates (typically a resource server) may introspect
 //! (§2.1: the endpoint is protected, or it becomes a token-scanning oracle); a refresh token
 //! is described only to the client it was issued to. An inactive token gets
-//! `{"active": false}` and nothing else (§2.2).
+//! `{"active": false}` and nothing else (§2.2). A client that a resource server introspects
+//! with (RFC 8707) is told only about access tokens meant for that resource server: others
+//! are inactive to it (§2.2: "not allowed to know about this token").
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
@@ -44,13 +46,18 @@ pub async fn introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
+    let audience = services.store.resources_of_client(&client.id).await?;
+    let audience = Audience {
+        client_id: &client.id,
+        resources: &audience,
+    };
     let answer = if params.get("token_type_hint") == Some("refresh_token") {
         match refresh_token(services, &client, token).await? {
             Some(answer) => Some(answer),
-            None => access_token(services, token).await?,
+            None => access_token(services, token, &audience).await?,
         }
     } else {
-        match access_token(services, token).await? {
+        match access_token(services, token, &audience).await? {
             Some(answer) => Some(answer),
             None => refresh_token(services, &client, token).await?,
         }
@@ -95,9 +102,36 @@ fn jwt_response(services: &Services, client: &Client, answer: Value) -> Result<S
         .map_err(OAuthError::internal)
 }
 
-async fn access_token(services: &Services, token: &str) -> Result<Option<Value>, OAuthError> {
+/// Who asks: a client, and the resource servers it introspects for (if any).
+struct Audience<'a> {
+    client_id: &'a str,
+    resources: &'a [String],
+}
+
+impl Audience<'_> {
+    /// Whether the token's `aud` allows this caller to learn about it: always for a caller
+    /// that is no resource server; else the token must name one of its resources (or it).
+    fn may_know(&self, aud: Option<&Value>) -> bool {
+        if self.resources.is_empty() {
+            return true;
+        }
+        let names = |name: &str| name == self.client_id || self.resources.iter().any(|r| r == name);
+        match aud {
+            Some(Value::String(one)) => names(one),
+            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).any(names),
+            _ => false,
+        }
+    }
+}
+
+async fn access_token(
+    services: &Services,
+    token: &str,
+    audience: &Audience<'_>,
+) -> Result<Option<Value>, OAuthError> {
     let claims = match check(services, token).await {
-        AccessCheck::Active(claims) => claims,
+        AccessCheck::Active(claims) if audience.may_know(claims.get("aud")) => claims,
+        AccessCheck::Active(_) => return Ok(None),
         AccessCheck::Inactive => return Ok(None),
         AccessCheck::Unknown(cause) if services.settings.deny_list_unavailable == "inactive" => {
             tracing::warn!(%cause, "deny-list unavailable: answering inactive");

@@ -16,6 +16,7 @@ pub mod params;
 pub mod pkce;
 pub mod request;
 pub mod request_object;
+pub mod resources;
 pub mod revocation;
 pub mod throttle;
 pub mod token;

@@ -1,7 +1,8 @@
 //! Strict parsing of `application/x-www-form-urlencoded` parameters, for query strings and
 //! request bodies: invalid percent-encoding, non-UTF-8 bytes and repeated parameters are
 //! refused (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
-//! once"). Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
+//! once"), except `resource`, which RFC 8707 §2 lets a client repeat. Parameters sent
+//! without a value are treated as omitted (RFC 6749 §3.1).
 
 use std::collections::HashMap;
 
@@ -21,12 +22,23 @@ pub enum ParamError {
     TooLong(String),
 }
 
+/// RFC 8707 §2: the one parameter that may be given more than once.
+const RESOURCE: &str = "resource";
+/// Where the `resource` values are kept when stored (pushed requests): a key no parameter
+/// can take, as [`Params::insert`] refuses it.
+const RESOURCES_KEY: &str = "\u{0}resources";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Params(HashMap<String, String>);
+pub struct Params {
+    #[serde(flatten)]
+    values: HashMap<String, String>,
+    #[serde(default, rename = "\u{0}resources", skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<String>,
+}
 
 impl Params {
     pub fn parse(raw: &[u8]) -> Result<Self, ParamError> {
-        let mut map = HashMap::new();
+        let mut params = Self::default();
         for pair in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|b| *b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -40,28 +52,47 @@ impl Params {
             if value.len() > MAX_VALUE_BYTES {
                 return Err(ParamError::TooLong(name));
             }
-            if map.contains_key(&name) {
+            if name != RESOURCE && params.values.contains_key(&name) {
                 return Err(ParamError::Repeated(name));
             }
-            map.insert(name, value);
+            params.insert(&name, &value);
         }
-        Ok(Self(map))
+        Ok(params)
     }
 
+    /// The value of a parameter; of `resource`, the first.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        if name == RESOURCE {
+            return self.resources.first().map(String::as_str);
+        }
+        self.values.get(name).map(String::as_str)
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.get(name).is_some()
     }
 
+    /// Sets a parameter; a `resource` is added to those given.
     pub fn insert(&mut self, name: &str, value: &str) {
-        self.0.insert(name.to_string(), value.to_string());
+        match name {
+            RESOURCE => self.resources.push(value.to_string()),
+            RESOURCES_KEY => {}
+            _ => {
+                self.values.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    /// Every `resource` given (RFC 8707 §2), in order.
+    pub fn resources(&self) -> &[String] {
+        &self.resources
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(self.resources.iter().map(|v| (RESOURCE, v.as_str())))
     }
 }
 
@@ -118,6 +149,18 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused() {
         assert_eq!(Params::parse(b"a=1&a=2"), Err(ParamError::Repeated("a".into())));
+    }
+
+    #[test]
+    fn resource_may_be_repeated_and_survives_storage() {
+        let p =
+            Params::parse(b"resource=https%3A%2F%2Fa.example&scope=x&resource=urn%3Ab").unwrap_or_default();
+        assert_eq!(p.resources(), ["https://a.example", "urn:b"]);
+        let stored = serde_json::to_string(&p).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<Params>(&stored).ok(), Some(p));
+        // A parameter cannot pose as the stored resources.
+        let sneaky = Params::parse(b"%00resources=x").unwrap_or_default();
+        assert!(sneaky.resources().is_empty() && sneaky.iter().next().is_none());
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct AuthRequest {
     /// The DPoP key the code is bound to (RFC 9449 §10 `dpop_jkt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// The resource servers the tokens are for (RFC 8707 `resource`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 impl AuthRequest {
@@ -365,6 +368,8 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
     let max_age = max_age(params).map_err(to_client)?;
     let acr = required_acr(params).map_err(to_client)?;
     let dpop_jkt = dpop_jkt(params).map_err(to_client)?;
+    // Step 12 (RFC 8707 §2): resources the client may ask for, or `invalid_target`.
+    let resources = super::resources::requested(params, client).map_err(to_client)?;
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -380,5 +385,6 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
         acr,
         account_action: account_action(params, client),
         dpop_jkt,
+        resources,
     })
 }

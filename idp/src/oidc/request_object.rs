@@ -46,6 +46,14 @@ pub async fn resolve(services: &Services, client: &Client, params: &Params) -> R
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Null => continue,
+            // RFC 8707 §2 with RFC 9101: several resources are a JSON array of strings.
+            Value::Array(items) if name == "resource" => {
+                for item in items {
+                    let text = item.as_str().map_or_else(|| item.to_string(), str::to_string);
+                    resolved.insert(name, &text);
+                }
+                continue;
+            }
             // `max_age` as a number, `claims` as an object: their text, as in a query string.
             other => other.to_string(),
         };

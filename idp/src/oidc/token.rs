@@ -73,7 +73,9 @@ pub async fn token(
         GrantType::RefreshToken => {
             grants::refresh_token::refresh(services, &client, &params, &meta, proof).await?
         }
-        GrantType::ClientCredentials => grants::client_credentials::grant(services, &client, &params, proof)?,
+        GrantType::ClientCredentials => {
+            grants::client_credentials::grant(services, &client, &params, proof).await?
+        }
     };
     let grant = grant_type.as_str();
     metrics::counter!("idp_tokens_issued_total", "grant_type" => grant, "token_type" => "access_token")

@@ -19,7 +19,7 @@ use crate::services::Services;
 pub struct AccessTokenClaims<'a> {
     pub iss: &'a str,
     pub sub: &'a str,
-    pub aud: &'a str,
+    pub aud: Audience<'a>,
     pub client_id: &'a str,
     pub scope: &'a str,
     pub jti: String,
@@ -42,6 +42,25 @@ pub struct AccessTokenClaims<'a> {
     pub cnf: Option<Confirmation<'a>>,
 }
 
+/// RFC 9068 §3 `aud`: the resource servers the token is for (RFC 8707), or the client
+/// itself; one as a string, several as an array (RFC 7519 §4.1.3).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> Audience<'a> {
+    fn of(resources: &'a [String], client_id: &'a str) -> Self {
+        match resources {
+            [] => Self::One(client_id),
+            [one] => Self::One(one),
+            many => Self::Many(many),
+        }
+    }
+}
+
 /// RFC 7800 confirmation claim with the RFC 9449 §6.1 `jkt` member.
 #[derive(Debug, Serialize)]
 pub struct Confirmation<'a> {
@@ -58,6 +77,8 @@ pub struct AccessTokenFacts<'a> {
     pub authentication: Option<(DateTime<Utc>, &'a [String])>,
     /// The thumbprint of the DPoP key the token is bound to, if any.
     pub dpop_jkt: Option<&'a str>,
+    /// The resource servers it is for (RFC 8707); empty: the client itself.
+    pub audience: &'a [String],
 }
 
 pub struct IssuedAccessToken {
@@ -88,7 +109,7 @@ pub fn issue_access_token(
     let claims = AccessTokenClaims {
         iss: services.settings.issuer_str(),
         sub: facts.subject,
-        aud: &client.id,
+        aud: Audience::of(facts.audience, &client.id),
         client_id: &client.id,
         scope: facts.scope,
         jti: random::token::<16>().map_err(OAuthError::internal)?,

@@ -143,6 +143,13 @@ pub async fn userinfo(
         }
     };
     check_key_binding(services, &req, scheme, &token, &claims).await?;
+    // RFC 8707: a token whose audience is other resource servers is not for this endpoint
+    // (only a token whose `aud` is its own client is).
+    if !claims.contains_key("aud") || claims.get("aud") != claims.get("client_id") {
+        return Err(invalid_token(
+            "the access token is meant for another resource server",
+        ));
+    }
     let scope =
         Scopes::parse(claims.get("scope").and_then(Value::as_str).unwrap_or_default()).unwrap_or_default();
     if !scope.contains("openid") {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::audit::{EventQuery, SecurityEvent};
 use crate::domain::client::Client;
 use crate::domain::grant::{AuthorizationCode, CodeUse, Grant, RefreshToken};
+use crate::domain::resource::ResourceServer;
 use crate::domain::session::Session;
 use crate::domain::user::{NewUser, User, UserStatus};
 
@@ -180,6 +181,18 @@ pub trait DenialStore: Send + Sync {
         after_id: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<(i64, String, DateTime<Utc>)>>;
+}
+
+/// Resource servers (RFC 8707).
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    async fn create_resource_server(&self, resource: &ResourceServer) -> StoreResult<()>;
+    async fn find_resource_server(&self, identifier: &str) -> StoreResult<Option<ResourceServer>>;
+    async fn list_resource_servers(&self) -> StoreResult<Vec<ResourceServer>>;
+    /// The identifiers of the resource servers that introspect as `client_id`.
+    async fn resources_of_client(&self, client_id: &str) -> StoreResult<Vec<String>>;
+    /// Deletes it; false when it did not exist.
+    async fn delete_resource_server(&self, identifier: &str) -> StoreResult<bool>;
 }
 
 /// Pushed authorization requests (RFC 9126): stored by `/par`, taken once by `/authorize`.
@@ -369,6 +382,7 @@ pub trait Store:
     + account::AccountStore
     + DenialStore
     + PushedRequestStore
+    + ResourceStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.
@@ -443,6 +457,8 @@ fn conflict_subject(constraint: &str) -> &'static str {
         "a user with this username"
     } else if constraint.contains("email") {
         "a user with this email"
+    } else if constraint.contains("resource_servers") {
+        "a resource server with this identifier"
     } else if constraint.contains("clients") {
         "a client with this id"
     } else if constraint.contains("signing_keys") {

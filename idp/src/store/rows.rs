@@ -126,6 +126,7 @@ pub(crate) struct ClientRow {
     require_par: bool,
     dpop_bound_access_tokens: bool,
     profile: Option<String>,
+    resources: String,
 }
 
 macro_rules! client_columns {
@@ -135,7 +136,7 @@ macro_rules! client_columns {
     id_token_signed_response_alg, access_token_signing_alg, first_party, require_pkce, access_token_ttl_s, \
     refresh_token_ttl_s, refresh_idle_ttl_s, refresh_reuse_window_s, theme, created_at, updated_at, \
     rate_limit_token_per_minute, rate_limit_introspect_per_minute, mfa, require_verified_email, \
-    jwks, jwks_uri, secret_sealed, require_par, dpop_bound_access_tokens, profile"
+    jwks, jwks_uri, secret_sealed, require_par, dpop_bound_access_tokens, profile, resources"
     };
 }
 pub(crate) use client_columns;
@@ -185,6 +186,7 @@ impl TryFrom<ClientRow> for Client {
                 .map(crate::domain::client::Profile::parse)
                 .transpose()
                 .map_err(|e| corrupt("client profile", e))?,
+            resources: from_json("client resources", &r.resources)?,
             theme: r.theme,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
@@ -328,12 +330,13 @@ pub(crate) struct GrantRow {
     auth_time: Option<i64>,
     amr: String,
     dpop_jkt: Option<String>,
+    resources: String,
 }
 
 macro_rules! grant_columns {
     () => {
         "id, client_id, user_id, session_id, scope, offline, created_at, expires_at, revoked_at, auth_time, amr, \
-         dpop_jkt"
+         dpop_jkt, resources"
     };
 }
 pub(crate) use grant_columns;
@@ -355,6 +358,7 @@ impl TryFrom<GrantRow> for Grant {
             auth_time: opt_time(r.auth_time)?,
             amr: from_json("amr", &r.amr)?,
             dpop_jkt: r.dpop_jkt,
+            resources: from_json("grant resources", &r.resources)?,
         })
     }
 }
@@ -453,6 +457,7 @@ pub(crate) struct RefreshFamilyRow {
     g_auth_time: Option<i64>,
     g_amr: String,
     g_dpop_jkt: Option<String>,
+    g_resources: String,
     user_status: Option<String>,
 }
 
@@ -469,7 +474,7 @@ macro_rules! refresh_family_columns {
          g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.session_id AS g_session_id, \
          g.scope AS g_scope, g.offline AS g_offline, g.created_at AS g_created_at, \
          g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at, g.auth_time AS g_auth_time, \
-         g.amr AS g_amr, g.dpop_jkt AS g_dpop_jkt, u.status AS user_status"
+         g.amr AS g_amr, g.dpop_jkt AS g_dpop_jkt, g.resources AS g_resources, u.status AS user_status"
     };
 }
 pub(crate) use refresh_family_columns;
@@ -536,6 +541,7 @@ impl TryFrom<RefreshFamilyRow> for RefreshFamily {
             auth_time: r.g_auth_time,
             amr: r.g_amr,
             dpop_jkt: r.g_dpop_jkt,
+            resources: r.g_resources,
         };
         Ok(RefreshFamily {
             token: r.token.try_into()?,
@@ -597,6 +603,27 @@ impl TryFrom<FactorRow> for crate::domain::mfa::Factor {
             confirmed_at: opt_time(r.confirmed_at)?,
             last_used_at: opt_time(r.last_used_at)?,
             last_used_step: r.last_used_step,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ResourceRow {
+    identifier: String,
+    scopes: String,
+    client_id: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<ResourceRow> for crate::domain::resource::ResourceServer {
+    type Error = StoreError;
+
+    fn try_from(r: ResourceRow) -> StoreResult<Self> {
+        Ok(Self {
+            identifier: r.identifier,
+            scopes: from_json("resource scopes", &r.scopes)?,
+            client_id: r.client_id,
+            created_at: time(r.created_at)?,
         })
     }
 }

@@ -58,6 +58,10 @@ pub fn client(id: &str) -> Client {
         require_par: true,
         dpop_bound_access_tokens: true,
         profile: Some(idp::domain::client::Profile::Fapi2),
+        resources: vec![
+            "https://api.example.com/orders".into(),
+            "urn:example:billing".into(),
+        ],
         created_at: t0(),
         updated_at: t0(),
     }

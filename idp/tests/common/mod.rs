@@ -387,6 +387,7 @@ impl TestApp {
             require_par: false,
             dpop_bound_access_tokens: false,
             profile: None,
+            resources: vec![],
             access_token_ttl_s: None,
             rate_limit_token_per_minute: None,
             rate_limit_introspect_per_minute: None,

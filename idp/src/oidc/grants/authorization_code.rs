@@ -12,6 +12,7 @@ use crate::oidc::dpop::Proof;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::oidc::pkce;
+use crate::oidc::resources;
 use crate::oidc::token::TokenResponse;
 use crate::services::Services;
 
@@ -63,6 +64,10 @@ pub async fn exchange(
             "the code is bound to a DPoP key this request does not prove",
         ));
     }
+    // RFC 8707 §2.2: the token is for the granted resources, or those of them asked for.
+    let scope = Scopes::parse(&code.scope).unwrap_or_default();
+    let resources = resources::narrowed(params, client, &grant.resources)?;
+    let target = resources::target(services, client, resources, &scope).await?;
     // One conditional update decides which of concurrent redemptions wins.
     let code = match services.store.consume_code(&code_hash, now).await? {
         CodeUse::First(code) => code,
@@ -76,7 +81,6 @@ pub async fn exchange(
     {
         services.store.bind_grant_dpop_key(&grant.id, jkt).await?;
     }
-    let scope = Scopes::parse(&code.scope).unwrap_or_default();
     let refresh = if issues_refresh_token(client, &scope) {
         let (token, record) = new_refresh_token(services, &grant, &scope, 1, None, now)?;
         services.store.insert_refresh_token(&record).await?;
@@ -92,7 +96,7 @@ pub async fn exchange(
         nonce: code.nonce.as_deref(),
         dpop_jkt,
     };
-    user_tokens(services, client, &grant, &scope, &auth, refresh, now)
+    user_tokens(services, client, &grant, &scope, &target, &auth, refresh, now)
 }
 
 /// RFC 6749 §4.1.3 and RFC 7636 §4.6: the code's client, redirect URI and PKCE verifier.

@@ -6,6 +6,7 @@ use crate::domain::scope::Scopes;
 use crate::oidc::dpop::Proof;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
+use crate::oidc::resources;
 use crate::oidc::token::TokenResponse;
 use crate::oidc::tokens::{AccessTokenFacts, issue_access_token};
 use crate::services::Services;
@@ -13,7 +14,7 @@ use crate::services::Services;
 /// Scopes that only make sense with a user.
 const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
-pub fn grant(
+pub async fn grant(
     services: &Services,
     client: &Client,
     params: &Params,
@@ -43,8 +44,11 @@ pub fn grant(
         }
         None => Scopes::from_values(allowed),
     };
+    // RFC 8707 §2: a token for the resources asked for, among the client's own.
+    let resources = resources::requested(params, client)?;
+    let target = resources::target(services, client, resources, &scope).await?;
     let now = services.clock.now();
-    let scope_text = scope.to_string();
+    let scope_text = target.scope.to_string();
     let facts = AccessTokenFacts {
         subject: &client.id,
         scope: &scope_text,
@@ -52,6 +56,7 @@ pub fn grant(
         sid: None,
         authentication: None,
         dpop_jkt: dpop.map(|p| p.jkt.as_str()),
+        audience: &target.audience,
     };
     let access = issue_access_token(services, client, &facts, now)?;
     Ok(TokenResponse {

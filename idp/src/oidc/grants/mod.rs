@@ -7,6 +7,7 @@ pub mod refresh_token;
 use chrono::{DateTime, Utc};
 
 use super::error::OAuthError;
+use super::resources::TokenTarget;
 use super::token::TokenResponse;
 use super::tokens::{AccessTokenFacts, IdTokenFacts, issue_access_token, issue_id_token, opaque_token};
 use crate::domain::client::{Client, GrantType};
@@ -25,17 +26,21 @@ pub struct Authentication<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
-/// Access token, ID token (for `openid`) and, when the grant allows it, a refresh token.
+/// Access token (for `target`), ID token (when the grant's `scope` has `openid`) and, when
+/// the grant allows it, a refresh token.
+#[allow(clippy::too_many_arguments)]
 pub fn user_tokens(
     services: &Services,
     client: &Client,
     grant: &Grant,
     scope: &Scopes,
+    target: &TokenTarget,
     auth: &Authentication<'_>,
     refresh: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
-    let scope_text = scope.to_string();
+    // RFC 6749 §5.1: the response's scope is the access token's.
+    let scope_text = target.scope.to_string();
     let access = issue_access_token(
         services,
         client,
@@ -46,6 +51,7 @@ pub fn user_tokens(
             sid: auth.sid,
             authentication: Some((auth.auth_time, auth.amr)),
             dpop_jkt: auth.dpop_jkt,
+            audience: &target.audience,
         },
         now,
     )?;

@@ -18,6 +18,7 @@ use crate::manage::record;
 use crate::oidc::dpop::Proof;
 use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
+use crate::oidc::resources::{self, TokenTarget};
 use crate::oidc::revocation::revoke_grant;
 use crate::oidc::token::TokenResponse;
 use crate::oidc::tokens::opaque_token;
@@ -44,9 +45,11 @@ pub async fn refresh(
     // the database checks and rotates in one step, and the tokens are signed after it.
     // Within a reuse window the answer must be saved with the rotation, and a narrowed scope
     // must be checked first, so those sign first and then compare-and-set.
-    // A public client's token may be bound to a DPoP key, checked before it rotates.
+    // A public client's token may be bound to a DPoP key, checked before it rotates; a
+    // narrowed `resource` is checked before too (RFC 8707 §2.2).
     if client.refresh_reuse_window_s == 0
         && params.get("scope").is_none()
+        && params.resources().is_empty()
         && client.client_type != ClientType::Public
     {
         return rotate_then_sign(services, client, &hash, meta, now, dpop).await;
@@ -77,6 +80,8 @@ pub async fn refresh(
         }
         None => granted,
     };
+    let resources = resources::narrowed(params, client, &family.grant.resources)?;
+    let target = resources::target(services, client, resources, &scope).await?;
     let (new_token, successor) = new_refresh_token(
         services,
         &family.grant,
@@ -85,7 +90,7 @@ pub async fn refresh(
         Some(hash.clone()),
         now,
     )?;
-    let response = family_tokens(services, client, &family, &scope, new_token, now, dpop)?;
+    let response = family_tokens(services, client, &family, &scope, &target, new_token, now, dpop)?;
     let saved = if client.refresh_reuse_window_s > 0 {
         Some(seal(services, &hash, &response)?)
     } else {
@@ -135,7 +140,10 @@ async fn rotate_then_sign(
     }
     metrics::counter!("idp_refresh_rotations_total").increment(1);
     let scope = Scopes::parse(&family.token.scope).unwrap_or_default();
-    family_tokens(services, client, family, &scope, new_token, now, dpop)
+    // The grant's resources, as at its authorization: rotated already, so only a resource
+    // removed by an administrator since can fail here.
+    let target = resources::target(services, client, family.grant.resources.clone(), &scope).await?;
+    family_tokens(services, client, family, &scope, &target, new_token, now, dpop)
 }
 
 /// RFC 9449 §5: a public client's refresh token bound to a DPoP key is used only with a
@@ -198,11 +206,13 @@ fn idle_cutoff(client: &Client, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// The access token, ID token and new refresh token of a rotation.
+#[allow(clippy::too_many_arguments)]
 fn family_tokens(
     services: &Services,
     client: &Client,
     family: &RefreshFamily,
     scope: &Scopes,
+    target: &TokenTarget,
     refresh_token: String,
     now: DateTime<Utc>,
     dpop: Option<&Proof>,
@@ -217,7 +227,16 @@ fn family_tokens(
         nonce: None,
         dpop_jkt: dpop.map(|p| p.jkt.as_str()),
     };
-    user_tokens(services, client, grant, scope, &auth, Some(refresh_token), now)
+    user_tokens(
+        services,
+        client,
+        grant,
+        scope,
+        target,
+        &auth,
+        Some(refresh_token),
+        now,
+    )
 }
 
 /// The compare-and-set failed though the rules held when read: another request changed the

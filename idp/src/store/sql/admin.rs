@@ -222,7 +222,7 @@ macro_rules! impl_admin_store {
                      refresh_idle_ttl_s = $14, refresh_reuse_window_s = $15, updated_at = $16, \
                      rate_limit_token_per_minute = $17, rate_limit_introspect_per_minute = $18, mfa = $19, \
                      require_verified_email = $20, jwks = $21, jwks_uri = $22, secret_sealed = $23, require_par = $24, \
-                     dpop_bound_access_tokens = $25, profile = $26 WHERE id = $27",
+                     dpop_bound_access_tokens = $25, profile = $26, resources = $27 WHERE id = $28",
                 )
                 .bind(&c.name)
                 .bind(rows::json(&c.redirect_uris))
@@ -250,6 +250,7 @@ macro_rules! impl_admin_store {
                 .bind(c.require_par)
                 .bind(c.dpop_bound_access_tokens)
                 .bind(c.profile.map(|p| p.as_str()))
+                .bind(rows::json(&c.resources))
                 .bind(&c.id)
                 .execute(&self.pool)
                 .await

@@ -13,7 +13,7 @@ macro_rules! impl_client_store {
                     "INSERT INTO clients (",
                     $crate::store::rows::client_columns!(),
                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+                     $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
                 ))
                 .bind(&c.id)
                 .bind(&c.name)
@@ -46,6 +46,7 @@ macro_rules! impl_client_store {
                 .bind(c.require_par)
                 .bind(c.dpop_bound_access_tokens)
                 .bind(c.profile.map(|p| p.as_str()))
+                .bind(rows::json(&c.resources))
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)?;

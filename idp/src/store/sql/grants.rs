@@ -9,7 +9,7 @@ macro_rules! impl_grant_store {
                 sqlx::query(concat!(
                     "INSERT INTO grants (",
                     $crate::store::rows::grant_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 ))
                 .bind(&g.id)
                 .bind(&g.client_id)
@@ -23,6 +23,7 @@ macro_rules! impl_grant_store {
                 .bind(g.auth_time.map(rows::ms))
                 .bind(rows::json(&g.amr))
                 .bind(g.dpop_jkt.as_deref())
+                .bind(rows::json(&g.resources))
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)?;

@@ -14,6 +14,7 @@ mod keys;
 mod login_failures;
 mod mfa;
 mod pushed_requests;
+mod resources;
 mod sessions;
 mod users;
 
@@ -28,6 +29,7 @@ pub(crate) use keys::impl_key_store;
 pub(crate) use login_failures::impl_login_failure_store;
 pub(crate) use mfa::impl_mfa_store;
 pub(crate) use pushed_requests::impl_pushed_request_store;
+pub(crate) use resources::impl_resource_store;
 pub(crate) use sessions::impl_session_store;
 pub(crate) use users::impl_user_store;
 
@@ -48,6 +50,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_account_store!($store, $db);
         $crate::store::sql::impl_denial_store!($store, $db);
         $crate::store::sql::impl_pushed_request_store!($store, $db);
+        $crate::store::sql::impl_resource_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
