@@ -318,7 +318,7 @@ api_type! {
         /// `client_secret_jwt`, `private_key_jwt` or `none` (public clients).
         #[serde(default)]
         pub token_endpoint_auth_method: Option<String>,
-        /// `RS256` (default), `ES256` or `EdDSA`.
+        /// `RS256` (default), `PS256`, `ES256` or `EdDSA`.
         #[serde(default)]
         pub id_token_signed_response_alg: Option<String>,
         #[serde(default)]

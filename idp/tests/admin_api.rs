@@ -375,7 +375,7 @@ async fn keys_are_listed_and_rotated(backend: Backend) {
     let admin = setup_on(app).await;
     let keys = admin.get("/keys").await;
     let items = keys["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3);
+    assert_eq!(items.len(), 4, "RS256, PS256, ES256, EdDSA");
     assert!(items.iter().all(|k| k["state"] == "active"));
     assert!(!keys.to_string().contains("private"), "only public facts");
     let response = admin.post("/keys/rotate", json!({"algs": ["ES256"]})).await;

@@ -93,7 +93,7 @@ async fn first_start_creates_the_admin_and_signing_keys_once(backend: Backend) {
     let keys = store.published_signing_keys().await.unwrap();
     let mut algs: Vec<_> = keys.iter().map(|k| k.alg.as_str()).collect();
     algs.sort();
-    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    assert_eq!(algs, ["ES256", "EdDSA", "PS256", "RS256"]);
     for key in &keys {
         let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
         assert!(jwk.get("d").is_none(), "public JWK must not hold the private key");
@@ -130,7 +130,7 @@ async fn first_start_creates_the_admin_and_signing_keys_once(backend: Backend) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.published_signing_keys().await.unwrap().len(), 3);
+    assert_eq!(store.published_signing_keys().await.unwrap().len(), 4);
     let users = store
         .list_users(&idp::store::UserQuery {
             limit: 10,

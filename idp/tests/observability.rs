@@ -106,8 +106,8 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
     assert!(value(&after, "idp_db_pool_acquire_duration_seconds_count", &[]) >= 1.0);
     assert_eq!(
         value(&after, "idp_signing_keys", &[("state", "active")]),
-        3.0,
-        "RS256, ES256, EdDSA"
+        4.0,
+        "RS256, PS256, ES256, EdDSA"
     );
     assert_eq!(value(&after, "idp_signing_keys", &[("state", "pending")]), 0.0);
     assert!(after.contains("idp_build_info{"));

@@ -216,7 +216,7 @@ async fn discovery_describes_exactly_what_is_implemented(backend: Backend) {
     );
     assert_eq!(doc["request_parameter_supported"], true);
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-    for alg in ["RS256", "ES256", "EdDSA"] {
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
         assert!(
             doc["id_token_signing_alg_values_supported"]
                 .as_array()

@@ -523,11 +523,13 @@ async fn a_disabled_user_cannot_log_in(backend: Backend) {
     assert_eq!(status, 401);
 }
 
-async fn id_tokens_can_be_signed_with_es256_and_eddsa(backend: Backend) {
+async fn id_tokens_can_be_signed_with_ps256_es256_and_eddsa(backend: Backend) {
     use openidconnect::core::CoreJwsSigningAlgorithm;
     let app = spawn_app(backend).await;
     app.add_user("oli").await;
     for (alg, rp_alg) in [
+        // RSASSA-PSS (RFC 7518 §3.5), which FAPI 2.0 allows where it refuses RS256.
+        ("PS256", CoreJwsSigningAlgorithm::RsaSsaPssSha256),
         ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
         ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
     ] {
@@ -572,7 +574,7 @@ async fn prompt_consent_asks_again_even_when_consent_was_given(backend: Backend)
 
 on_both_backends!(
     prompt_consent_asks_again_even_when_consent_was_given,
-    id_tokens_can_be_signed_with_es256_and_eddsa,
+    id_tokens_can_be_signed_with_ps256_es256_and_eddsa,
     a_confidential_client_logs_a_user_in_and_reads_userinfo,
     a_public_client_uses_pkce_and_gets_a_refresh_token_with_offline_access,
     client_credentials_issue_an_access_token_for_the_client_itself,

@@ -410,7 +410,7 @@ where
             <label class="check"><input type="checkbox" name="dpop_bound_access_tokens" prop:checked=move || dpop_bound.get() on:change=move |ev| dpop_bound.set(event_target_checked(&ev))/>"Issue only DPoP-bound access tokens"</label>
             <label>"ID token signing algorithm"
                 <select name="alg" on:change=move |ev| alg.set(event_target_value(&ev))>
-                    {["RS256", "ES256", "EdDSA"].map(|a| view! { <option value=a selected=c.id_token_signed_response_alg == a>{a}</option> }).into_iter().collect_view()}
+                    {["RS256", "PS256", "ES256", "EdDSA"].map(|a| view! { <option value=a selected=c.id_token_signed_response_alg == a>{a}</option> }).into_iter().collect_view()}
                 </select>
             </label>
             <label>"Second factor (MFA)"

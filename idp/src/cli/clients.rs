@@ -80,7 +80,7 @@ pub struct ClientAddArgs {
     /// Where logout tokens are POSTed when the user logs out (Back-Channel Logout).
     #[arg(long)]
     backchannel_logout_uri: Option<String>,
-    /// Algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
+    /// Algorithm of this client's ID tokens: RS256 (default), PS256, ES256 or EdDSA.
     #[arg(long, default_value = "RS256")]
     id_token_signing_alg: String,
     /// Algorithm of this client's access tokens; default: the deployment's access_token_signing_alg.

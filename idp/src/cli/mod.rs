@@ -103,7 +103,7 @@ pub enum KeysCommand {
     },
     /// Stage new signing keys: published now, signing after key_activation_delay_s.
     Rotate {
-        /// Only this algorithm (RS256, ES256 or EdDSA); default all three.
+        /// Only this algorithm (RS256, PS256, ES256 or EdDSA); default all four.
         #[arg(long)]
         alg: Option<String>,
     },

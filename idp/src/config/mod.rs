@@ -316,11 +316,11 @@ impl Settings {
         }
         if !matches!(
             self.access_token_signing_alg.as_str(),
-            "RS256" | "ES256" | "EdDSA"
+            "RS256" | "PS256" | "ES256" | "EdDSA"
         ) {
             return Err(ConfigError::new(
                 "access_token_signing_alg",
-                "must be RS256, ES256 or EdDSA",
+                "must be RS256, PS256, ES256 or EdDSA",
             ));
         }
         if !matches!(self.deny_list_unavailable.as_str(), "error" | "inactive") {

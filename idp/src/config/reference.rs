@@ -157,7 +157,7 @@ pub const SETTINGS: &[SettingDoc] = &[
         key: "access_token_signing_alg",
         kind: Kind::Text,
         default: "RS256",
-        doc: "Algorithm of access-token signatures unless a client sets its own: `RS256`, `ES256` (fastest to sign) or `EdDSA`.",
+        doc: "Algorithm of access-token signatures unless a client sets its own: `RS256`, `PS256`, `ES256` (fastest to sign) or `EdDSA`.",
     },
     SettingDoc {
         key: "id_token_ttl_s",

@@ -186,7 +186,7 @@ pub fn parse_scope_token(raw: &str) -> Result<String, Invalid> {
 }
 
 /// JWS algorithms tokens can be signed with.
-pub const SIGNING_ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+pub const SIGNING_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 
 /// The highest per-client rate limit (requests per minute): far above what one replica serves.
 pub const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000_000;
@@ -416,7 +416,7 @@ impl NewClient {
         for alg in std::iter::once(&self.id_token_signed_response_alg).chain(&self.access_token_signing_alg) {
             if !SIGNING_ALGS.contains(&alg.as_str()) {
                 return Err(Invalid::new(format!(
-                    "unknown signing algorithm {alg:?}; expected RS256, ES256 or EdDSA"
+                    "unknown signing algorithm {alg:?}; expected RS256, PS256, ES256 or EdDSA"
                 )));
             }
         }

@@ -88,7 +88,7 @@ impl Discovery {
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "id_token_signing_alg_values_supported": crate::domain::client::SIGNING_ALGS,
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "token_endpoint_auth_signing_alg_values_supported": auth_signing_algs(),
             "code_challenge_methods_supported": ["S256"],

@@ -208,7 +208,7 @@ pub fn issue_id_token(
 /// hash of the JWS algorithm (SHA-512 for Ed25519, as OpenID's EdDSA profiles use).
 pub fn token_hash_claim(alg: Alg, token: &str) -> String {
     let algorithm = match alg {
-        Alg::RS256 | Alg::ES256 => &digest::SHA256,
+        Alg::RS256 | Alg::PS256 | Alg::ES256 => &digest::SHA256,
         Alg::EdDSA => &digest::SHA512,
     };
     let hash = digest::digest(algorithm, token.as_bytes());

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     self as sig, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey,
-    RSA_PKCS1_SHA256,
+    RSA_PKCS1_SHA256, RSA_PSS_SHA256,
 };
 use aws_lc_rs::{digest, rsa};
 use base64::Engine;
@@ -93,7 +93,9 @@ impl KeyRing {
             let der = encryptor.decrypt(&key.kid, &key.private_key_enc)?;
             let der = der.expose_secret();
             let pair = match alg {
-                Alg::RS256 => Pair::Rsa(rsa::KeyPair::from_pkcs8(der).map_err(|_| KeyError::Decryption)?),
+                Alg::RS256 | Alg::PS256 => {
+                    Pair::Rsa(rsa::KeyPair::from_pkcs8(der).map_err(|_| KeyError::Decryption)?)
+                }
                 Alg::ES256 => Pair::Ec(
                     EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
                         .map_err(|_| KeyError::Decryption)?,
@@ -103,6 +105,9 @@ impl KeyRing {
             let public_jwk: serde_json::Value =
                 serde_json::from_str(&key.public_jwk).map_err(|_| KeyError::Decryption)?;
             let verifier = match &pair {
+                Pair::Rsa(p) if alg == Alg::PS256 => {
+                    ParsedPublicKey::new(&sig::RSA_PSS_2048_8192_SHA256, p.public_key().as_ref())
+                }
                 Pair::Rsa(p) => {
                     ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, p.public_key().as_ref())
                 }
@@ -202,8 +207,14 @@ impl KeyRing {
         let started = std::time::Instant::now();
         let signature = match &key.pair {
             Pair::Rsa(pair) => {
+                // RFC 7518 §3.3 (PKCS #1 v1.5) or §3.5 (PSS with SHA-256, MGF1, 32-byte salt).
+                let padding: &'static dyn aws_lc_rs::signature::RsaEncoding = if alg == Alg::PS256 {
+                    &RSA_PSS_SHA256
+                } else {
+                    &RSA_PKCS1_SHA256
+                };
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &self.rng, message.as_bytes(), &mut sig)
+                pair.sign(padding, &self.rng, message.as_bytes(), &mut sig)
                     .map_err(|_| SignError::Crypto)?;
                 sig
             }

@@ -27,20 +27,23 @@ pub enum KeyError {
     Random(#[from] random::RandomError),
 }
 
-/// JWS algorithms we sign with (RFC 7518 §3.1, RFC 8037 §3.1).
+/// JWS algorithms we sign with (RFC 7518 §3.1, RFC 8037 §3.1). PS256 (RSASSA-PSS) has its
+/// own RSA key: a JWK names one algorithm (RFC 7517 §4.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Alg {
     RS256,
+    PS256,
     ES256,
     EdDSA,
 }
 
 impl Alg {
-    pub const ALL: [Alg; 3] = [Alg::RS256, Alg::ES256, Alg::EdDSA];
+    pub const ALL: [Alg; 4] = [Alg::RS256, Alg::PS256, Alg::ES256, Alg::EdDSA];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
             Self::ES256 => "ES256",
             Self::EdDSA => "EdDSA",
         }
@@ -64,7 +67,7 @@ pub struct GeneratedKey {
 
 pub fn generate(alg: Alg) -> Result<GeneratedKey, KeyError> {
     let (pkcs8, mut jwk) = match alg {
-        Alg::RS256 => {
+        Alg::RS256 | Alg::PS256 => {
             let pair = rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(|_| KeyError::Generation)?;
             let der =
                 AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(|_| KeyError::Generation)?;
