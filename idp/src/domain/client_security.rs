@@ -48,6 +48,14 @@ pub const FAPI2_ALGS: [&str; 3] = ["PS256", "ES256", "EdDSA"];
 pub const CLIENT_ASSERTION_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 pub const CLIENT_SECRET_JWT_ALGS: [&str; 1] = ["HS256"];
 
+/// Whether a JWK carries private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4:
+/// `d`, the RSA primes and CRT values, `k`): never accepted where a public key is expected.
+pub fn holds_secret_material(jwk: &serde_json::Value) -> bool {
+    ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|member| jwk.get(member).is_some())
+}
+
 /// A client's JWK set as registered or published: public keys only, each of a kind this
 /// provider can verify with.
 pub fn parse_public_jwks(raw: &[u8]) -> Result<jsonwebtoken::jwk::JwkSet, Invalid> {
@@ -60,11 +68,7 @@ pub fn parse_public_jwks(raw: &[u8]) -> Result<jsonwebtoken::jwk::JwkSet, Invali
         return Err(Invalid::new("a JWKS must hold 1 to 20 keys"));
     }
     for key in keys {
-        // RFC 7518 §6: these members carry private or symmetric key material.
-        if ["d", "p", "q", "dp", "dq", "qi", "k"]
-            .iter()
-            .any(|member| key.get(member).is_some())
-        {
+        if holds_secret_material(key) {
             return Err(Invalid::new(
                 "the JWKS holds private or symmetric key material; register public keys only",
             ));

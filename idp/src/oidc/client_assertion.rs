@@ -113,26 +113,14 @@ async fn keys_for(
             Ok(vec![DecodingKey::from_secret(secret.expose_secret())])
         }
         TokenEndpointAuthMethod::PrivateKeyJwt => {
-            if !CLIENT_ASSERTION_ALGS.contains(&alg_name(alg)) {
-                return Err("algorithm not allowed for private_key_jwt");
-            }
-            if !Profile::allows_alg(client.profile, alg_name(alg)) {
-                return Err("algorithm not allowed by the client's profile");
-            }
-            let set = services
-                .client_keys
-                .keys(client, header.kid.as_deref())
-                .await
-                .map_err(|e| {
-                    tracing::warn!(client_id = %client.id, error = %e, "client keys unavailable");
+            let keys = public_keys(services, client, header).await.map_err(|e| match e {
+                NoKey::AlgNotAllowed => "algorithm not allowed for private_key_jwt",
+                NoKey::AlgNotAllowedByProfile => "algorithm not allowed by the client's profile",
+                NoKey::Unavailable(cause) => {
+                    tracing::warn!(client_id = %client.id, error = %cause, "client keys unavailable");
                     "the client's keys are unavailable"
-                })?;
-            let keys: Vec<DecodingKey> = set
-                .keys
-                .iter()
-                .filter(|jwk| header.kid.is_none() || jwk.common.key_id == header.kid)
-                .filter_map(|jwk| usable_key(jwk, alg))
-                .collect();
+                }
+            })?;
             if keys.is_empty() {
                 return Err("no registered key matches the assertion's kid and alg");
             }
@@ -140,6 +128,42 @@ async fn keys_for(
         }
         _ => Err("the client does not authenticate with a JWT"),
     }
+}
+
+/// Why none of a client's public keys can be tried.
+pub enum NoKey {
+    AlgNotAllowed,
+    AlgNotAllowedByProfile,
+    Unavailable(String),
+}
+
+/// The client's registered public keys that may verify a JWS with `header` (a
+/// `private_key_jwt` assertion, a request object): an allowed asymmetric algorithm (by the
+/// client's profile too), and of the keys, those the `kid` names (all without one) that are
+/// for signatures with that algorithm.
+pub async fn public_keys(
+    services: &Services,
+    client: &Client,
+    header: &Header,
+) -> Result<Vec<DecodingKey>, NoKey> {
+    let alg = header.alg;
+    if !CLIENT_ASSERTION_ALGS.contains(&alg_name(alg)) {
+        return Err(NoKey::AlgNotAllowed);
+    }
+    if !Profile::allows_alg(client.profile, alg_name(alg)) {
+        return Err(NoKey::AlgNotAllowedByProfile);
+    }
+    let set = services
+        .client_keys
+        .keys(client, header.kid.as_deref())
+        .await
+        .map_err(|e| NoKey::Unavailable(e.to_string()))?;
+    Ok(set
+        .keys
+        .iter()
+        .filter(|jwk| header.kid.is_none() || jwk.common.key_id == header.kid)
+        .filter_map(|jwk| usable_key(jwk, alg))
+        .collect())
 }
 
 /// The JWK as a verification key for `alg`, if it is one: same family, and the key's own

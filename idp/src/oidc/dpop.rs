@@ -174,10 +174,7 @@ fn checked_header(proof: &str) -> Result<Jwk, ProofError> {
         return Err(ProofError::Invalid("the proof's algorithm is not supported"));
     }
     let jwk = &header["jwk"];
-    if ["d", "p", "q", "dp", "dq", "qi", "k"]
-        .iter()
-        .any(|member| jwk.get(member).is_some())
-    {
+    if crate::domain::client_security::holds_secret_material(jwk) {
         return Err(ProofError::Invalid("the proof's jwk holds a private key"));
     }
     serde_json::from_value(jwk.clone()).map_err(|_| ProofError::Invalid("the proof has no valid jwk"))

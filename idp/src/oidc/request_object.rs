@@ -5,13 +5,13 @@
 //! inside the signed object count: those beside it (but `client_id`, which must match) are
 //! ignored, so nothing unsigned can change a signed request.
 
-use jsonwebtoken::{DecodingKey, Validation, decode_header};
+use jsonwebtoken::{Validation, decode_header};
 use serde_json::Value;
 
-use super::client_assertion::{alg_name, usable_key};
+use super::client_assertion::{NoKey, public_keys};
 use super::error::OAuthError;
 use super::params::Params;
-use crate::domain::client::{CLIENT_ASSERTION_ALGS, Client, Profile};
+use crate::domain::client::Client;
 use crate::services::Services;
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
@@ -78,25 +78,15 @@ async fn verify(
     object: &str,
 ) -> Result<serde_json::Map<String, Value>, OAuthError> {
     let header = decode_header(object).map_err(|_| invalid("the request object is not a signed JWT"))?;
-    if !CLIENT_ASSERTION_ALGS.contains(&alg_name(header.alg)) {
-        return Err(invalid("the request object's algorithm is not supported"));
-    }
-    if !Profile::allows_alg(client.profile, alg_name(header.alg)) {
-        return Err(invalid(
-            "the request object's algorithm is not allowed by the client's profile",
-        ));
-    }
-    let set = services
-        .client_keys
-        .keys(client, header.kid.as_deref())
+    let keys = public_keys(services, client, &header)
         .await
-        .map_err(|e| invalid(&format!("the client's keys are unavailable: {e}")))?;
-    let keys: Vec<DecodingKey> = set
-        .keys
-        .iter()
-        .filter(|jwk| header.kid.is_none() || jwk.common.key_id == header.kid)
-        .filter_map(|jwk| usable_key(jwk, header.alg))
-        .collect();
+        .map_err(|e| match e {
+            NoKey::AlgNotAllowed => invalid("the request object's algorithm is not supported"),
+            NoKey::AlgNotAllowedByProfile => {
+                invalid("the request object's algorithm is not allowed by the client's profile")
+            }
+            NoKey::Unavailable(cause) => invalid(&format!("the client's keys are unavailable: {cause}")),
+        })?;
     let issuer = services.settings.issuer_str();
     let mut validation = Validation::new(header.alg);
     validation.validate_exp = false;
