@@ -73,6 +73,26 @@ async fn exchange(app: &TestApp, client: &Registered, code: &str, resources: &[&
     app.token_request(client, &form).await
 }
 
+/// A token response that must have succeeded, and its access token's claims.
+async fn issued(response: reqwest::Response) -> (Value, Value) {
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+    (tokens, access)
+}
+
+/// What the userinfo endpoint answers to the access token of `tokens`.
+async fn userinfo_status(app: &TestApp, tokens: &Value) -> u16 {
+    app.http
+        .get(format!("{}/userinfo", app.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
@@ -89,9 +109,7 @@ async fn a_token_for_a_resource_names_it_alone(backend: Backend) {
 
     // §2.2: the token request narrows to one of the granted resources.
     let response = exchange(&app, &client, &code, &[ORDERS]).await;
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
-    let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+    let (tokens, access) = issued(response).await;
     assert_eq!(access["aud"], ORDERS, "the audience is the orders API alone");
     assert_eq!(access["scope"], "orders:read", "only the scopes the API accepts");
     assert_eq!(tokens["scope"], "orders:read", "RFC 6749 §5.1: the token's scope");
@@ -100,14 +118,7 @@ async fn a_token_for_a_resource_names_it_alone(backend: Backend) {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
 
     // Not for the userinfo endpoint: another audience.
-    let userinfo = app
-        .http
-        .get(format!("{}/userinfo", app.base))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(userinfo.status(), 401);
+    assert_eq!(userinfo_status(&app, &tokens).await, 401);
 
     // A resource that was not granted is refused, and the refresh token is not spent.
     let response = app
@@ -132,9 +143,7 @@ async fn a_token_for_a_resource_names_it_alone(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
-    let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+    let (tokens, access) = issued(response).await;
     assert_eq!(access["aud"], BILLING);
     assert_eq!(access["scope"], "offline_access openid orders:read orders:write");
     // Without `resource`: every granted resource, as an array.
@@ -147,12 +156,7 @@ async fn a_token_for_a_resource_names_it_alone(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
-    assert_eq!(
-        jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
-        json!([ORDERS, BILLING])
-    );
+    assert_eq!(issued(response).await.1["aud"], json!([ORDERS, BILLING]));
 }
 
 async fn without_resource_the_audience_stays_the_client(backend: Backend) {
@@ -163,14 +167,7 @@ async fn without_resource_the_audience_stays_the_client(backend: Backend) {
     let tokens = app.tokens(&client, "alice", "openid").await;
     let access = jwt_claims(tokens["access_token"].as_str().unwrap());
     assert_eq!(access["aud"], client.id);
-    let userinfo = app
-        .http
-        .get(format!("{}/userinfo", app.base))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(userinfo.status(), 200);
+    assert_eq!(userinfo_status(&app, &tokens).await, 200);
 }
 
 async fn a_wrong_resource_is_invalid_target(backend: Backend) {
@@ -207,12 +204,7 @@ async fn a_wrong_resource_is_invalid_target(backend: Backend) {
     let (status, error) = error_of(exchange(&app, &client, &code, &[BILLING]).await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_target"));
     let response = exchange(&app, &client, &code, &[]).await;
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
-    assert_eq!(
-        jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
-        ORDERS
-    );
+    assert_eq!(issued(response).await.1["aud"], ORDERS);
 }
 
 async fn a_service_asks_for_a_token_for_one_api(backend: Backend) {
@@ -232,9 +224,7 @@ async fn a_service_asks_for_a_token_for_one_api(backend: Backend) {
             &[("grant_type", "client_credentials"), ("resource", ORDERS)],
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
-    let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+    let (_, access) = issued(response).await;
     assert_eq!(access["aud"], ORDERS);
     assert_eq!(access["scope"], "orders:read");
 
