@@ -56,6 +56,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "registration_requested",
     "resource_created",
     "resource_deleted",
+    "upstream_created",
+    "upstream_deleted",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";

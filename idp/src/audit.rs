@@ -59,6 +59,8 @@ event_types! {
     RegistrationRequested => "registration_requested",
     ResourceCreated => "resource_created",
     ResourceDeleted => "resource_deleted",
+    UpstreamCreated => "upstream_created",
+    UpstreamDeleted => "upstream_deleted",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -56,6 +56,8 @@ pub struct Services {
     pub mail_key: Arc<KeyEncryptor>,
     /// The key that encrypts the secrets of `client_secret_jwt` clients at rest.
     pub client_secret_key: Arc<KeyEncryptor>,
+    /// The key that encrypts this provider's client secrets at upstream providers.
+    pub upstream_secret_key: Arc<KeyEncryptor>,
     /// The SMTP server; `None` when none is configured (the embedded default).
     pub mailer: Option<crate::mail::SharedMailer>,
     /// The login-page themes, which also hold the mail templates.
@@ -162,6 +164,9 @@ impl Services {
             mail_key: Arc::new(KeyEncryptor::new(&master.derive(master_key::MAIL_ENCRYPTION))?),
             client_secret_key: Arc::new(KeyEncryptor::new(
                 &master.derive(master_key::CLIENT_SECRET_ENCRYPTION),
+            )?),
+            upstream_secret_key: Arc::new(KeyEncryptor::new(
+                &master.derive(master_key::UPSTREAM_SECRET_ENCRYPTION),
             )?),
             mailer: crate::mail::Mailer::from_settings(&settings)
                 .map_err(|(setting, problem)| StartupError::config(setting, problem))?

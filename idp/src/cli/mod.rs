@@ -17,10 +17,12 @@ use crate::store::backup::BackupSummary;
 
 mod clients;
 mod resources;
+mod upstreams;
 mod users;
 
 pub use clients::{ClientAddArgs, ClientCommand};
 pub use resources::ResourceCommand;
+pub use upstreams::UpstreamCommand;
 pub use users::{MfaCommand, UserCommand};
 
 #[derive(Debug, Parser)]
@@ -52,6 +54,9 @@ pub enum Command {
     /// Manage resource servers (RFC 8707): the APIs clients ask tokens for.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Manage upstream identity providers users may sign in with (federation).
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Signing and master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -214,6 +219,10 @@ pub async fn run(command: Command, settings: Settings) -> Result<String, Failure
             let migrate = settings.migrate_on_start;
             resources::run(cmd, &Services::build(settings, migrate).await?).await
         }
+        Command::Upstream(cmd) => {
+            let migrate = settings.migrate_on_start;
+            upstreams::run(cmd, &Services::build(settings, migrate).await?).await
+        }
         Command::Keys(KeysCommand::Rotate { alg }) => {
             let algs = match alg {
                 Some(name) => vec![Alg::parse(&name).map_err(Failure::usage)?],
@@ -253,21 +262,22 @@ pub async fn run(command: Command, settings: Settings) -> Result<String, Failure
     }
 }
 
-/// The whole of standard input, less one trailing line break.
-fn read_password_from_stdin() -> Result<SecretString, Failure> {
+/// The whole of standard input, less one trailing line break: a secret (`what`) that must
+/// not appear in the process list or the shell history.
+fn read_secret_from_stdin(what: &str) -> Result<SecretString, Failure> {
     let mut text = String::new();
     std::io::stdin()
         .take(4096)
         .read_to_string(&mut text)
-        .map_err(|e| Failure::usage(format!("cannot read the password from standard input: {e}")))?;
-    let password = text
+        .map_err(|e| Failure::usage(format!("cannot read the {what} from standard input: {e}")))?;
+    let secret = text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
         .unwrap_or(&text);
-    if password.is_empty() {
-        return Err(Failure::usage("no password on standard input"));
+    if secret.is_empty() {
+        return Err(Failure::usage(format!("no {what} on standard input")));
     }
-    Ok(SecretString::from(password.to_string()))
+    Ok(SecretString::from(secret.to_string()))
 }
 
 async fn backup(cmd: BackupCommand, settings: Settings) -> Result<String, Failure> {

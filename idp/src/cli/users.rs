@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{Failure, read_password_from_stdin};
+use super::{Failure, read_secret_from_stdin};
 use crate::domain::user::UserStatus;
 use crate::manage::{self, Actor};
 use crate::services::Services;
@@ -96,7 +96,7 @@ pub(super) async fn run(cmd: UserCommand, services: &Services) -> Result<String,
             password_stdin: _,
             admin,
         } => {
-            let password = read_password_from_stdin()?;
+            let password = read_secret_from_stdin("password")?;
             let request = manage::users::AddUser {
                 username,
                 email,
@@ -185,7 +185,7 @@ pub(super) async fn run(cmd: UserCommand, services: &Services) -> Result<String,
             username,
             password_stdin: _,
         } => {
-            let password = read_password_from_stdin()?;
+            let password = read_secret_from_stdin("password")?;
             manage::users::set_temporary_password_of(services, &username, &password, Actor::Cli).await?;
             Ok(format!(
                 "temporary password set for {username}; their sessions and tokens are revoked\n"

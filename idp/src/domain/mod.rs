@@ -8,6 +8,7 @@ pub mod mfa;
 pub mod resource;
 pub mod scope;
 pub mod session;
+pub mod upstream;
 pub mod user;
 
 /// Why a value given by an operator or a client is unacceptable. Shown to them verbatim.

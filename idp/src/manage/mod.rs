@@ -12,6 +12,7 @@ pub mod mfa;
 pub mod recovery;
 pub mod resources;
 pub mod sessions;
+pub mod upstreams;
 pub mod users;
 
 use chrono::{DateTime, Utc};

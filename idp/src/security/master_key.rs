@@ -113,6 +113,7 @@ pub const MFA_SECRET_ENCRYPTION: &str = "mfa-secret-encryption v1";
 pub const MAIL_ENCRYPTION: &str = "mail-outbox-encryption v1";
 pub const CLIENT_SECRET_ENCRYPTION: &str = "client-secret-encryption v1";
 pub const DPOP_NONCE_KEY: &str = "dpop-nonce v1";
+pub const UPSTREAM_SECRET_ENCRYPTION: &str = "upstream-client-secret v1";
 
 #[cfg(test)]
 mod tests {

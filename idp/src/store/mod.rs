@@ -11,6 +11,7 @@ use crate::domain::client::Client;
 use crate::domain::grant::{AuthorizationCode, CodeUse, Grant, RefreshToken};
 use crate::domain::resource::ResourceServer;
 use crate::domain::session::Session;
+use crate::domain::upstream::Upstream;
 use crate::domain::user::{NewUser, User, UserStatus};
 
 pub mod account;
@@ -193,6 +194,16 @@ pub trait ResourceStore: Send + Sync {
     async fn resources_of_client(&self, client_id: &str) -> StoreResult<Vec<String>>;
     /// Deletes it; false when it did not exist.
     async fn delete_resource_server(&self, identifier: &str) -> StoreResult<bool>;
+}
+
+/// Upstream identity providers (federation).
+#[async_trait]
+pub trait UpstreamStore: Send + Sync {
+    async fn create_upstream(&self, upstream: &Upstream) -> StoreResult<()>;
+    async fn find_upstream(&self, slug: &str) -> StoreResult<Option<Upstream>>;
+    async fn list_upstreams(&self) -> StoreResult<Vec<Upstream>>;
+    /// Deletes it; false when it did not exist.
+    async fn delete_upstream(&self, slug: &str) -> StoreResult<bool>;
 }
 
 /// Pushed authorization requests (RFC 9126): stored by `/par`, taken once by `/authorize`.
@@ -383,6 +394,7 @@ pub trait Store:
     + DenialStore
     + PushedRequestStore
     + ResourceStore
+    + UpstreamStore
     + std::fmt::Debug
 {
     /// Applies pending migrations; safe to run concurrently from several processes.
@@ -457,6 +469,8 @@ fn conflict_subject(constraint: &str) -> &'static str {
         "a user with this username"
     } else if constraint.contains("email") {
         "a user with this email"
+    } else if constraint.contains("upstream_providers") {
+        "an upstream provider with this slug"
     } else if constraint.contains("resource_servers") {
         "a resource server with this identifier"
     } else if constraint.contains("clients") {

@@ -16,6 +16,7 @@ mod mfa;
 mod pushed_requests;
 mod resources;
 mod sessions;
+pub(crate) mod upstreams;
 mod users;
 
 pub(crate) use account::impl_account_store;
@@ -31,6 +32,7 @@ pub(crate) use mfa::impl_mfa_store;
 pub(crate) use pushed_requests::impl_pushed_request_store;
 pub(crate) use resources::impl_resource_store;
 pub(crate) use sessions::impl_session_store;
+pub(crate) use upstreams::impl_upstream_store;
 pub(crate) use users::impl_user_store;
 
 /// Implements [`Store`](crate::store::Store) and every aggregate trait for `$store`
@@ -51,6 +53,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::impl_denial_store!($store, $db);
         $crate::store::sql::impl_pushed_request_store!($store, $db);
         $crate::store::sql::impl_resource_store!($store, $db);
+        $crate::store::sql::impl_upstream_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -1,0 +1,138 @@
+//! SQL for upstream identity providers (federation).
+
+use crate::domain::upstream::Upstream;
+use crate::store::rows::{from_json, time};
+use crate::store::{StoreError, StoreResult};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UpstreamRow {
+    slug: String,
+    display_name: String,
+    issuer: String,
+    client_id: String,
+    client_secret_sealed: Vec<u8>,
+    scopes: String,
+    jit: bool,
+    trust_email: bool,
+    claim_username: String,
+    claim_email: String,
+    claim_name: String,
+    allowed_domains: String,
+    allowed_clients: String,
+    enabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+macro_rules! upstream_columns {
+    () => {
+        "slug, display_name, issuer, client_id, client_secret_sealed, scopes, jit, trust_email, \
+         claim_username, claim_email, claim_name, allowed_domains, allowed_clients, enabled, created_at, \
+         updated_at"
+    };
+}
+pub(crate) use upstream_columns;
+
+impl TryFrom<UpstreamRow> for Upstream {
+    type Error = StoreError;
+
+    fn try_from(r: UpstreamRow) -> StoreResult<Self> {
+        Ok(Upstream {
+            scopes: from_json("upstream scopes", &r.scopes)?,
+            allowed_domains: from_json("upstream allowed_domains", &r.allowed_domains)?,
+            allowed_clients: from_json("upstream allowed_clients", &r.allowed_clients)?,
+            slug: r.slug,
+            display_name: r.display_name,
+            issuer: r.issuer,
+            client_id: r.client_id,
+            client_secret_sealed: r.client_secret_sealed,
+            jit: r.jit,
+            trust_email: r.trust_email,
+            claim_username: r.claim_username,
+            claim_email: r.claim_email,
+            claim_name: r.claim_name,
+            enabled: r.enabled,
+            created_at: time(r.created_at)?,
+            updated_at: time(r.updated_at)?,
+        })
+    }
+}
+
+macro_rules! impl_upstream_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::UpstreamStore for $store {
+            async fn create_upstream(
+                &self,
+                u: &$crate::domain::upstream::Upstream,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::{map_sqlx, rows};
+                sqlx::query(concat!(
+                    "INSERT INTO upstream_providers (",
+                    $crate::store::sql::upstreams::upstream_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                ))
+                .bind(&u.slug)
+                .bind(&u.display_name)
+                .bind(&u.issuer)
+                .bind(&u.client_id)
+                .bind(&u.client_secret_sealed)
+                .bind(rows::json(&u.scopes))
+                .bind(u.jit)
+                .bind(u.trust_email)
+                .bind(&u.claim_username)
+                .bind(&u.claim_email)
+                .bind(&u.claim_name)
+                .bind(rows::json(&u.allowed_domains))
+                .bind(rows::json(&u.allowed_clients))
+                .bind(u.enabled)
+                .bind(rows::ms(u.created_at))
+                .bind(rows::ms(u.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)
+                .map(|_| ())
+            }
+
+            async fn find_upstream(
+                &self,
+                slug: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::upstream::Upstream>> {
+                let row: Option<$crate::store::sql::upstreams::UpstreamRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::sql::upstreams::upstream_columns!(),
+                    " FROM upstream_providers WHERE slug = $1"
+                ))
+                .bind(slug)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_upstreams(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::upstream::Upstream>> {
+                let found: Vec<$crate::store::sql::upstreams::UpstreamRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::sql::upstreams::upstream_columns!(),
+                    " FROM upstream_providers ORDER BY slug"
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                found.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn delete_upstream(&self, slug: &str) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM upstream_providers WHERE slug = $1")
+                    .bind(slug)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+pub(crate) use impl_upstream_store;

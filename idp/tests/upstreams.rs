@@ -1,0 +1,70 @@
+//! Upstream identity providers in the store (federation): registered with their client
+//! secret sealed under the master key, bound to the provider's slug.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Backend, spawn_app};
+use idp::domain::upstream::NewUpstream;
+use secrecy::{ExposeSecret, SecretString};
+
+fn corp(slug: &str) -> NewUpstream {
+    NewUpstream {
+        slug: slug.into(),
+        display_name: "Corporate login".into(),
+        issuer: "https://login.example.com".into(),
+        client_id: "aimpact".into(),
+        scopes: vec!["email".into()],
+        jit: true,
+        trust_email: false,
+        allowed_domains: vec![],
+        allowed_clients: vec![],
+    }
+}
+
+async fn the_client_secret_is_stored_sealed_and_bound_to_its_provider(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = SecretString::from("s3cret-at-the-upstream".to_string());
+    let actor = || idp::manage::Actor::Cli;
+    idp::manage::upstreams::register(&app.services, corp("corp"), &secret, actor())
+        .await
+        .unwrap();
+    let stored = app.services.store.find_upstream("corp").await.unwrap().unwrap();
+    assert_eq!(stored.scopes, ["openid", "email"]);
+    assert!(
+        !stored.client_secret_sealed.windows(6).any(|w| w == b"s3cret"),
+        "the secret is not stored in the clear"
+    );
+    let opened = idp::manage::upstreams::client_secret(&app.services, &stored).unwrap();
+    assert_eq!(opened.expose_secret(), "s3cret-at-the-upstream");
+    // Moved to another provider's row, the sealed secret does not open.
+    let moved = idp::domain::upstream::Upstream {
+        slug: "other".into(),
+        ..stored.clone()
+    };
+    assert!(idp::manage::upstreams::client_secret(&app.services, &moved).is_err());
+
+    // A second provider with the same slug is a conflict; removal is recorded.
+    let again = idp::manage::upstreams::register(&app.services, corp("corp"), &secret, actor()).await;
+    assert!(again.is_err_and(|e| e.to_string().contains("already exists")));
+    idp::manage::upstreams::remove(&app.services, "corp", actor())
+        .await
+        .unwrap();
+    assert!(app.services.store.list_upstreams().await.unwrap().is_empty());
+    let events = app
+        .services
+        .store
+        .query_events(&idp::audit::EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(
+        kinds.contains(&"upstream_created") && kinds.contains(&"upstream_deleted"),
+        "{kinds:?}"
+    );
+}
+
+on_both_backends!(the_client_secret_is_stored_sealed_and_bound_to_its_provider);
