@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-use pages::{clients, events, keys, overview, resources, users};
+use pages::{clients, events, keys, overview, resources, upstreams, users};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -71,6 +71,7 @@ fn App() -> impl IntoView {
                     <a href="/admin/users">"Users"</a>
                     <a href="/admin/clients">"Clients"</a>
                     <a href="/admin/resources">"Resources"</a>
+                    <a href="/admin/upstreams">"Identity providers"</a>
                     <a href="/admin/events">"Security events"</a>
                     <a href="/admin/sessions">"Sessions"</a>
                     <a href="/admin/keys">"Signing keys"</a>
@@ -85,6 +86,7 @@ fn App() -> impl IntoView {
                         <Route path=path!("/clients") view=clients::Clients/>
                         <Route path=path!("/clients/:id") view=clients::ClientDetail/>
                         <Route path=path!("/resources") view=resources::Resources/>
+                        <Route path=path!("/upstreams") view=upstreams::Upstreams/>
                         <Route path=path!("/events") view=events::Events/>
                         <Route path=path!("/keys") view=keys::Keys/>
                     </Routes>

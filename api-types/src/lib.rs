@@ -57,6 +57,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "resource_created",
     "resource_deleted",
     "upstream_created",
+    "upstream_changed",
     "upstream_deleted",
 ];
 /// The role that lets a user into the admin API and portal.
@@ -406,6 +407,101 @@ api_type! {
 api_type! {
     pub struct ResourceList {
         pub items: Vec<ResourceView>,
+    }
+}
+
+api_type! {
+    /// An upstream identity provider (federation). Its client secret is never returned.
+    pub struct UpstreamView {
+        pub slug: String,
+        pub display_name: String,
+        pub issuer: String,
+        pub client_id: String,
+        pub scopes: Vec<String>,
+        pub jit: bool,
+        pub trust_email: bool,
+        pub allowed_domains: Vec<String>,
+        /// Empty: every client offers it.
+        pub allowed_clients: Vec<String>,
+        pub enabled: bool,
+        /// The redirect URI to register at the provider.
+        pub redirect_uri: String,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// An upstream identity provider to register.
+    pub struct UpstreamInput {
+        /// Its name in URLs: lower-case letters, digits and dashes.
+        pub slug: String,
+        pub display_name: String,
+        /// Found by OpenID Connect Discovery; https (http only on loopback).
+        pub issuer: String,
+        pub client_id: String,
+        /// Kept sealed under the master key; never returned.
+        pub client_secret: String,
+        #[serde(default)]
+        pub scopes: Vec<String>,
+        #[serde(default)]
+        pub jit: bool,
+        #[serde(default)]
+        pub trust_email: bool,
+        #[serde(default)]
+        pub allowed_domains: Vec<String>,
+        #[serde(default)]
+        pub allowed_clients: Vec<String>,
+    }
+}
+
+api_type! {
+    /// Changes to an upstream provider; omitted fields stay as they are.
+    pub struct UpstreamChange {
+        #[serde(default)]
+        pub display_name: Option<String>,
+        #[serde(default)]
+        pub client_id: Option<String>,
+        /// A new client secret.
+        #[serde(default)]
+        pub client_secret: Option<String>,
+        #[serde(default)]
+        pub scopes: Option<Vec<String>>,
+        #[serde(default)]
+        pub jit: Option<bool>,
+        #[serde(default)]
+        pub trust_email: Option<bool>,
+        #[serde(default)]
+        pub allowed_domains: Option<Vec<String>>,
+        #[serde(default)]
+        pub allowed_clients: Option<Vec<String>>,
+        /// false: the login page no longer offers it and its sign-ins are refused.
+        #[serde(default)]
+        pub enabled: Option<bool>,
+    }
+}
+
+api_type! {
+    pub struct UpstreamList {
+        pub items: Vec<UpstreamView>,
+    }
+}
+
+api_type! {
+    /// What "test connection" found: the provider's discovery document, or why not.
+    pub struct UpstreamTest {
+        pub ok: bool,
+        #[serde(default)]
+        pub error: Option<String>,
+        #[serde(default)]
+        pub authorization_endpoint: Option<String>,
+        #[serde(default)]
+        pub token_endpoint: Option<String>,
+        #[serde(default)]
+        pub jwks_uri: Option<String>,
+        /// RFC 9207 `iss` in its authorization responses.
+        #[serde(default)]
+        pub iss_parameter_supported: bool,
     }
 }
 

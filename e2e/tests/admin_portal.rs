@@ -247,8 +247,51 @@ async fn an_administrator_runs_the_provider_from_the_portal() {
         .unwrap();
     wait_for_text(admin, "new keys published").await;
     let pending = admin.find_all(Locator::Css(".badge.pending")).await.unwrap();
-    assert_eq!(pending.len(), 3, "one staged key per algorithm");
+    assert_eq!(
+        pending.len(),
+        4,
+        "one staged key per algorithm: RS256, PS256, ES256, EdDSA"
+    );
     screenshot(admin, "portal-keys").await;
+
+    // Register a resource server (RFC 8707) and see it listed.
+    find(admin, Locator::Css("a[href='/admin/resources']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    type_into(admin, "input[name=identifier]", "https://api.example.com/orders").await;
+    type_into(admin, "input[name=scopes]", "orders:read").await;
+    click_button(admin, "Register").await;
+    wait_for_text(admin, "Resource server https://api.example.com/orders registered").await;
+    find(
+        admin,
+        Locator::XPath("//table//code[normalize-space()='https://api.example.com/orders']"),
+    )
+    .await;
+    screenshot(admin, "portal-resources").await;
+
+    // Register an identity provider (this very provider stands in for one) and test the
+    // connection: its discovery document is fetched and names its issuer.
+    find(admin, Locator::Css("a[href='/admin/upstreams']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    type_into(admin, "input[name=slug]", "corp").await;
+    type_into(admin, "input[name=display_name]", "Corporate login").await;
+    type_into(admin, "input[name=issuer]", &base).await;
+    type_into(admin, "input[name=client_id]", "aimpact").await;
+    type_into(admin, "input[name=client_secret]", "upstream-secret").await;
+    click_button(admin, "Register").await;
+    wait_for_text(admin, "/upstream/corp/callback").await;
+    click_button(admin, "Test connection").await;
+    wait_for_text(admin, "corp: connected").await;
+    assert!(
+        !admin.source().await.unwrap().contains("upstream-secret"),
+        "the secret is not shown"
+    );
+    screenshot(admin, "portal-identity-providers").await;
 
     // Deep links survive a reload (history-API fallback), and unknown ones say so.
     admin.goto(&format!("{base}/admin/events")).await.unwrap();

@@ -60,6 +60,7 @@ event_types! {
     ResourceCreated => "resource_created",
     ResourceDeleted => "resource_deleted",
     UpstreamCreated => "upstream_created",
+    UpstreamChanged => "upstream_changed",
     UpstreamDeleted => "upstream_deleted",
 }
 

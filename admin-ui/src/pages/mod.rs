@@ -5,4 +5,5 @@ pub mod events;
 pub mod keys;
 pub mod overview;
 pub mod resources;
+pub mod upstreams;
 pub mod users;

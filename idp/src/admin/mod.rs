@@ -9,6 +9,7 @@ mod events;
 pub mod problem;
 mod resources;
 mod system;
+mod upstreams;
 mod users;
 mod views;
 
@@ -70,6 +71,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/resources", web::get().to(resources::list))
                 .route("/resources", web::post().to(resources::create))
                 .route("/resources/{identifier}", web::delete().to(resources::delete))
+                .route("/upstreams", web::get().to(upstreams::list))
+                .route("/upstreams", web::post().to(upstreams::create))
+                .route("/upstreams/{slug}", web::patch().to(upstreams::update))
+                .route("/upstreams/{slug}", web::delete().to(upstreams::delete))
+                .route(
+                    "/upstreams/{slug}/test",
+                    web::post().to(upstreams::test_connection),
+                )
                 .route("/events", web::get().to(events::list))
                 .route("/events/export.csv", web::get().to(events::export_csv))
                 .route("/events/export.json", web::get().to(events::export_json))
@@ -92,6 +101,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         users::get_mfa, users::remove_factor, users::reset_mfa, users::require_enrolment,
         clients::list, clients::create, clients::get, clients::replace, clients::delete, clients::rotate_secret,
         resources::list, resources::create, resources::delete,
+        upstreams::list, upstreams::create, upstreams::update, upstreams::delete, upstreams::test_connection,
         events::list, events::export_csv, events::export_json, events::stats,
         system::list_keys, system::rotate_keys,
     ),

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 
+use super::outbound;
 use crate::domain::client::Client;
 
 /// How long a fetched set is used before it is fetched again.
 const FRESH_FOR: Duration = Duration::from_secs(300);
 /// The shortest time between two fetches of one set for an unknown key id.
 const REFETCH_AFTER: Duration = Duration::from_secs(10);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A JWKS larger than this is refused (a few keys take a few kilobytes).
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
@@ -55,10 +55,7 @@ impl Default for ClientKeys {
 
 impl ClientKeys {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = outbound::client()
             .map_err(|e| tracing::error!(error = %e, "no HTTP client for client jwks_uri"))
             .ok();
         Self {
@@ -104,29 +101,17 @@ impl ClientKeys {
             .http
             .as_ref()
             .ok_or_else(|| ClientKeysError::Fetch("no HTTP client".into()))?;
-        let mut response = http
-            .get(uri)
-            .header("accept", "application/json, application/jwk-set+json")
-            .send()
-            .await
-            .map_err(|e| ClientKeysError::Fetch(e.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(ClientKeysError::Fetch(format!(
-                "HTTP {}",
-                response.status().as_u16()
-            )));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| ClientKeysError::Fetch(e.without_url().to_string()))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(ClientKeysError::Invalid("larger than 64 KiB".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = outbound::get(
+            http,
+            uri,
+            "application/json, application/jwk-set+json",
+            MAX_JWKS_BYTES,
+        )
+        .await
+        .map_err(|e| match e {
+            outbound::FetchError::TooLarge(_) => ClientKeysError::Invalid(e.to_string()),
+            other => ClientKeysError::Fetch(other.to_string()),
+        })?;
         crate::domain::client::parse_public_jwks(&body).map_err(|e| ClientKeysError::Invalid(e.0))
     }
 }

@@ -7,6 +7,7 @@ pub mod denylist;
 pub mod keyring;
 pub mod keys;
 pub mod master_key;
+pub mod outbound;
 pub mod passkeys;
 pub mod password;
 pub mod random;

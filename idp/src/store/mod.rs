@@ -202,6 +202,8 @@ pub trait UpstreamStore: Send + Sync {
     async fn create_upstream(&self, upstream: &Upstream) -> StoreResult<()>;
     async fn find_upstream(&self, slug: &str) -> StoreResult<Option<Upstream>>;
     async fn list_upstreams(&self) -> StoreResult<Vec<Upstream>>;
+    /// Replaces its settings (not its slug, issuer or creation); false when it did not exist.
+    async fn update_upstream(&self, upstream: &Upstream) -> StoreResult<bool>;
     /// Deletes it; false when it did not exist.
     async fn delete_upstream(&self, slug: &str) -> StoreResult<bool>;
 }

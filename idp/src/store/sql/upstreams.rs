@@ -124,6 +124,34 @@ macro_rules! impl_upstream_store {
                 found.into_iter().map(TryInto::try_into).collect()
             }
 
+            async fn update_upstream(
+                &self,
+                u: &$crate::domain::upstream::Upstream,
+            ) -> $crate::store::StoreResult<bool> {
+                use $crate::store::{map_sqlx, rows};
+                let done = sqlx::query(
+                    "UPDATE upstream_providers SET display_name = $1, client_id = $2, \
+                     client_secret_sealed = $3, scopes = $4, jit = $5, trust_email = $6, \
+                     allowed_domains = $7, allowed_clients = $8, enabled = $9, updated_at = $10 \
+                     WHERE slug = $11",
+                )
+                .bind(&u.display_name)
+                .bind(&u.client_id)
+                .bind(&u.client_secret_sealed)
+                .bind(rows::json(&u.scopes))
+                .bind(u.jit)
+                .bind(u.trust_email)
+                .bind(rows::json(&u.allowed_domains))
+                .bind(rows::json(&u.allowed_clients))
+                .bind(u.enabled)
+                .bind(rows::ms(u.updated_at))
+                .bind(&u.slug)
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn delete_upstream(&self, slug: &str) -> $crate::store::StoreResult<bool> {
                 let done = sqlx::query("DELETE FROM upstream_providers WHERE slug = $1")
                     .bind(slug)

@@ -1,0 +1,132 @@
+//! `/admin/api/v1/upstreams`: the identity providers users may sign in with (federation).
+
+use actix_web::{HttpResponse, web};
+use api_types::{UpstreamChange, UpstreamInput, UpstreamList, UpstreamTest, UpstreamView};
+use secrecy::SecretString;
+
+use super::auth::Admin;
+use super::problem::ApiError;
+use crate::domain::upstream::{NewUpstream, Upstream};
+use crate::manage::upstreams;
+use crate::services::Services;
+use crate::startup::AppState;
+
+fn view(services: &Services, u: &Upstream) -> UpstreamView {
+    UpstreamView {
+        slug: u.slug.clone(),
+        display_name: u.display_name.clone(),
+        issuer: u.issuer.clone(),
+        client_id: u.client_id.clone(),
+        scopes: u.scopes.clone(),
+        jit: u.jit,
+        trust_email: u.trust_email,
+        allowed_domains: u.allowed_domains.clone(),
+        allowed_clients: u.allowed_clients.clone(),
+        enabled: u.enabled,
+        redirect_uri: upstreams::redirect_uri(services, &u.slug),
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+    }
+}
+
+#[utoipa::path(get, path = "/admin/api/v1/upstreams", tag = "upstreams",
+    responses((status = 200, description = "Every upstream provider", body = UpstreamList)))]
+pub async fn list(_admin: Admin, state: web::Data<AppState>) -> Result<web::Json<UpstreamList>, ApiError> {
+    let services = &state.services;
+    let all = services.store.list_upstreams().await?;
+    Ok(web::Json(UpstreamList {
+        items: all.iter().map(|u| view(services, u)).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/upstreams", tag = "upstreams", request_body = UpstreamInput,
+    responses((status = 201, description = "Registered", body = UpstreamView),
+        (status = 409, description = "The slug is taken", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn create(
+    admin: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<UpstreamInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let secret = SecretString::from(input.client_secret);
+    let new = NewUpstream {
+        slug: input.slug,
+        display_name: input.display_name,
+        issuer: input.issuer,
+        client_id: input.client_id,
+        scopes: input.scopes,
+        jit: input.jit,
+        trust_email: input.trust_email,
+        allowed_domains: input.allowed_domains,
+        allowed_clients: input.allowed_clients,
+    };
+    let upstream = upstreams::register(&state.services, new, &secret, admin.actor()).await?;
+    Ok(HttpResponse::Created().json(view(&state.services, &upstream)))
+}
+
+#[utoipa::path(patch, path = "/admin/api/v1/upstreams/{slug}", tag = "upstreams", params(("slug" = String, Path)),
+    request_body = UpstreamChange,
+    responses((status = 200, description = "Changed", body = UpstreamView),
+        (status = 404, description = "No such provider", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn update(
+    admin: Admin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    body: web::Json<UpstreamChange>,
+) -> Result<web::Json<UpstreamView>, ApiError> {
+    let input = body.into_inner();
+    let change = upstreams::UpstreamChange {
+        display_name: input.display_name,
+        client_id: input.client_id,
+        client_secret: input.client_secret.map(SecretString::from),
+        scopes: input.scopes,
+        jit: input.jit,
+        trust_email: input.trust_email,
+        allowed_domains: input.allowed_domains,
+        allowed_clients: input.allowed_clients,
+        enabled: input.enabled,
+    };
+    let upstream = upstreams::update(&state.services, &slug, change, admin.actor()).await?;
+    Ok(web::Json(view(&state.services, &upstream)))
+}
+
+#[utoipa::path(delete, path = "/admin/api/v1/upstreams/{slug}", tag = "upstreams", params(("slug" = String, Path)),
+    responses((status = 204, description = "Removed"),
+        (status = 404, description = "No such provider", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn delete(
+    admin: Admin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    upstreams::remove(&state.services, &slug, admin.actor()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/admin/api/v1/upstreams/{slug}/test", tag = "upstreams", params(("slug" = String, Path)),
+    responses((status = 200, description = "Whether the provider's discovery document could be read and names its issuer", body = UpstreamTest),
+        (status = 404, description = "No such provider", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn test_connection(
+    _admin: Admin,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<web::Json<UpstreamTest>, ApiError> {
+    let upstream = upstreams::get(&state.services, &slug).await?;
+    Ok(web::Json(match upstreams::discover(&upstream).await {
+        Ok(found) => UpstreamTest {
+            ok: true,
+            error: None,
+            authorization_endpoint: Some(found.authorization_endpoint),
+            token_endpoint: Some(found.token_endpoint),
+            jwks_uri: Some(found.jwks_uri),
+            iss_parameter_supported: found.authorization_response_iss_parameter_supported,
+        },
+        Err(error) => UpstreamTest {
+            ok: false,
+            error: Some(error),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            jwks_uri: None,
+            iss_parameter_supported: false,
+        },
+    }))
+}

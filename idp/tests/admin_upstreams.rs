@@ -1,0 +1,123 @@
+//! Upstream identity providers through the admin API (federation): registered, changed,
+//! disabled, tested against a real OpenID provider (a second `idp` on 127.0.0.1) and removed;
+//! the client secret is never returned.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin_support;
+mod common;
+
+use admin_support::{assert_problem, setup};
+use common::{Backend, spawn_app};
+use serde_json::{Value, json};
+
+async fn upstreams_are_managed_and_tested_through_the_admin_api(backend: Backend) {
+    let admin = setup(backend).await;
+    // The upstream: another provider, found by its discovery document.
+    let upstream = spawn_app(Backend::Sqlite).await;
+    let secret = "upstream-secret-7c1e";
+    let response = admin
+        .post(
+            "/upstreams",
+            json!({
+                "slug": "corp", "display_name": "Corporate login", "issuer": upstream.base,
+                "client_id": "aimpact", "client_secret": secret, "scopes": ["email"], "jit": true,
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["scopes"], json!(["openid", "email"]));
+    assert_eq!(
+        created["redirect_uri"],
+        format!("{}/upstream/corp/callback", admin.app.base)
+    );
+    assert!(!created.to_string().contains(secret), "never returned");
+    let again = admin
+        .post(
+            "/upstreams",
+            json!({"slug": "corp", "display_name": "X", "issuer": upstream.base, "client_id": "a", "client_secret": "s"}),
+        )
+        .await;
+    assert_problem(again, 409).await;
+    let bad = admin
+        .post(
+            "/upstreams",
+            json!({"slug": "bad", "display_name": "X", "issuer": "http://login.example.com", "client_id": "a", "client_secret": "s"}),
+        )
+        .await;
+    assert_problem(bad, 400).await;
+
+    // Test connection: the discovery document names the issuer.
+    let tested = admin
+        .call(reqwest::Method::POST, "/upstreams/corp/test", None)
+        .await;
+    assert_eq!(tested.status(), 200);
+    let tested: Value = tested.json().await.unwrap();
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(tested["token_endpoint"], format!("{}/token", upstream.base));
+    assert_eq!(tested["iss_parameter_supported"], true);
+
+    // Disabled, with a new secret; the listing never shows one.
+    let changed = admin
+        .call(
+            reqwest::Method::PATCH,
+            "/upstreams/corp",
+            Some(json!({"enabled": false, "client_secret": "rotated-secret", "allowed_domains": ["Example.com"]})),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["enabled"], false);
+    assert_eq!(changed["allowed_domains"], json!(["example.com"]));
+    let stored = admin
+        .app
+        .services
+        .store
+        .find_upstream("corp")
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = idp::manage::upstreams::client_secret(&admin.app.services, &stored).unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&opened), "rotated-secret");
+    let listed = admin.get("/upstreams").await;
+    assert_eq!(listed["items"][0]["slug"], "corp");
+    assert!(!listed.to_string().contains("rotated-secret"));
+    assert!(admin.audited("upstream_changed").await);
+
+    // A provider whose document names another issuer fails the test, saying why.
+    admin
+        .post(
+            "/upstreams",
+            json!({"slug": "mixup", "display_name": "Mix-up", "issuer": format!("{}/", upstream.base),
+                   "client_id": "a", "client_secret": "s"}),
+        )
+        .await;
+    let tested: Value = admin
+        .call(reqwest::Method::POST, "/upstreams/mixup/test", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["ok"], false);
+    assert!(
+        tested["error"].as_str().unwrap().contains("calls itself"),
+        "{tested}"
+    );
+
+    let removed = admin.call(reqwest::Method::DELETE, "/upstreams/corp", None).await;
+    assert_eq!(removed.status(), 204);
+    assert_problem(
+        admin.call(reqwest::Method::DELETE, "/upstreams/corp", None).await,
+        404,
+    )
+    .await;
+    assert_problem(
+        admin
+            .call(reqwest::Method::POST, "/upstreams/corp/test", None)
+            .await,
+        404,
+    )
+    .await;
+}
+
+on_both_backends!(upstreams_are_managed_and_tested_through_the_admin_api);
