@@ -23,6 +23,7 @@ pub async fn register(
         created_at: now,
     };
     services.store.create_resource_server(&resource).await?;
+    services.clients.invalidate_audiences();
     let mut event = actor.event(EventType::ResourceCreated, now);
     event.client_id = resource.client_id.clone();
     event.details = serde_json::json!({ "identifier": resource.identifier, "scopes": resource.scopes });
@@ -36,6 +37,7 @@ pub async fn remove(services: &Services, identifier: &str, actor: Actor) -> Resu
     if !services.store.delete_resource_server(identifier).await? {
         return Err(ManageError::NotFound(format!("resource server {identifier:?}")));
     }
+    services.clients.invalidate_audiences();
     let now = services.clock.now();
     for mut client in services.store.list_clients().await? {
         if client.resources.iter().any(|r| r == identifier) {

@@ -46,7 +46,10 @@ pub async fn introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?;
-    let audience = services.store.resources_of_client(&client.id).await?;
+    let audience = services
+        .clients
+        .introspection_audience(services.store.as_ref(), &client.id)
+        .await?;
     let audience = Audience {
         client_id: &client.id,
         resources: &audience,

@@ -1,6 +1,7 @@
 //! A short-lived in-process cache of clients for the hot paths (every token request
-//! authenticates a client). Entries live `ttl` at most, so a change made by another replica
-//! is seen within that time; changes made through this replica invalidate at once.
+//! authenticates a client), and of the resource servers each client introspects for (every
+//! introspection asks). Entries live `ttl` at most, so a change made by another replica is
+//! seen within that time; changes made through this replica invalidate at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -9,51 +10,106 @@ use std::time::{Duration, Instant};
 use super::{Store, StoreResult};
 use crate::domain::client::Client;
 
-/// Client id → (when it was read, the client or `None` for an unknown id).
-type Entries = HashMap<String, (Instant, Option<Arc<Client>>)>;
+/// More entries than this and a map is simply cleared: it is a convenience, not a store.
+const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Debug)]
-pub struct ClientCache {
-    ttl: Duration,
-    entries: RwLock<Entries>,
+/// Key → (when it was read, the value).
+struct Fresh<V> {
+    entries: RwLock<HashMap<String, (Instant, V)>>,
 }
 
-/// More clients than this and the cache is simply cleared: it is a convenience, not a store.
-const MAX_ENTRIES: usize = 10_000;
+impl<V: Clone> Fresh<V> {
+    fn new() -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &str, ttl: Duration) -> Option<V> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let (at, value) = entries.get(key)?;
+        (at.elapsed() < ttl).then(|| value.clone())
+    }
+
+    fn put(&self, key: &str, value: V) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key.to_string(), (Instant::now(), value));
+    }
+
+    fn remove(&self, key: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    fn clear(&self) {
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+pub struct ClientCache {
+    ttl: Duration,
+    /// The client, or `None` for an unknown id.
+    clients: Fresh<Option<Arc<Client>>>,
+    /// The identifiers of the resource servers that introspect as the client.
+    audiences: Fresh<Arc<[String]>>,
+}
+
+impl std::fmt::Debug for ClientCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCache").field("ttl", &self.ttl).finish()
+    }
+}
 
 impl ClientCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: RwLock::new(HashMap::new()),
+            clients: Fresh::new(),
+            audiences: Fresh::new(),
         }
     }
 
     /// The client, from the cache while fresh, else from the store. Unknown ids are cached
     /// too, so a flood of made-up client ids does not reach the database each time.
     pub async fn get(&self, store: &dyn Store, id: &str) -> StoreResult<Option<Arc<Client>>> {
-        if self.ttl.is_zero() {
-            return Ok(store.find_client(id).await?.map(Arc::new));
-        }
-        if let Some((at, client)) = self.read().get(id)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(client.clone());
+        if let Some(client) = self.clients.get(id, self.ttl) {
+            return Ok(client);
         }
         let client = store.find_client(id).await?.map(Arc::new);
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        if !self.ttl.is_zero() {
+            self.clients.put(id, client.clone());
         }
-        entries.insert(id.to_string(), (Instant::now(), client.clone()));
         Ok(client)
     }
 
-    pub fn invalidate(&self, id: &str) {
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+    /// The resource servers (RFC 8707) that introspect as `client_id`, usually none.
+    pub async fn introspection_audience(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+    ) -> StoreResult<Arc<[String]>> {
+        if let Some(audience) = self.audiences.get(client_id, self.ttl) {
+            return Ok(audience);
+        }
+        let audience: Arc<[String]> = store.resources_of_client(client_id).await?.into();
+        if !self.ttl.is_zero() {
+            self.audiences.put(client_id, audience.clone());
+        }
+        Ok(audience)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
-        self.entries.read().unwrap_or_else(|p| p.into_inner())
+    pub fn invalidate(&self, id: &str) {
+        self.clients.remove(id);
+        self.audiences.remove(id);
+    }
+
+    /// After a resource server is added or removed: which clients it concerned is not kept.
+    pub fn invalidate_audiences(&self) {
+        self.audiences.clear();
     }
 }
