@@ -606,24 +606,3 @@ impl TryFrom<FactorRow> for crate::domain::mfa::Factor {
         })
     }
 }
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct ResourceRow {
-    identifier: String,
-    scopes: String,
-    client_id: Option<String>,
-    created_at: i64,
-}
-
-impl TryFrom<ResourceRow> for crate::domain::resource::ResourceServer {
-    type Error = StoreError;
-
-    fn try_from(r: ResourceRow) -> StoreResult<Self> {
-        Ok(Self {
-            identifier: r.identifier,
-            scopes: from_json("resource scopes", &r.scopes)?,
-            client_id: r.client_id,
-            created_at: time(r.created_at)?,
-        })
-    }
-}

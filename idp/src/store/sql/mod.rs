@@ -14,7 +14,7 @@ mod keys;
 mod login_failures;
 mod mfa;
 mod pushed_requests;
-mod resources;
+pub(crate) mod resources;
 mod sessions;
 pub(crate) mod upstreams;
 mod users;

@@ -1,5 +1,29 @@
 //! SQL for resource servers (RFC 8707).
 
+use crate::store::rows::{from_json, time};
+use crate::store::{StoreError, StoreResult};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ResourceRow {
+    identifier: String,
+    scopes: String,
+    client_id: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<ResourceRow> for crate::domain::resource::ResourceServer {
+    type Error = StoreError;
+
+    fn try_from(r: ResourceRow) -> StoreResult<Self> {
+        Ok(Self {
+            identifier: r.identifier,
+            scopes: from_json("resource scopes", &r.scopes)?,
+            client_id: r.client_id,
+            created_at: time(r.created_at)?,
+        })
+    }
+}
+
 macro_rules! impl_resource_store {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
@@ -27,8 +51,8 @@ macro_rules! impl_resource_store {
                 &self,
                 identifier: &str,
             ) -> $crate::store::StoreResult<Option<$crate::domain::resource::ResourceServer>> {
-                use $crate::store::{map_sqlx, rows};
-                let row: Option<rows::ResourceRow> = sqlx::query_as(
+                use $crate::store::map_sqlx;
+                let row: Option<$crate::store::sql::resources::ResourceRow> = sqlx::query_as(
                     "SELECT identifier, scopes, client_id, created_at FROM resource_servers \
                      WHERE identifier = $1",
                 )
@@ -42,8 +66,8 @@ macro_rules! impl_resource_store {
             async fn list_resource_servers(
                 &self,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::resource::ResourceServer>> {
-                use $crate::store::{map_sqlx, rows};
-                let found: Vec<rows::ResourceRow> = sqlx::query_as(
+                use $crate::store::map_sqlx;
+                let found: Vec<$crate::store::sql::resources::ResourceRow> = sqlx::query_as(
                     "SELECT identifier, scopes, client_id, created_at FROM resource_servers \
                      ORDER BY identifier",
                 )

@@ -1,0 +1,279 @@
+//! Clients, resource servers (RFC 8707) and upstream identity providers: the systems this
+//! provider is integrated with, as the admin API shows and takes them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+api_type! {
+    /// A relying-party client. The secret is never returned, only whether one is set.
+    pub struct ClientView {
+        pub client_id: String,
+        pub name: String,
+        /// `confidential` or `public`.
+        pub client_type: String,
+        pub has_secret: bool,
+        pub redirect_uris: Vec<String>,
+        pub post_logout_redirect_uris: Vec<String>,
+        pub backchannel_logout_uri: Option<String>,
+        pub grant_types: Vec<String>,
+        pub scopes: Vec<String>,
+        pub token_endpoint_auth_method: String,
+        pub id_token_signed_response_alg: String,
+        pub access_token_signing_alg: Option<String>,
+        /// Skips the consent page.
+        pub first_party: bool,
+        pub require_pkce: bool,
+        pub access_token_ttl_s: Option<i64>,
+        pub refresh_token_ttl_s: Option<i64>,
+        pub refresh_idle_ttl_s: Option<i64>,
+        pub refresh_reuse_window_s: i64,
+        /// Token requests per minute; `null`: the deployment's default, 0: no limit.
+        pub rate_limit_token_per_minute: Option<i64>,
+        /// Introspection and revocation requests per minute; `null`: the default, 0: no limit.
+        pub rate_limit_introspect_per_minute: Option<i64>,
+        /// MFA policy of the client's logins: `off`, `optional`, `required`; `null`: the
+        /// deployment's. It can only raise the deployment's.
+        #[serde(default)]
+        pub mfa: Option<String>,
+        /// Users with an unverified email address must verify it before logging in here.
+        #[serde(default)]
+        pub require_verified_email: bool,
+        /// The client's public keys as a JWK set (for `private_key_jwt`), when given inline.
+        #[serde(default)]
+        pub jwks: Option<serde_json::Value>,
+        /// Where the client publishes its public keys.
+        #[serde(default)]
+        pub jwks_uri: Option<String>,
+        /// Only pushed authorization requests (RFC 9126) are accepted.
+        #[serde(default)]
+        pub require_par: bool,
+        /// Only DPoP-bound access tokens (RFC 9449) are issued.
+        #[serde(default)]
+        pub dpop_bound_access_tokens: bool,
+        /// The security profile the client is held to: `fapi2`, or `null`.
+        #[serde(default)]
+        pub profile: Option<String>,
+        /// Resource servers (RFC 8707) the client may ask tokens for.
+        #[serde(default)]
+        pub resources: Vec<String>,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// A client's settings, as created or replaced. Omitted fields take their defaults.
+    pub struct ClientInput {
+        pub name: String,
+        /// `confidential` (default) or `public`.
+        #[serde(default)]
+        pub client_type: Option<String>,
+        #[serde(default)]
+        pub redirect_uris: Vec<String>,
+        #[serde(default)]
+        pub post_logout_redirect_uris: Vec<String>,
+        #[serde(default)]
+        pub backchannel_logout_uri: Option<String>,
+        /// Default: authorization_code and refresh_token.
+        #[serde(default)]
+        pub grant_types: Option<Vec<String>>,
+        /// Default: openid, profile, email, offline_access.
+        #[serde(default)]
+        pub scopes: Option<Vec<String>>,
+        /// `client_secret_basic` (default for confidential), `client_secret_post`,
+        /// `client_secret_jwt`, `private_key_jwt` or `none` (public clients).
+        #[serde(default)]
+        pub token_endpoint_auth_method: Option<String>,
+        /// `RS256` (default), `PS256`, `ES256` or `EdDSA`.
+        #[serde(default)]
+        pub id_token_signed_response_alg: Option<String>,
+        #[serde(default)]
+        pub access_token_signing_alg: Option<String>,
+        #[serde(default)]
+        pub first_party: bool,
+        #[serde(default)]
+        pub require_pkce: bool,
+        #[serde(default)]
+        pub access_token_ttl_s: Option<i64>,
+        #[serde(default)]
+        pub refresh_token_ttl_s: Option<i64>,
+        #[serde(default)]
+        pub refresh_idle_ttl_s: Option<i64>,
+        #[serde(default)]
+        pub refresh_reuse_window_s: i64,
+        /// Token requests per minute (0: none); omitted or `null`: the deployment's default.
+        #[serde(default)]
+        pub rate_limit_token_per_minute: Option<i64>,
+        /// Introspection and revocation requests per minute (0: none); omitted: the default.
+        #[serde(default)]
+        pub rate_limit_introspect_per_minute: Option<i64>,
+        /// `off`, `optional` or `required`; omitted or `null`: the deployment's policy.
+        #[serde(default)]
+        pub mfa: Option<String>,
+        /// Refuse users whose email address is not verified until they verify it (default false).
+        #[serde(default)]
+        pub require_verified_email: bool,
+        /// The client's public keys as a JWK set (`{"keys": [...]}`), for `private_key_jwt`;
+        /// exclusive with `jwks_uri`.
+        #[serde(default)]
+        pub jwks: Option<serde_json::Value>,
+        /// Where the client publishes its public keys (https; http only on loopback).
+        #[serde(default)]
+        pub jwks_uri: Option<String>,
+        /// Accept only authorization requests pushed to /par first (RFC 9126; default false).
+        #[serde(default)]
+        pub require_par: bool,
+        /// Issue only DPoP-bound access tokens: token requests need a proof (RFC 9449; default false).
+        #[serde(default)]
+        pub dpop_bound_access_tokens: bool,
+        /// `fapi2` holds the client to the FAPI 2.0 Security Profile (and turns on what it needs
+        /// where left at the defaults); omitted or `null`: none.
+        #[serde(default)]
+        pub profile: Option<String>,
+        /// Identifiers of registered resource servers (RFC 8707) the client may ask tokens
+        /// for with `resource`; default none.
+        #[serde(default)]
+        pub resources: Vec<String>,
+    }
+}
+
+api_type! {
+    pub struct ClientList {
+        pub items: Vec<ClientView>,
+    }
+}
+
+api_type! {
+    /// A resource server (RFC 8707): an API whose tokens name it alone in `aud`.
+    pub struct ResourceView {
+        /// Its resource indicator: an absolute URI without fragment.
+        pub identifier: String,
+        /// The scopes it accepts (its tokens carry only these); empty: every granted scope.
+        pub scopes: Vec<String>,
+        /// The client it introspects with: to it, tokens for other audiences are inactive.
+        pub client_id: Option<String>,
+        pub created_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// A resource server to register.
+    pub struct ResourceInput {
+        pub identifier: String,
+        #[serde(default)]
+        pub scopes: Vec<String>,
+        #[serde(default)]
+        pub client_id: Option<String>,
+    }
+}
+
+api_type! {
+    pub struct ResourceList {
+        pub items: Vec<ResourceView>,
+    }
+}
+
+api_type! {
+    /// An upstream identity provider (federation). Its client secret is never returned.
+    pub struct UpstreamView {
+        pub slug: String,
+        pub display_name: String,
+        pub issuer: String,
+        pub client_id: String,
+        pub scopes: Vec<String>,
+        pub jit: bool,
+        pub trust_email: bool,
+        pub allowed_domains: Vec<String>,
+        /// Empty: every client offers it.
+        pub allowed_clients: Vec<String>,
+        pub enabled: bool,
+        /// The redirect URI to register at the provider.
+        pub redirect_uri: String,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+    }
+}
+
+api_type! {
+    /// An upstream identity provider to register.
+    pub struct UpstreamInput {
+        /// Its name in URLs: lower-case letters, digits and dashes.
+        pub slug: String,
+        pub display_name: String,
+        /// Found by OpenID Connect Discovery; https (http only on loopback).
+        pub issuer: String,
+        pub client_id: String,
+        /// Kept sealed under the master key; never returned.
+        pub client_secret: String,
+        #[serde(default)]
+        pub scopes: Vec<String>,
+        #[serde(default)]
+        pub jit: bool,
+        #[serde(default)]
+        pub trust_email: bool,
+        #[serde(default)]
+        pub allowed_domains: Vec<String>,
+        #[serde(default)]
+        pub allowed_clients: Vec<String>,
+    }
+}
+
+api_type! {
+    /// Changes to an upstream provider; omitted fields stay as they are.
+    pub struct UpstreamChange {
+        #[serde(default)]
+        pub display_name: Option<String>,
+        #[serde(default)]
+        pub client_id: Option<String>,
+        /// A new client secret.
+        #[serde(default)]
+        pub client_secret: Option<String>,
+        #[serde(default)]
+        pub scopes: Option<Vec<String>>,
+        #[serde(default)]
+        pub jit: Option<bool>,
+        #[serde(default)]
+        pub trust_email: Option<bool>,
+        #[serde(default)]
+        pub allowed_domains: Option<Vec<String>>,
+        #[serde(default)]
+        pub allowed_clients: Option<Vec<String>>,
+        /// false: the login page no longer offers it and its sign-ins are refused.
+        #[serde(default)]
+        pub enabled: Option<bool>,
+    }
+}
+
+api_type! {
+    pub struct UpstreamList {
+        pub items: Vec<UpstreamView>,
+    }
+}
+
+api_type! {
+    /// What "test connection" found: the provider's discovery document, or why not.
+    pub struct UpstreamTest {
+        pub ok: bool,
+        #[serde(default)]
+        pub error: Option<String>,
+        #[serde(default)]
+        pub authorization_endpoint: Option<String>,
+        #[serde(default)]
+        pub token_endpoint: Option<String>,
+        #[serde(default)]
+        pub jwks_uri: Option<String>,
+        /// RFC 9207 `iss` in its authorization responses.
+        #[serde(default)]
+        pub iss_parameter_supported: bool,
+    }
+}
+
+api_type! {
+    /// A client and its new secret. The secret is shown this once and never again.
+    pub struct ClientWithSecret {
+        pub client: ClientView,
+        pub client_secret: Option<String>,
+    }
+}
