@@ -39,6 +39,21 @@ pub struct Upstream {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An identity at an upstream provider, linked to a local account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FederatedIdentity {
+    /// The upstream's `iss` and the user's `sub` there: the identity itself.
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: uuid::Uuid,
+    /// The slug of the provider it came through.
+    pub upstream: String,
+    /// The address the provider gave when it was linked (shown, never used to match).
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
 /// What an operator registers (the secret is given apart: it is sealed before it is stored).
 #[derive(Debug, Clone)]
 pub struct NewUpstream {

@@ -11,7 +11,7 @@ use crate::domain::client::Client;
 use crate::domain::grant::{AuthorizationCode, CodeUse, Grant, RefreshToken};
 use crate::domain::resource::ResourceServer;
 use crate::domain::session::Session;
-use crate::domain::upstream::Upstream;
+use crate::domain::upstream::{FederatedIdentity, Upstream};
 use crate::domain::user::{NewUser, User, UserStatus};
 
 pub mod account;
@@ -206,6 +206,14 @@ pub trait UpstreamStore: Send + Sync {
     async fn update_upstream(&self, upstream: &Upstream) -> StoreResult<bool>;
     /// Deletes it; false when it did not exist.
     async fn delete_upstream(&self, slug: &str) -> StoreResult<bool>;
+    /// Links an upstream identity to its account; a conflict when it is linked already.
+    async fn link_identity(&self, identity: &FederatedIdentity) -> StoreResult<()>;
+    async fn find_identity(&self, issuer: &str, subject: &str) -> StoreResult<Option<FederatedIdentity>>;
+    async fn identities_of_user(&self, user_id: Uuid) -> StoreResult<Vec<FederatedIdentity>>;
+    /// Records a sign-in with the identity.
+    async fn touch_identity(&self, issuer: &str, subject: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Unlinks it from `user_id`; false when it was not linked to that account.
+    async fn unlink_identity(&self, user_id: Uuid, issuer: &str, subject: &str) -> StoreResult<bool>;
 }
 
 /// Pushed authorization requests (RFC 9126): stored by `/par`, taken once by `/authorize`.
@@ -471,6 +479,8 @@ fn conflict_subject(constraint: &str) -> &'static str {
         "a user with this username"
     } else if constraint.contains("email") {
         "a user with this email"
+    } else if constraint.contains("federated_identities") {
+        "a link of this upstream identity"
     } else if constraint.contains("upstream_providers") {
         "an upstream provider with this slug"
     } else if constraint.contains("resource_servers") {

@@ -1,6 +1,6 @@
 //! SQL for upstream identity providers (federation).
 
-use crate::domain::upstream::Upstream;
+use crate::domain::upstream::{FederatedIdentity, Upstream};
 use crate::store::rows::{from_json, time};
 use crate::store::{StoreError, StoreResult};
 
@@ -54,6 +54,40 @@ impl TryFrom<UpstreamRow> for Upstream {
             enabled: r.enabled,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IdentityRow {
+    issuer: String,
+    subject: String,
+    user_id: String,
+    upstream: String,
+    email: Option<String>,
+    created_at: i64,
+    last_login_at: Option<i64>,
+}
+
+macro_rules! identity_columns {
+    () => {
+        "issuer, subject, user_id, upstream, email, created_at, last_login_at"
+    };
+}
+pub(crate) use identity_columns;
+
+impl TryFrom<IdentityRow> for FederatedIdentity {
+    type Error = StoreError;
+
+    fn try_from(r: IdentityRow) -> StoreResult<Self> {
+        Ok(FederatedIdentity {
+            user_id: crate::store::rows::uuid(&r.user_id)?,
+            issuer: r.issuer,
+            subject: r.subject,
+            upstream: r.upstream,
+            email: r.email,
+            created_at: time(r.created_at)?,
+            last_login_at: r.last_login_at.map(time).transpose()?,
         })
     }
 }
@@ -149,6 +183,96 @@ macro_rules! impl_upstream_store {
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn link_identity(
+                &self,
+                i: &$crate::domain::upstream::FederatedIdentity,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::{map_sqlx, rows};
+                sqlx::query(
+                    "INSERT INTO federated_identities (issuer, subject, user_id, upstream, email, created_at, \
+                     last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&i.issuer)
+                .bind(&i.subject)
+                .bind(i.user_id.to_string())
+                .bind(&i.upstream)
+                .bind(i.email.as_deref())
+                .bind(rows::ms(i.created_at))
+                .bind(i.last_login_at.map(rows::ms))
+                .execute(&self.pool)
+                .await
+                .map_err(map_sqlx)
+                .map(|_| ())
+            }
+
+            async fn find_identity(
+                &self,
+                issuer: &str,
+                subject: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::upstream::FederatedIdentity>> {
+                let row: Option<$crate::store::sql::upstreams::IdentityRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::sql::upstreams::identity_columns!(),
+                    " FROM federated_identities WHERE issuer = $1 AND subject = $2"
+                ))
+                .bind(issuer)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn identities_of_user(
+                &self,
+                user_id: uuid::Uuid,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::upstream::FederatedIdentity>> {
+                let found: Vec<$crate::store::sql::upstreams::IdentityRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::sql::upstreams::identity_columns!(),
+                    " FROM federated_identities WHERE user_id = $1 ORDER BY created_at"
+                ))
+                .bind(user_id.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                found.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn touch_identity(
+                &self,
+                issuer: &str,
+                subject: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE federated_identities SET last_login_at = $1 WHERE issuer = $2 AND subject = $3")
+                    .bind($crate::store::rows::ms(now))
+                    .bind(issuer)
+                    .bind(subject)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)
+                    .map(|_| ())
+            }
+
+            async fn unlink_identity(
+                &self,
+                user_id: uuid::Uuid,
+                issuer: &str,
+                subject: &str,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM federated_identities WHERE user_id = $1 AND issuer = $2 AND subject = $3",
+                )
+                .bind(user_id.to_string())
+                .bind(issuer)
+                .bind(subject)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
                 Ok(done.rows_affected() == 1)
             }
 
