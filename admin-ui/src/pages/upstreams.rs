@@ -100,7 +100,7 @@ pub fn Upstreams() -> impl IntoView {
         <header class="page-head"><h1>"Identity providers"</h1></header>
         {move || notice.get().map(|n| view! { <div class="notice" role="status">{n}</div> })}
         {move || error.get().map(|e| view! { <Alert message=e/> })}
-        <p class="muted">"Other OpenID providers users may sign in with. Sign-in through them is being built (docs/federation.md)."</p>
+        <p class="muted">"Other OpenID providers users may sign in with: the login page offers a \"Continue with …\" button for each enabled one (docs/federation.md)."</p>
         <form class="card form" on:submit=add aria-label="Register an identity provider">
             {input("Slug (in URLs)", "slug", slug)}
             {input("Display name (\"Continue with …\")", "display_name", display_name)}

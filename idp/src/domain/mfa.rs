@@ -102,6 +102,8 @@ pub mod amr {
     /// The authenticator verified the user (PIN or biometric) before a passkey signed.
     pub const USER: &str = "user";
     pub const MFA: &str = "mfa";
+    /// Signed in through an upstream identity provider (federation).
+    pub const FED: &str = "fed";
 }
 
 /// The authentication context classes this provider asserts, weakest first.

@@ -13,4 +13,5 @@ pub mod recovery;
 pub mod register;
 pub mod session;
 pub mod themes;
+pub mod upstream;
 pub mod verify_gate;

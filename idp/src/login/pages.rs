@@ -204,6 +204,11 @@ async fn login_page(
         interaction => state.interactions.seal(interaction),
         passkey => passkey,
         registration => state.services.settings.registration,
+        upstreams => super::upstream::offered(&state.services, &interaction.request.client_id)
+            .await
+            .into_iter()
+            .map(|u| minijinja::context! { slug => u.slug, display_name => u.display_name })
+            .collect::<Vec<_>>(),
     };
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED

@@ -52,6 +52,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/userinfo", web::post().to(userinfo::userinfo))
     .route("/login", web::get().to(pages::login_form))
     .route("/login", web::post().to(pages::login_submit))
+    .route(
+        "/upstream/{slug}/start",
+        web::get().to(crate::login::upstream::start),
+    )
+    .route(
+        "/upstream/{slug}/callback",
+        web::get().to(crate::login::upstream::callback),
+    )
     .route("/password", web::get().to(crate::login::password::form))
     .route("/password", web::post().to(crate::login::password::submit))
     .route("/mfa", web::get().to(crate::login::mfa::second_factor_form))
