@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Supply-chain checks with cargo-deny (deny.toml): known vulnerabilities and unmaintained
 # crates (the RustSec database), licences, bans and sources; and that the server's own
-# dependency tree reaches `rsa` only through webauthn-rs (RUSTSEC-2023-0071 is about private
-# keys; see below).
+# dependency tree reaches `rsa` only through webauthn-rs and openidconnect (RUSTSEC-2023-0071
+# is about private keys; see below).
 #
 # Which RustSec database: $ADVISORY_DB when set (offline; it must exist), else a snapshot
 # beside the checkout at ../shared/advisory-db when there is one (offline), else cargo-deny
@@ -44,18 +44,24 @@ else
   cargo deny check
 fi
 
-step "rsa reaches the server only through webauthn-rs (verifying RS256 passkey signatures)"
+step "rsa reaches the server only through webauthn-rs and openidconnect (public-key verification)"
 # RUSTSEC-2023-0071 (Marvin) leaks a *private* key through the timing of decryption and
-# signing. The server holds no RSA private key in `rsa`: its own keys live in aws-lc-rs, and
-# webauthn-rs (through crypto-glue) only verifies passkey signatures with public keys.
-# (`-i rsa` alone is ambiguous: the tests' openidconnect brings another rsa version.)
+# signing. The server holds no RSA private key in `rsa`: its own keys live in aws-lc-rs;
+# webauthn-rs (through crypto-glue) only verifies passkey signatures with public keys, and
+# openidconnect only verifies upstream providers' ID tokens (federation authenticates to them
+# with a client secret, never an RSA key). (`-i rsa` alone is ambiguous: two versions.)
 dependents=""
 for version in $(cargo tree -p idp -e normal --target all --prefix none | sed -n 's/^rsa v\([^ ]*\).*/\1/p' | sort -u); do
   dependents+=$(cargo tree -p idp -e normal --target all -i "rsa@$version" --depth 1 --prefix none \
     | grep -v '^rsa v' | sed 's/ v.*//' | sort -u | tr '\n' ' ')
 done
-if [ -n "$dependents" ] && [ "$dependents" != "crypto-glue " ]; then
-  echo "rsa is used by the server through: $dependents(only crypto-glue, for webauthn-rs, is allowed)" >&2
-  exit 1
-fi
+for dependent in $dependents; do
+  case "$dependent" in
+    crypto-glue|openidconnect) ;;
+    *)
+      echo "rsa is used by the server through: $dependents(only crypto-glue, for webauthn-rs, and openidconnect are allowed)" >&2
+      exit 1
+      ;;
+  esac
+done
 

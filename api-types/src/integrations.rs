@@ -271,6 +271,19 @@ api_type! {
 }
 
 api_type! {
+    /// An identity at an upstream provider linked to an account.
+    pub struct IdentityView {
+        pub issuer: String,
+        pub subject: String,
+        /// The provider's slug it was linked through.
+        pub upstream: String,
+        pub email: Option<String>,
+        pub created_at: DateTime<Utc>,
+        pub last_login_at: Option<DateTime<Utc>>,
+    }
+}
+
+api_type! {
     /// A client and its new secret. The secret is shown this once and never again.
     pub struct ClientWithSecret {
         pub client: ClientView,

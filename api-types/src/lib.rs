@@ -59,6 +59,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "upstream_created",
     "upstream_changed",
     "upstream_deleted",
+    "identity_unlinked",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";
@@ -120,6 +121,9 @@ api_type! {
         pub consents: Vec<ConsentView>,
         pub recent_events: Vec<EventView>,
         pub mfa: MfaView,
+        /// Identities at upstream providers (federation) linked to the account.
+        #[serde(default)]
+        pub identities: Vec<IdentityView>,
     }
 }
 
@@ -359,6 +363,17 @@ api_type! {
         /// The error of the latest failed attempt of a message not yet sent.
         pub last_error: Option<String>,
     }
+}
+
+/// Which linked identity: `DELETE /admin/api/v1/users/{id}/identities`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct IdentityKey {
+    /// The upstream provider's issuer.
+    pub issuer: String,
+    /// The user's subject there.
+    pub subject: String,
 }
 
 /// Query of `GET /admin/api/v1/users`.

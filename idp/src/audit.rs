@@ -62,6 +62,7 @@ event_types! {
     UpstreamCreated => "upstream_created",
     UpstreamChanged => "upstream_changed",
     UpstreamDeleted => "upstream_deleted",
+    IdentityUnlinked => "identity_unlinked",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -120,4 +120,43 @@ async fn upstreams_are_managed_and_tested_through_the_admin_api(backend: Backend
     .await;
 }
 
-on_both_backends!(upstreams_are_managed_and_tested_through_the_admin_api);
+/// A user's linked identities in their detail, and unlinked by an administrator.
+async fn linked_identities_are_shown_and_unlinked(backend: Backend) {
+    let admin = setup(backend).await;
+    let rita = admin.user_id("rita").await;
+    let user_id = uuid::Uuid::parse_str(&rita).unwrap();
+    admin
+        .app
+        .services
+        .store
+        .link_identity(&idp::domain::upstream::FederatedIdentity {
+            issuer: "https://login.example.com".into(),
+            subject: "rita-at-corp".into(),
+            user_id,
+            upstream: "corp".into(),
+            email: Some("rita@example.com".into()),
+            created_at: admin.app.services.clock.now(),
+            last_login_at: None,
+        })
+        .await
+        .unwrap();
+    let detail = admin.get(&format!("/users/{rita}")).await;
+    assert_eq!(detail["identities"][0]["subject"], "rita-at-corp");
+    assert_eq!(detail["identities"][0]["upstream"], "corp");
+    let path =
+        format!("/users/{rita}/identities?issuer=https%3A%2F%2Flogin.example.com&subject=rita-at-corp");
+    // rita has a password: the identity may go.
+    let removed = admin.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(removed.status(), 204);
+    assert_eq!(
+        admin.get(&format!("/users/{rita}")).await["identities"],
+        json!([])
+    );
+    assert_problem(admin.call(reqwest::Method::DELETE, &path, None).await, 404).await;
+    assert!(admin.audited("identity_unlinked").await);
+}
+
+on_both_backends!(
+    upstreams_are_managed_and_tested_through_the_admin_api,
+    linked_identities_are_shown_and_unlinked,
+);

@@ -147,6 +147,17 @@ async fn a_new_user_signs_in_with_the_upstream_and_comes_back(backend: Backend) 
     // The next sign-in, in another browser, is the same account.
     let again = redeem(&f, continue_with_upstream(&f, &f.app.browser(), "ursula").await).await;
     assert_eq!(again["sub"], first["sub"]);
+
+    // The identity is this account's only way to sign in: it cannot be unlinked.
+    let refused = idp::manage::upstreams::unlink(
+        &f.app.services,
+        local,
+        &links[0].issuer,
+        &links[0].subject,
+        idp::manage::Actor::Cli,
+    )
+    .await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("only way to sign in")));
 }
 
 async fn an_account_with_the_same_email_is_never_linked_silently(backend: Backend) {

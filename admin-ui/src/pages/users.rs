@@ -188,6 +188,23 @@ pub fn UserDetail() -> impl IntoView {
         });
     };
     let delete = StoredValue::new(delete);
+    let unlink = move |issuer: String, subject: String| {
+        let path = format!(
+            "/users/{}/identities{}",
+            id(),
+            api::query(&[("issuer", &issuer), ("subject", &subject)])
+        );
+        spawn_local(async move {
+            match api::act(Method::Delete, &path).await {
+                Ok(()) => {
+                    error.set(None);
+                    notice.set(Some("Identity unlinked.".into()));
+                    reload();
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
     view! {
         {move || notice.get().map(|n| view! { <div class="notice" role="status">{n}</div> })}
         {move || error.get().map(|e| view! { <Alert message=e/> })}
@@ -234,6 +251,21 @@ pub fn UserDetail() -> impl IntoView {
                     {if d.consents.is_empty() { view! { <Empty message="No consent given."/> }.into_any() } else { view! {
                         <table><thead><tr><th>"Client"</th><th>"Scopes"</th><th>"Updated"</th></tr></thead><tbody>
                             {d.consents.iter().map(|c| view! { <tr><td>{c.client_id.clone()}</td><td>{c.scopes.join(" ")}</td><td>{ui::time(c.updated_at)}</td></tr> }).collect_view()}
+                        </tbody></table>
+                    }.into_any() }}
+                </section>
+                <section class="card">
+                    <h2>"Linked identities"</h2>
+                    {if d.identities.is_empty() { view! { <Empty message="No identity at another provider is linked."/> }.into_any() } else { view! {
+                        <table><thead><tr><th>"Provider"</th><th>"Issuer"</th><th>"Subject"</th><th>"Email"</th><th>"Last sign-in"</th><th></th></tr></thead><tbody>
+                            {d.identities.iter().map(|i| {
+                                let (issuer, subject) = (i.issuer.clone(), i.subject.clone());
+                                view! { <tr>
+                                    <td>{i.upstream.clone()}</td><td class="uris">{i.issuer.clone()}</td><td><code>{i.subject.clone()}</code></td>
+                                    <td>{ui::opt(&i.email)}</td><td>{ui::opt_time(i.last_login_at)}</td>
+                                    <td><ConfirmButton label="Unlink" question="Unlink this identity? The user can no longer sign in with it." danger=true on_confirm=move || unlink(issuer.clone(), subject.clone())/></td>
+                                </tr> }
+                            }).collect_view()}
                         </tbody></table>
                     }.into_any() }}
                 </section>

@@ -49,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/users/{id}/grants/{grant_id}",
                     web::delete().to(users::revoke_grant),
                 )
+                .route("/users/{id}/identities", web::delete().to(upstreams::unlink))
                 .route("/users/{id}/mfa", web::get().to(users::get_mfa))
                 .route(
                     "/users/{id}/mfa/factors/{factor_id}",
@@ -102,6 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         clients::list, clients::create, clients::get, clients::replace, clients::delete, clients::rotate_secret,
         resources::list, resources::create, resources::delete,
         upstreams::list, upstreams::create, upstreams::update, upstreams::delete, upstreams::test_connection,
+        upstreams::unlink,
         events::list, events::export_csv, events::export_json, events::stats,
         system::list_keys, system::rotate_keys,
     ),

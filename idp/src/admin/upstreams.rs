@@ -1,12 +1,14 @@
 //! `/admin/api/v1/upstreams`: the identity providers users may sign in with (federation).
 
 use actix_web::{HttpResponse, web};
-use api_types::{UpstreamChange, UpstreamInput, UpstreamList, UpstreamTest, UpstreamView};
+use api_types::{
+    IdentityKey, IdentityView, UpstreamChange, UpstreamInput, UpstreamList, UpstreamTest, UpstreamView,
+};
 use secrecy::SecretString;
 
 use super::auth::Admin;
 use super::problem::ApiError;
-use crate::domain::upstream::{NewUpstream, Upstream};
+use crate::domain::upstream::{FederatedIdentity, NewUpstream, Upstream};
 use crate::manage::upstreams;
 use crate::services::Services;
 use crate::startup::AppState;
@@ -129,4 +131,29 @@ pub async fn test_connection(
             iss_parameter_supported: false,
         },
     }))
+}
+
+pub fn identity_view(i: &FederatedIdentity) -> IdentityView {
+    IdentityView {
+        issuer: i.issuer.clone(),
+        subject: i.subject.clone(),
+        upstream: i.upstream.clone(),
+        email: i.email.clone(),
+        created_at: i.created_at,
+        last_login_at: i.last_login_at,
+    }
+}
+
+#[utoipa::path(delete, path = "/admin/api/v1/users/{id}/identities", tag = "users", params(("id" = String, Path), IdentityKey),
+    responses((status = 204, description = "Unlinked"),
+        (status = 404, description = "No such user or linked identity", body = api_types::Problem, content_type = "application/problem+json")))]
+pub async fn unlink(
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    key: web::Query<IdentityKey>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("user not found".into()))?;
+    upstreams::unlink(&state.services, user_id, &key.issuer, &key.subject, admin.actor()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

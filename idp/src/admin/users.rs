@@ -155,6 +155,13 @@ pub async fn get(
             .collect(),
         recent_events: events.iter().map(views::event).collect(),
         mfa: views::mfa(&mfa::summary(services, user.id).await?),
+        identities: services
+            .store
+            .identities_of_user(user.id)
+            .await?
+            .iter()
+            .map(super::upstreams::identity_view)
+            .collect(),
     }))
 }
 

@@ -197,3 +197,41 @@ pub async fn discover(upstream: &Upstream) -> Result<Discovered, String> {
     }
     Ok(discovered)
 }
+
+/// Unlinks an upstream identity from an account, unless it is the account's only way to sign
+/// in (no password, no passkey, no other linked identity).
+pub async fn unlink(
+    services: &Services,
+    user_id: uuid::Uuid,
+    issuer: &str,
+    subject: &str,
+    actor: Actor,
+) -> Result<(), ManageError> {
+    let identities = services.store.identities_of_user(user_id).await?;
+    if !identities
+        .iter()
+        .any(|i| i.issuer == issuer && i.subject == subject)
+    {
+        return Err(ManageError::NotFound("linked identity".into()));
+    }
+    let has_password = services.store.password_phc(user_id).await?.is_some();
+    let has_passkey = services
+        .store
+        .factors_of(user_id)
+        .await?
+        .iter()
+        .any(|f| f.confirmed() && f.kind == crate::domain::mfa::FactorKind::Passkey);
+    if !has_password && !has_passkey && identities.len() < 2 {
+        return Err(
+            Invalid::new("this identity is the account's only way to sign in: set a password first").into(),
+        );
+    }
+    if !services.store.unlink_identity(user_id, issuer, subject).await? {
+        return Err(ManageError::NotFound("linked identity".into()));
+    }
+    let mut event = actor.event(EventType::IdentityUnlinked, services.clock.now());
+    event.user_id = Some(user_id.to_string());
+    event.details = serde_json::json!({ "issuer": issuer, "subject": subject });
+    record(services, event).await;
+    Ok(())
+}
