@@ -8,6 +8,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A port free on 127.0.0.1 for a server started later, chosen below the kernel's ephemeral
+/// range (32768 and up): a port from `bind(0)` is released before the server takes it, and
+/// in between an outgoing connection of a parallel test may be given it (AddrInUse).
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let start = hasher.finish();
+    (0..2000u64)
+        .map(|i| 20000 + ((start + i * 7919) % 12000) as u16)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port between 20000 and 32000")
+}
+
 /// The `idp` binary under test: `IDP_BIN`, or the debug build in the target directory.
 pub fn idp_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("IDP_BIN") {
@@ -75,11 +89,7 @@ impl Server {
 
     fn start_at(host: &str, env: &[(&str, &str)], log: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = free_port();
         let base = format!("http://{host}:{port}");
         let mut command = Command::new(idp_binary());
         command

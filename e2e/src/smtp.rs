@@ -56,12 +56,7 @@ impl Received {
 
 impl SmtpServer {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port).await
+        Self::start_on(crate::free_port()).await
     }
 
     /// A server on `port` (one that was stopped, to come back where the IdP expects it).

@@ -69,6 +69,16 @@ pub struct Application {
 impl Application {
     /// Bootstraps first-start state and binds the listener.
     pub async fn build(services: Services) -> Result<Self, ServeError> {
+        let address = services.settings.listen;
+        let listener = TcpListener::bind(address).map_err(|source| ServeError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+        Self::build_on(services, listener).await
+    }
+
+    /// As `build`, on a listener bound beforehand (tests bind port 0 and name it in the issuer).
+    pub async fn build_on(services: Services, listener: TcpListener) -> Result<Self, ServeError> {
         crate::metrics::install();
         manage::bootstrap::ensure_admin(&services).await?;
         if let Err(e) = manage::bootstrap::ensure_builtin_clients(&services).await {
@@ -86,11 +96,6 @@ impl Application {
         manage::backup_schedule::spawn(services.clone());
         crate::mail::spawn(services.clone());
         let themes = services.themes.clone();
-        let address = services.settings.listen;
-        let listener = TcpListener::bind(address).map_err(|source| ServeError::Bind {
-            address: address.to_string(),
-            source,
-        })?;
         let address = listener.local_addr()?;
         let settings = services.settings.clone();
         let tls = match (&settings.tls_cert_file, &settings.tls_key_file) {

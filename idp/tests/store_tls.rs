@@ -70,14 +70,6 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_for_port(port: u16, what: &str) {
     for _ in 0..200 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -142,7 +134,7 @@ fn tls_postgres(dir: &Path, pki: &Pki) -> (Process, u16) {
     )
     .unwrap();
     chown(&home);
-    let port = free_port();
+    let port = common::process::free_port();
     let child = as_postgres(&postgres_bin("postgres"))
         .arg("-D")
         .arg(&data)
@@ -165,7 +157,7 @@ fn tls_postgres(dir: &Path, pki: &Pki) -> (Process, u16) {
 
 /// A Redis on a free port that speaks TLS only.
 fn tls_redis(pki: &Pki) -> (Process, u16) {
-    let port = free_port();
+    let port = common::process::free_port();
     let child = Command::new("redis-server")
         .args([
             "--port",

@@ -20,14 +20,6 @@ struct Server {
     _db: TestDb,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Writes a fresh self-signed certificate for 127.0.0.1 and returns its PEM.
 fn write_certificate(cert: &Path, key: &Path) -> String {
     let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
@@ -41,7 +33,7 @@ async fn start(min_version: &str) -> (Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     let pem = write_certificate(&cert, &key);
-    let (port, redirect_port) = (free_port(), free_port());
+    let (port, redirect_port) = (common::process::free_port(), common::process::free_port());
     let db = TestDb::new(Backend::Sqlite).await;
     let settings = test_settings(
         &db,

@@ -248,12 +248,9 @@ async fn spawn_app_full(
 ) -> TestApp {
     // No log output, but the subscriber that turns statement events into metrics.
     idp::telemetry::init(idp::config::LogFormat::Json, "off");
-    // The issuer must name the real port, so pick a free one first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The issuer must name the real port: bind first, and serve on that very listener.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let issuer = format!("http://{issuer_host}:{port}");
     let mut all: Vec<(&str, &str)> = vec![("IDP_LISTEN", &listen), ("IDP_ISSUER", &issuer)];
@@ -269,7 +266,9 @@ async fn spawn_app_full(
     if let Some(clock) = clock {
         services.clock = clock;
     }
-    let app = idp::startup::Application::build(services.clone()).await.unwrap();
+    let app = idp::startup::Application::build_on(services.clone(), listener)
+        .await
+        .unwrap();
     let base = format!("http://{}", app.address);
     tokio::spawn(app.server);
     let http = reqwest::Client::builder()
