@@ -185,7 +185,14 @@ api_type! {
         pub scopes: Vec<String>,
         pub jit: bool,
         pub trust_email: bool,
+        /// The claims that give the local username, email address and name.
+        pub claim_username: String,
+        pub claim_email: String,
+        pub claim_name: String,
         pub allowed_domains: Vec<String>,
+        /// Domains whose verified addresses link to the local account with that address
+        /// without asking (needs `trust_email`).
+        pub auto_link_domains: Vec<String>,
         /// Empty: every client offers it.
         pub allowed_clients: Vec<String>,
         pub enabled: bool,
@@ -213,8 +220,19 @@ api_type! {
         pub jit: bool,
         #[serde(default)]
         pub trust_email: bool,
+        /// Default `preferred_username`.
+        #[serde(default)]
+        pub claim_username: Option<String>,
+        /// Default `email`.
+        #[serde(default)]
+        pub claim_email: Option<String>,
+        /// Default `name`.
+        #[serde(default)]
+        pub claim_name: Option<String>,
         #[serde(default)]
         pub allowed_domains: Vec<String>,
+        #[serde(default)]
+        pub auto_link_domains: Vec<String>,
         #[serde(default)]
         pub allowed_clients: Vec<String>,
     }
@@ -237,7 +255,15 @@ api_type! {
         #[serde(default)]
         pub trust_email: Option<bool>,
         #[serde(default)]
+        pub claim_username: Option<String>,
+        #[serde(default)]
+        pub claim_email: Option<String>,
+        #[serde(default)]
+        pub claim_name: Option<String>,
+        #[serde(default)]
         pub allowed_domains: Option<Vec<String>>,
+        #[serde(default)]
+        pub auto_link_domains: Option<Vec<String>>,
         #[serde(default)]
         pub allowed_clients: Option<Vec<String>>,
         /// false: the login page no longer offers it and its sign-ins are refused.

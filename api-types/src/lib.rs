@@ -60,6 +60,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "upstream_changed",
     "upstream_deleted",
     "identity_unlinked",
+    "identity_linked",
 ];
 /// The role that lets a user into the admin API and portal.
 pub const ADMIN_ROLE: &str = "admin";

@@ -63,6 +63,7 @@ event_types! {
     UpstreamChanged => "upstream_changed",
     UpstreamDeleted => "upstream_deleted",
     IdentityUnlinked => "identity_unlinked",
+    IdentityLinked => "identity_linked",
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

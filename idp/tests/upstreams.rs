@@ -18,7 +18,9 @@ fn corp(slug: &str) -> NewUpstream {
         scopes: vec!["email".into()],
         jit: true,
         trust_email: false,
+        claims: Default::default(),
         allowed_domains: vec![],
+        auto_link_domains: vec![],
         allowed_clients: vec![],
     }
 }

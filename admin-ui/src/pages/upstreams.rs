@@ -18,6 +18,14 @@ pub fn Upstreams() -> impl IntoView {
     let field = || RwSignal::new(String::new());
     let (slug, display_name, issuer, client_id, secret, scopes) =
         (field(), field(), field(), field(), field(), field());
+    let (allowed_domains, auto_link_domains, claim_username) = (field(), field(), field());
+    let words = |value: RwSignal<String>| -> Vec<String> {
+        value
+            .get_untracked()
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
     let jit = RwSignal::new(false);
     let trust_email = RwSignal::new(false);
     let add = move |ev: leptos::ev::SubmitEvent| {
@@ -28,14 +36,14 @@ pub fn Upstreams() -> impl IntoView {
             issuer: issuer.get_untracked().trim().to_string(),
             client_id: client_id.get_untracked().trim().to_string(),
             client_secret: secret.get_untracked(),
-            scopes: scopes
-                .get_untracked()
-                .split_whitespace()
-                .map(String::from)
-                .collect(),
+            scopes: words(scopes),
             jit: jit.get_untracked(),
             trust_email: trust_email.get_untracked(),
-            allowed_domains: vec![],
+            claim_username: Some(claim_username.get_untracked().trim().to_string()).filter(|c| !c.is_empty()),
+            claim_email: None,
+            claim_name: None,
+            allowed_domains: words(allowed_domains),
+            auto_link_domains: words(auto_link_domains),
             allowed_clients: vec![],
         };
         spawn_local(async move {
@@ -75,7 +83,11 @@ pub fn Upstreams() -> impl IntoView {
                 scopes: None,
                 jit: None,
                 trust_email: None,
+                claim_username: None,
+                claim_email: None,
+                claim_name: None,
                 allowed_domains: None,
+                auto_link_domains: None,
                 allowed_clients: None,
                 enabled: Some(enabled),
             };
@@ -110,6 +122,9 @@ pub fn Upstreams() -> impl IntoView {
             {input("Scopes besides openid (space-separated)", "scopes", scopes)}
             <label class="check"><input type="checkbox" name="jit" prop:checked=move || jit.get() on:change=move |ev| jit.set(event_target_checked(&ev))/>"Create accounts at first sign-in"</label>
             <label class="check"><input type="checkbox" name="trust_email" prop:checked=move || trust_email.get() on:change=move |ev| trust_email.set(event_target_checked(&ev))/>"Trust the provider's verified email"</label>
+            {input("Only these email domains (space-separated; empty: any)", "allowed_domains", allowed_domains)}
+            {input("Link verified addresses in these domains without asking (needs trusted email; only the domain's own tenant)", "auto_link_domains", auto_link_domains)}
+            {input("Username claim (default preferred_username)", "claim_username", claim_username)}
             <div class="actions"><button type="submit" class="button primary">"Register"</button></div>
         </form>
         {ui::show(list, move |l: UpstreamList| if l.items.is_empty() {

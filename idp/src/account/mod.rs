@@ -5,6 +5,7 @@
 //! already brand, keeps the strict no-script Content-Security-Policy of the login pages,
 //! and costs no second download. It signs in like any relying party (see [`signin`]).
 
+pub mod identities;
 pub mod pages;
 pub mod signin;
 
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/account/apps/disconnect", web::post().to(pages::disconnect_app))
         .route("/account/mfa/remove", web::post().to(pages::remove_factor))
+        .route("/account/identities/unlink", web::post().to(identities::unlink))
         .route("/account/mfa/setup", web::get().to(pages::setup_mfa))
         .route(
             "/account/mfa/recovery-codes",

@@ -70,7 +70,7 @@ async fn holder(state: &AppState, req: &HttpRequest) -> Result<Holder, HttpRespo
 }
 
 /// The holder of a posted form, once its CSRF token checks out.
-async fn poster(state: &AppState, req: &HttpRequest, csrf: &str) -> Result<Holder, HttpResponse> {
+pub(super) async fn poster(state: &AppState, req: &HttpRequest, csrf: &str) -> Result<Holder, HttpResponse> {
     let holder = holder(state, req).await?;
     if !csrf_ok(state, req, csrf) {
         return Err(notice(
@@ -84,7 +84,7 @@ async fn poster(state: &AppState, req: &HttpRequest, csrf: &str) -> Result<Holde
     Ok(holder)
 }
 
-fn actor(holder: &Holder, meta: &RequestMeta) -> Actor {
+pub(super) fn actor(holder: &Holder, meta: &RequestMeta) -> Actor {
     Actor::User {
         user_id: holder.user.id.to_string(),
         meta: meta.clone(),
@@ -92,13 +92,13 @@ fn actor(holder: &Holder, meta: &RequestMeta) -> Actor {
 }
 
 /// Back to the page, saying what was done.
-fn done(what: &str) -> HttpResponse {
+pub(super) fn done(what: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", format!("/account?done={what}")))
         .finish()
 }
 
-fn failed(state: &AppState, e: ManageError) -> HttpResponse {
+pub(super) fn failed(state: &AppState, e: ManageError) -> HttpResponse {
     match e {
         ManageError::Invalid(_) | ManageError::Conflict(_) | ManageError::NotFound(_) => notice(
             state,
@@ -123,6 +123,7 @@ fn done_message(done: &str) -> Option<&'static str> {
         "others" => "Every other session was signed out.",
         "app" => "The application was disconnected. It must ask for your permission again.",
         "factor" => "The factor was removed.",
+        "identity" => "The identity was unlinked. It no longer signs you in.",
         _ => return None,
     })
 }
@@ -262,6 +263,7 @@ async fn view(state: &AppState, holder: &Holder) -> Result<minijinja::Value, Man
         apps => connected,
         factors,
         recovery_codes_left => summary.recovery_codes_left,
+        identities => super::identities::linked(services, user.id).await?,
         activity,
     })
 }

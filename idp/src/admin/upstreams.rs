@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::auth::Admin;
 use super::problem::ApiError;
-use crate::domain::upstream::{FederatedIdentity, NewUpstream, Upstream};
+use crate::domain::upstream::{ClaimMapping, FederatedIdentity, NewUpstream, Upstream};
 use crate::manage::upstreams;
 use crate::services::Services;
 use crate::startup::AppState;
@@ -22,12 +22,30 @@ fn view(services: &Services, u: &Upstream) -> UpstreamView {
         scopes: u.scopes.clone(),
         jit: u.jit,
         trust_email: u.trust_email,
+        claim_username: u.claims.username.clone(),
+        claim_email: u.claims.email.clone(),
+        claim_name: u.claims.name.clone(),
         allowed_domains: u.allowed_domains.clone(),
+        auto_link_domains: u.auto_link_domains.clone(),
         allowed_clients: u.allowed_clients.clone(),
         enabled: u.enabled,
         redirect_uri: upstreams::redirect_uri(services, &u.slug),
         created_at: u.created_at,
         updated_at: u.updated_at,
+    }
+}
+
+/// `base` with the claims given replaced.
+fn mapping(
+    base: ClaimMapping,
+    username: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+) -> ClaimMapping {
+    ClaimMapping {
+        username: username.unwrap_or(base.username),
+        email: email.unwrap_or(base.email),
+        name: name.unwrap_or(base.name),
     }
 }
 
@@ -59,7 +77,14 @@ pub async fn create(
         scopes: input.scopes,
         jit: input.jit,
         trust_email: input.trust_email,
+        claims: mapping(
+            ClaimMapping::default(),
+            input.claim_username,
+            input.claim_email,
+            input.claim_name,
+        ),
         allowed_domains: input.allowed_domains,
+        auto_link_domains: input.auto_link_domains,
         allowed_clients: input.allowed_clients,
     };
     let upstream = upstreams::register(&state.services, new, &secret, admin.actor()).await?;
@@ -77,6 +102,15 @@ pub async fn update(
     body: web::Json<UpstreamChange>,
 ) -> Result<web::Json<UpstreamView>, ApiError> {
     let input = body.into_inner();
+    let claims = match (&input.claim_username, &input.claim_email, &input.claim_name) {
+        (None, None, None) => None,
+        _ => Some(mapping(
+            upstreams::get(&state.services, &slug).await?.claims,
+            input.claim_username,
+            input.claim_email,
+            input.claim_name,
+        )),
+    };
     let change = upstreams::UpstreamChange {
         display_name: input.display_name,
         client_id: input.client_id,
@@ -84,7 +118,9 @@ pub async fn update(
         scopes: input.scopes,
         jit: input.jit,
         trust_email: input.trust_email,
+        claims,
         allowed_domains: input.allowed_domains,
+        auto_link_domains: input.auto_link_domains,
         allowed_clients: input.allowed_clients,
         enabled: input.enabled,
     };

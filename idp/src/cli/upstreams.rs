@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 
 use super::{Failure, read_secret_from_stdin};
-use crate::domain::upstream::{NewUpstream, Upstream};
+use crate::domain::upstream::{ClaimMapping, NewUpstream, Upstream};
 use crate::manage::{self, Actor};
 use crate::services::Services;
 
@@ -49,6 +49,20 @@ pub struct UpstreamAddArgs {
     /// Only users with an email address in this domain (repeatable); default any.
     #[arg(long = "allowed-domain", value_name = "DOMAIN")]
     allowed_domains: Vec<String>,
+    /// Link a verified address in this domain to the local account that has it, without
+    /// asking the user to prove that account (repeatable; needs --trust-email). Only for a
+    /// provider that owns the domain (the organisation's own tenant).
+    #[arg(long = "auto-link-domain", value_name = "DOMAIN")]
+    auto_link_domains: Vec<String>,
+    /// The claim that gives the local username.
+    #[arg(long, value_name = "CLAIM", default_value = "preferred_username")]
+    claim_username: String,
+    /// The claim that gives the email address.
+    #[arg(long, value_name = "CLAIM", default_value = "email")]
+    claim_email: String,
+    /// The claim that gives the name.
+    #[arg(long, value_name = "CLAIM", default_value = "name")]
+    claim_name: String,
     #[arg(long)]
     json: bool,
 }
@@ -66,7 +80,13 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
                 scopes: args.scopes,
                 jit: args.jit,
                 trust_email: args.trust_email,
+                claims: ClaimMapping {
+                    username: args.claim_username,
+                    email: args.claim_email,
+                    name: args.claim_name,
+                },
                 allowed_domains: args.allowed_domains,
+                auto_link_domains: args.auto_link_domains,
                 allowed_clients: vec![],
             };
             let upstream = manage::upstreams::register(services, new, &secret, Actor::Cli).await?;

@@ -104,6 +104,16 @@ pub mod amr {
     pub const MFA: &str = "mfa";
     /// Signed in through an upstream identity provider (federation).
     pub const FED: &str = "fed";
+
+    /// Whether `method` is in the IANA registry of RFC 8176 §2 (an upstream's other values
+    /// are not repeated in this provider's tokens).
+    pub fn is_registered(method: &str) -> bool {
+        const REGISTERED: [&str; 20] = [
+            "face", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pwd", "rba", "retina",
+            "sc", "sms", "swk", "tel", "user", "vbm", "wia",
+        ];
+        REGISTERED.contains(&method)
+    }
 }
 
 /// The authentication context classes this provider asserts, weakest first.

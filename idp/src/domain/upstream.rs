@@ -27,16 +27,52 @@ pub struct Upstream {
     /// Take the upstream's `email_verified` as true of the local account.
     pub trust_email: bool,
     /// Which of its claims give the local username, email and name.
-    pub claim_username: String,
-    pub claim_email: String,
-    pub claim_name: String,
+    pub claims: ClaimMapping,
     /// Email domains whose users may sign in with it; empty: any.
     pub allowed_domains: Vec<String>,
+    /// Email domains for which a verified address from it links the identity to the local
+    /// account with that address, without asking (only with `trust_email`); empty: never.
+    pub auto_link_domains: Vec<String>,
     /// Clients whose logins offer it; empty: every client.
     pub allowed_clients: Vec<String>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Which claims of the upstream (ID token or userinfo) give the local account's username,
+/// email address and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimMapping {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        Self {
+            username: "preferred_username".into(),
+            email: "email".into(),
+            name: "name".into(),
+        }
+    }
+}
+
+impl ClaimMapping {
+    fn validated(self) -> Result<Self, Invalid> {
+        for claim in [&self.username, &self.email, &self.name] {
+            let valid = !claim.is_empty()
+                && claim.len() <= 64
+                && claim
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b == b':');
+            if !valid {
+                return Err(Invalid::new(format!("{claim:?} is not a claim name")));
+            }
+        }
+        Ok(self)
+    }
 }
 
 /// An identity at an upstream provider, linked to a local account.
@@ -64,7 +100,9 @@ pub struct NewUpstream {
     pub scopes: Vec<String>,
     pub jit: bool,
     pub trust_email: bool,
+    pub claims: ClaimMapping,
     pub allowed_domains: Vec<String>,
+    pub auto_link_domains: Vec<String>,
     pub allowed_clients: Vec<String>,
 }
 
@@ -88,25 +126,37 @@ impl NewUpstream {
             }
         }
         self.scopes = scopes;
-        let mut domains: Vec<String> = Vec::new();
-        for domain in &self.allowed_domains {
-            let domain = domain.trim().to_ascii_lowercase();
-            let valid = !domain.is_empty()
-                && domain.len() <= 253
-                && domain.contains('.')
-                && domain
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-            if !valid {
-                return Err(Invalid::new(format!("{domain:?} is not an email domain")));
-            }
-            if !domains.contains(&domain) {
-                domains.push(domain);
-            }
+        self.allowed_domains = email_domains(&self.allowed_domains)?;
+        self.auto_link_domains = email_domains(&self.auto_link_domains)?;
+        if !self.auto_link_domains.is_empty() && !self.trust_email {
+            return Err(Invalid::new(
+                "linking by email address needs the provider's verified addresses to be trusted (trust_email)",
+            ));
         }
-        self.allowed_domains = domains;
+        self.claims = self.claims.validated()?;
         Ok(self)
     }
+}
+
+/// Email domains, lower-cased, each once.
+fn email_domains(raw: &[String]) -> Result<Vec<String>, Invalid> {
+    let mut domains: Vec<String> = Vec::new();
+    for domain in raw {
+        let domain = domain.trim().to_ascii_lowercase();
+        let valid = !domain.is_empty()
+            && domain.len() <= 253
+            && domain.contains('.')
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(Invalid::new(format!("{domain:?} is not an email domain")));
+        }
+        if !domains.contains(&domain) {
+            domains.push(domain);
+        }
+    }
+    Ok(domains)
 }
 
 /// A slug names the provider in URLs: 1 to 63 lower-case letters, digits and dashes,
@@ -153,7 +203,9 @@ mod tests {
             scopes: vec!["email".into(), "openid".into(), "email".into()],
             jit: false,
             trust_email: false,
+            claims: ClaimMapping::default(),
             allowed_domains: vec!["Example.COM".into()],
+            auto_link_domains: vec![],
             allowed_clients: vec![],
         }
     }
@@ -167,6 +219,18 @@ mod tests {
         assert_eq!(upstream.scopes, ["openid", "email"]);
         assert_eq!(upstream.allowed_domains, ["example.com"]);
         assert!(new("local", "http://127.0.0.1:8080").validated().is_ok());
+    }
+
+    #[test]
+    fn linking_by_email_needs_trusted_addresses_and_claims_are_names() {
+        let mut linking = new("corp", "https://login.example.com");
+        linking.auto_link_domains = vec!["example.com".into()];
+        assert!(linking.clone().validated().is_err());
+        linking.trust_email = true;
+        assert!(linking.validated().is_ok());
+        let mut claims = new("corp", "https://login.example.com");
+        claims.claims.username = "login name".into();
+        assert!(claims.validated().is_err());
     }
 
     #[test]

@@ -154,7 +154,9 @@ pub(super) async fn next(
         if !strong_enough(&proven.amr, &interaction.request) {
             let required = second_factor_required(&services.settings, &client, &user, &interaction.request);
             let usable = has_usable_factor(&interaction.request, &confirmed_factors(services, &user).await?);
-            if usable && (required || policy(&services.settings, &client) != MfaPolicy::Off) {
+            // Linking an upstream identity proves the account with every factor it has.
+            let linking = interaction.link.is_some();
+            if usable && (required || linking || policy(&services.settings, &client) != MfaPolicy::Off) {
                 return Ok(Decided::SecondFactor);
             }
             if required && !usable && !user.must_change_password {
@@ -254,7 +256,16 @@ async fn finish(
         tracing::warn!(error = %e, "could not clear login failures");
     }
     match proven.binding {
-        Binding::Browser(_) => sign_in(state, user, interaction, proven.amr, meta).await,
+        Binding::Browser(binding) => {
+            let mut interaction = interaction;
+            if let Some(link) = interaction.link.take()
+                && let Err(message) =
+                    super::upstream::complete_link(services, &user, &link, &binding, &proven.amr, meta).await
+            {
+                return error_page(state, &OAuthError::invalid_request(message));
+            }
+            sign_in(state, user, interaction, proven.amr, meta).await
+        }
         Binding::Session(sid) => {
             let now = services.clock.now();
             let raised = async {

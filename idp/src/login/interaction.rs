@@ -61,6 +61,21 @@ pub enum Binding {
     Session(String),
 }
 
+/// An upstream identity waiting to be linked to the account that this login proves (it
+/// signed in at the upstream, but no account here is linked to it yet), and the browser that
+/// signed in there: the link is made only for a local proof in that same browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLink {
+    /// The provider's slug and the name its button shows.
+    pub upstream: String,
+    pub display_name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    /// The browser binding of the upstream sign-in (a MAC of its CSRF cookie).
+    pub binding: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interaction {
     pub request: AuthRequest,
@@ -70,6 +85,9 @@ pub struct Interaction {
     pub issued_at: i64,
     #[serde(default)]
     pub step: Step,
+    /// An upstream identity to link once the login is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<PendingLink>,
 }
 
 impl Interaction {
@@ -174,6 +192,7 @@ mod tests {
             login_sid: None,
             issued_at: now.timestamp(),
             step: Step::Consent,
+            link: None,
         }
     }
 

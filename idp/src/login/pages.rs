@@ -192,6 +192,7 @@ async fn login_page(
     let (theme_name, theme) = state.themes.get(client_theme.as_deref());
     let passkey = super::passkey::offer(state, &csrf_value, super::passkey::Offer::SignIn).await;
     let with_script = passkey.is_some();
+    let linking = interaction.link.as_ref().map(|l| l.display_name.clone());
     let context = minijinja::context! {
         product => PRODUCT,
         css_url => format!("/theme/{theme_name}/style.css"),
@@ -203,12 +204,18 @@ async fn login_page(
         csrf => state.interactions.tag("csrf", &csrf_value),
         interaction => state.interactions.seal(interaction),
         passkey => passkey,
-        registration => state.services.settings.registration,
-        upstreams => super::upstream::offered(&state.services, &interaction.request.client_id)
-            .await
-            .into_iter()
-            .map(|u| minijinja::context! { slug => u.slug, display_name => u.display_name })
-            .collect::<Vec<_>>(),
+        registration => state.services.settings.registration && linking.is_none(),
+        // Linking: the identity waits for the account's proof; no other way in is offered.
+        linking => linking,
+        upstreams => if linking.is_some() {
+            vec![]
+        } else {
+            super::upstream::offered(&state.services, &interaction.request.client_id)
+                .await
+                .into_iter()
+                .map(|u| minijinja::context! { slug => u.slug, display_name => u.display_name })
+                .collect::<Vec<_>>()
+        },
     };
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
@@ -225,6 +232,16 @@ async fn login_page(
         let _ = response.add_cookie(&cookie);
     }
     response
+}
+
+/// The login page in "link" mode: an upstream identity waits for the account it is to be
+/// linked to, which the user proves here.
+pub(super) async fn link_page(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+) -> HttpResponse {
+    login_page(state, req, interaction, "", None).await
 }
 
 /// The login page again, with `error` (a passkey that did not work, a refused attempt).

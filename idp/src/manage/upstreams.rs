@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use super::{Actor, ManageError, record};
 use crate::audit::EventType;
 use crate::domain::Invalid;
-use crate::domain::upstream::{NewUpstream, Upstream};
+use crate::domain::upstream::{ClaimMapping, NewUpstream, Upstream};
 use crate::services::Services;
 
 /// The path of an upstream's callback here; its URL is what to register at the upstream.
@@ -40,10 +40,9 @@ pub async fn register(
         scopes: new.scopes,
         jit: new.jit,
         trust_email: new.trust_email,
-        claim_username: "preferred_username".into(),
-        claim_email: "email".into(),
-        claim_name: "name".into(),
+        claims: new.claims,
         allowed_domains: new.allowed_domains,
+        auto_link_domains: new.auto_link_domains,
         allowed_clients: new.allowed_clients,
         enabled: true,
         created_at: now,
@@ -53,6 +52,7 @@ pub async fn register(
     let mut event = actor.event(EventType::UpstreamCreated, now);
     event.details = serde_json::json!({
         "slug": upstream.slug, "issuer": upstream.issuer, "jit": upstream.jit, "trust_email": upstream.trust_email,
+        "auto_link_domains": upstream.auto_link_domains,
     });
     record(services, event).await;
     Ok(upstream)
@@ -88,7 +88,9 @@ pub struct UpstreamChange {
     pub scopes: Option<Vec<String>>,
     pub jit: Option<bool>,
     pub trust_email: Option<bool>,
+    pub claims: Option<ClaimMapping>,
     pub allowed_domains: Option<Vec<String>>,
+    pub auto_link_domains: Option<Vec<String>>,
     pub allowed_clients: Option<Vec<String>>,
     pub enabled: Option<bool>,
 }
@@ -117,7 +119,11 @@ pub async fn update(
         scopes: change.scopes.unwrap_or(current.scopes.clone()),
         jit: change.jit.unwrap_or(current.jit),
         trust_email: change.trust_email.unwrap_or(current.trust_email),
+        claims: change.claims.unwrap_or(current.claims.clone()),
         allowed_domains: change.allowed_domains.unwrap_or(current.allowed_domains.clone()),
+        auto_link_domains: change
+            .auto_link_domains
+            .unwrap_or(current.auto_link_domains.clone()),
         allowed_clients: change.allowed_clients.unwrap_or(current.allowed_clients.clone()),
     }
     .validated()?;
@@ -142,7 +148,9 @@ pub async fn update(
         scopes: checked.scopes,
         jit: checked.jit,
         trust_email: checked.trust_email,
+        claims: checked.claims,
         allowed_domains: checked.allowed_domains,
+        auto_link_domains: checked.auto_link_domains,
         allowed_clients: checked.allowed_clients,
         enabled: change.enabled.unwrap_or(current.enabled),
         updated_at: now,
@@ -154,6 +162,7 @@ pub async fn update(
     let mut event = actor.event(EventType::UpstreamChanged, now);
     event.details = serde_json::json!({
         "slug": slug, "enabled": upstream.enabled, "secret_changed": change.client_secret.is_some(),
+        "trust_email": upstream.trust_email, "auto_link_domains": upstream.auto_link_domains,
     });
     record(services, event).await;
     Ok(upstream)
@@ -179,6 +188,11 @@ const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
 /// "Test connection": fetches the provider's discovery document and checks that it names the
 /// configured issuer exactly (OIDC Discovery §4.3). The error is for the administrator.
 pub async fn discover(upstream: &Upstream) -> Result<Discovered, String> {
+    discovery_document(upstream).await.map(|(found, _)| found)
+}
+
+/// The provider's discovery document, checked as by [`discover`], and its raw bytes.
+pub async fn discovery_document(upstream: &Upstream) -> Result<(Discovered, Vec<u8>), String> {
     let url = format!(
         "{}/.well-known/openid-configuration",
         upstream.issuer.trim_end_matches('/')
@@ -195,7 +209,7 @@ pub async fn discover(upstream: &Upstream) -> Result<Discovered, String> {
             discovered.issuer, upstream.issuer
         ));
     }
-    Ok(discovered)
+    Ok((discovered, body))
 }
 
 /// Unlinks an upstream identity from an account, unless it is the account's only way to sign

@@ -134,6 +134,7 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
             login_sid: None,
             issued_at: now.timestamp(),
             step: Step::Authenticate,
+            link: None,
         })));
     }
     let current = session::current(services, req, now).await;
@@ -147,6 +148,7 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
         login_sid: None,
         issued_at: now.timestamp(),
         step: Step::Authenticate,
+        link: None,
     };
     proceed(services, interaction, current, now)
         .await

@@ -33,13 +33,13 @@ pub async fn get(
     accept: &str,
     max_bytes: usize,
 ) -> Result<Vec<u8>, FetchError> {
+    send(http.get(url).header("accept", accept), max_bytes).await
+}
+
+/// The body of the successful answer to `request`, read no further than `max_bytes`.
+pub async fn send(request: reqwest::RequestBuilder, max_bytes: usize) -> Result<Vec<u8>, FetchError> {
     let failed = |e: reqwest::Error| FetchError::Failed(e.without_url().to_string());
-    let mut response = http
-        .get(url)
-        .header("accept", accept)
-        .send()
-        .await
-        .map_err(failed)?;
+    let mut response = request.send().await.map_err(failed)?;
     if !response.status().is_success() {
         return Err(FetchError::Status(response.status().as_u16()));
     }

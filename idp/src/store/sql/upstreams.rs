@@ -18,6 +18,7 @@ pub(crate) struct UpstreamRow {
     claim_email: String,
     claim_name: String,
     allowed_domains: String,
+    auto_link_domains: String,
     allowed_clients: String,
     enabled: bool,
     created_at: i64,
@@ -28,7 +29,7 @@ macro_rules! upstream_columns {
     () => {
         "slug, display_name, issuer, client_id, client_secret_sealed, scopes, jit, trust_email, \
          claim_username, claim_email, claim_name, allowed_domains, allowed_clients, enabled, created_at, \
-         updated_at"
+         updated_at, auto_link_domains"
     };
 }
 pub(crate) use upstream_columns;
@@ -40,6 +41,7 @@ impl TryFrom<UpstreamRow> for Upstream {
         Ok(Upstream {
             scopes: from_json("upstream scopes", &r.scopes)?,
             allowed_domains: from_json("upstream allowed_domains", &r.allowed_domains)?,
+            auto_link_domains: from_json("upstream auto_link_domains", &r.auto_link_domains)?,
             allowed_clients: from_json("upstream allowed_clients", &r.allowed_clients)?,
             slug: r.slug,
             display_name: r.display_name,
@@ -48,9 +50,11 @@ impl TryFrom<UpstreamRow> for Upstream {
             client_secret_sealed: r.client_secret_sealed,
             jit: r.jit,
             trust_email: r.trust_email,
-            claim_username: r.claim_username,
-            claim_email: r.claim_email,
-            claim_name: r.claim_name,
+            claims: crate::domain::upstream::ClaimMapping {
+                username: r.claim_username,
+                email: r.claim_email,
+                name: r.claim_name,
+            },
             enabled: r.enabled,
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
@@ -104,7 +108,7 @@ macro_rules! impl_upstream_store {
                 sqlx::query(concat!(
                     "INSERT INTO upstream_providers (",
                     $crate::store::sql::upstreams::upstream_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
                 ))
                 .bind(&u.slug)
                 .bind(&u.display_name)
@@ -114,14 +118,15 @@ macro_rules! impl_upstream_store {
                 .bind(rows::json(&u.scopes))
                 .bind(u.jit)
                 .bind(u.trust_email)
-                .bind(&u.claim_username)
-                .bind(&u.claim_email)
-                .bind(&u.claim_name)
+                .bind(&u.claims.username)
+                .bind(&u.claims.email)
+                .bind(&u.claims.name)
                 .bind(rows::json(&u.allowed_domains))
                 .bind(rows::json(&u.allowed_clients))
                 .bind(u.enabled)
                 .bind(rows::ms(u.created_at))
                 .bind(rows::ms(u.updated_at))
+                .bind(rows::json(&u.auto_link_domains))
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)
@@ -166,8 +171,9 @@ macro_rules! impl_upstream_store {
                 let done = sqlx::query(
                     "UPDATE upstream_providers SET display_name = $1, client_id = $2, \
                      client_secret_sealed = $3, scopes = $4, jit = $5, trust_email = $6, \
-                     allowed_domains = $7, allowed_clients = $8, enabled = $9, updated_at = $10 \
-                     WHERE slug = $11",
+                     allowed_domains = $7, allowed_clients = $8, enabled = $9, updated_at = $10, \
+                     claim_username = $11, claim_email = $12, claim_name = $13, auto_link_domains = $14 \
+                     WHERE slug = $15",
                 )
                 .bind(&u.display_name)
                 .bind(&u.client_id)
@@ -179,6 +185,10 @@ macro_rules! impl_upstream_store {
                 .bind(rows::json(&u.allowed_clients))
                 .bind(u.enabled)
                 .bind(rows::ms(u.updated_at))
+                .bind(&u.claims.username)
+                .bind(&u.claims.email)
+                .bind(&u.claims.name)
+                .bind(rows::json(&u.auto_link_domains))
                 .bind(&u.slug)
                 .execute(&self.pool)
                 .await

@@ -1,0 +1,303 @@
+//! Signing in with an upstream OpenID provider (federation): the login page's "Continue with"
+//! button starts the code flow there (PKCE, `state`, `nonce`, kept in a sealed cookie of this
+//! browser), its callback finishes it ([`rp`]), and the identity leads to a local account
+//! ([`accounts`]): linked, linked after the user proves the account here (the login page in
+//! "link" mode), or new. The login then continues like any other, with `amr` `fed` and the
+//! upstream's own methods.
+
+mod accounts;
+mod rp;
+
+pub(super) use accounts::complete_link;
+
+use actix_web::cookie::SameSite;
+use actix_web::{HttpRequest, HttpResponse, web};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use self::accounts::{Account, account_for};
+use self::rp::{Answer, Identity};
+use super::interaction::{Binding, Interaction, PendingLink, Proven, Step};
+use super::{cookies, flow, pages};
+use crate::audit::{EventType, Outcome, SecurityEvent};
+use crate::domain::mfa::amr;
+use crate::domain::upstream::Upstream;
+use crate::http::meta::RequestMeta;
+use crate::manage::record;
+use crate::oidc::authorize::error_page;
+use crate::oidc::error::OAuthError;
+use crate::services::Services;
+use crate::startup::AppState;
+
+/// The cookie that carries a sign-in at an upstream from its start to its callback.
+const FLOW_COOKIE: &str = "upstream_flow";
+/// How long the user may take at the upstream.
+const FLOW_LIFETIME_S: i64 = 600;
+
+/// What the callback must match, sealed in a cookie of this browser (SameSite=Lax: it comes
+/// back with the upstream's redirect).
+#[derive(Serialize, Deserialize)]
+struct FlowState {
+    slug: String,
+    state: String,
+    nonce: String,
+    pkce_verifier: String,
+    /// The sealed interaction to continue.
+    interaction: String,
+    /// The login's browser binding, computed where this browser's CSRF cookie is sent.
+    binding: String,
+    issued_at: i64,
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    interaction: String,
+}
+
+/// The upstreams the login page of `client_id` offers: enabled, and allowed for the client.
+pub async fn offered(services: &Services, client_id: &str) -> Vec<Upstream> {
+    let all = services.store.list_upstreams().await.unwrap_or_default();
+    all.into_iter()
+        .filter(|u| {
+            u.enabled && (u.allowed_clients.is_empty() || u.allowed_clients.iter().any(|c| c == client_id))
+        })
+        .collect()
+}
+
+/// GET /upstream/{slug}/start?interaction=…: from the login page's "Continue with" button to
+/// the upstream's authorization endpoint.
+pub async fn start(
+    req: HttpRequest,
+    slug: web::Path<String>,
+    query: web::Query<StartQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let services = &state.services;
+    let now = services.clock.now();
+    let Some(interaction) = state.interactions.open(&query.interaction, now) else {
+        return pages::wrong_step(&state);
+    };
+    // The binding needs this browser's CSRF cookie, set by the login page it came from.
+    if pages::csrf_value(&state, &req).is_none() {
+        return pages::wrong_step(&state);
+    }
+    let Binding::Browser(binding) = flow::browser_binding(&state, &req) else {
+        return pages::wrong_step(&state);
+    };
+    let upstream = match usable(services, &slug, &interaction).await {
+        Ok(upstream) => upstream,
+        Err(message) => return pages::login_page_with_error(&state, &req, &interaction, &message).await,
+    };
+    let started = async {
+        let configured = rp::configure(services, &upstream)
+            .await
+            .map_err(OAuthError::temporarily_unavailable)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = configured
+            .rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in upstream.scopes.iter().filter(|s| *s != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, csrf, nonce) = request.url();
+        Ok::<_, OAuthError>((url, csrf, nonce, verifier))
+    }
+    .await;
+    let (url, csrf, nonce, verifier) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::warn!(upstream = %upstream.slug, error = %e, "upstream sign-in could not start");
+            return pages::login_page_with_error(
+                &state,
+                &req,
+                &interaction,
+                &format!("{} cannot be reached right now.", upstream.display_name),
+            )
+            .await;
+        }
+    };
+    let flow_state = FlowState {
+        slug: upstream.slug.clone(),
+        state: csrf.secret().clone(),
+        nonce: nonce.secret().clone(),
+        pkce_verifier: verifier.secret().clone(),
+        interaction: query.interaction.clone(),
+        binding,
+        issued_at: now.timestamp(),
+    };
+    let cookie = cookies::build(
+        &services.settings,
+        FLOW_COOKIE,
+        state.interactions.seal_for(FLOW_COOKIE, &flow_state),
+        SameSite::Lax,
+        Some(FLOW_LIFETIME_S),
+    );
+    let mut response = HttpResponse::SeeOther()
+        .insert_header(("Location", url.to_string()))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish();
+    let _ = response.add_cookie(&cookie);
+    response
+}
+
+/// The provider, if it may be used for this login.
+async fn usable(services: &Services, slug: &str, interaction: &Interaction) -> Result<Upstream, String> {
+    let client_id = &interaction.request.client_id;
+    offered(services, client_id)
+        .await
+        .into_iter()
+        .find(|u| u.slug == slug)
+        .ok_or_else(|| "This sign-in option is not available.".to_string())
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// GET /upstream/{slug}/callback: the upstream's answer.
+pub async fn callback(
+    req: HttpRequest,
+    slug: web::Path<String>,
+    query: web::Query<CallbackQuery>,
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+) -> HttpResponse {
+    let services = &state.services;
+    let now = services.clock.now();
+    let cookie_name = cookies::name(&services.settings, FLOW_COOKIE);
+    let flow_state: Option<FlowState> = req
+        .cookie(&cookie_name)
+        .and_then(|c| state.interactions.open_for(FLOW_COOKIE, c.value()));
+    // The flow of this browser, for this provider, recent, and the state it sent (RFC 6749
+    // §10.12): anything else is a forged or replayed callback.
+    let Some(flow_state) = flow_state.filter(|f| {
+        f.slug == *slug
+            && (0..=FLOW_LIFETIME_S).contains(&(now.timestamp() - f.issued_at))
+            && query
+                .state
+                .as_deref()
+                .is_some_and(|s| bool::from(s.as_bytes().ct_eq(f.state.as_bytes())))
+    }) else {
+        return error_page(
+            &state,
+            &OAuthError::invalid_request("this sign-in cannot be continued; start again"),
+        );
+    };
+    let mut response = match state.interactions.open(&flow_state.interaction, now) {
+        Some(interaction) => finish(&state, &req, &slug, &query, flow_state, interaction, &meta).await,
+        None => error_page(
+            &state,
+            &OAuthError::invalid_request("the sign-in took too long; start again"),
+        ),
+    };
+    let _ = response.add_removal_cookie(&cookies::removal(&services.settings, FLOW_COOKIE));
+    response
+}
+
+async fn finish(
+    state: &AppState,
+    req: &HttpRequest,
+    slug: &str,
+    query: &CallbackQuery,
+    flow_state: FlowState,
+    interaction: Interaction,
+    meta: &RequestMeta,
+) -> HttpResponse {
+    let services = &state.services;
+    let interaction_ref = &interaction;
+    let refused = |reason: String| async move {
+        failed(services, slug, &interaction_ref.request.client_id, &reason, meta).await;
+        pages::login_page_with_error(state, req, interaction_ref, &reason).await
+    };
+    let upstream = match usable(services, slug, &interaction).await {
+        Ok(upstream) => upstream,
+        Err(message) => return refused(message).await,
+    };
+    if let Some(error) = &query.error {
+        return refused(format!(
+            "{} did not sign you in ({error}).",
+            upstream.display_name
+        ))
+        .await;
+    }
+    let answer = Answer {
+        code: query.code.as_deref(),
+        iss: query.iss.as_deref(),
+        nonce: &flow_state.nonce,
+        pkce_verifier: &flow_state.pkce_verifier,
+    };
+    let identity = match rp::identify(services, &upstream, answer).await {
+        Ok(identity) => identity,
+        Err(reason) => {
+            tracing::warn!(upstream = %upstream.slug, %reason, "upstream sign-in refused");
+            return refused(format!("Signing in with {} failed.", upstream.display_name)).await;
+        }
+    };
+    // A link waiting from an earlier attempt is not made by this sign-in.
+    let mut interaction = interaction.clone();
+    interaction.link = None;
+    let user = match account_for(services, &upstream, &identity, meta, services.clock.now()).await {
+        Ok(Account::Ready(user)) => user,
+        Ok(Account::Prove) => {
+            metrics::counter!("idp_upstream_logins_total", "upstream" => upstream.slug.clone(), "outcome" => "link")
+                .increment(1);
+            interaction.link = Some(PendingLink {
+                upstream: upstream.slug.clone(),
+                display_name: upstream.display_name.clone(),
+                issuer: identity.issuer,
+                subject: identity.subject,
+                email: identity.email,
+                binding: flow_state.binding,
+            });
+            return pages::link_page(state, req, &interaction).await;
+        }
+        Err(message) => return refused(message).await,
+    };
+    let mut event = SecurityEvent::new(EventType::LoginSucceeded, Outcome::Success, services.clock.now());
+    event.user_id = Some(user.id.to_string());
+    event.username = Some(user.username.as_str().to_string());
+    event.client_id = Some(interaction.request.client_id.clone());
+    event.details = serde_json::json!({
+        "upstream": upstream.slug, "upstream_amr": identity.amr, "upstream_acr": identity.acr,
+    });
+    record(services, meta.stamp(event)).await;
+    metrics::counter!("idp_upstream_logins_total", "upstream" => upstream.slug.clone(), "outcome" => "success")
+        .increment(1);
+    let proven = Proven {
+        user_id: user.id,
+        amr: methods(&identity),
+        binding: Binding::Browser(flow_state.binding),
+    };
+    flow::next(state, req, interaction.at(Step::Authenticate), proven, meta).await
+}
+
+/// The session's methods: `fed`, then those the upstream says it used (RFC 8176 values).
+fn methods(identity: &Identity) -> Vec<String> {
+    let mut methods = vec![amr::FED.to_string()];
+    for method in &identity.amr {
+        if !methods.contains(method) {
+            methods.push(method.clone());
+        }
+    }
+    methods
+}
+
+async fn failed(services: &Services, slug: &str, client_id: &str, reason: &str, meta: &RequestMeta) {
+    let mut event = SecurityEvent::new(EventType::LoginFailed, Outcome::Failure, services.clock.now());
+    event.client_id = Some(client_id.to_string());
+    event.details = serde_json::json!({ "upstream": slug, "reason": reason });
+    record(services, meta.stamp(event)).await;
+    metrics::counter!("idp_upstream_logins_total", "upstream" => slug.to_string(), "outcome" => "failure")
+        .increment(1);
+}
