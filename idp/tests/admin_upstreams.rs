@@ -69,6 +69,36 @@ async fn upstreams_are_managed_and_tested_through_the_admin_api(backend: Backend
     let changed: Value = changed.json().await.unwrap();
     assert_eq!(changed["enabled"], false);
     assert_eq!(changed["allowed_domains"], json!(["example.com"]));
+
+    // Claim mapping and linking by address: the latter only with trusted addresses.
+    let mapped = admin
+        .call(
+            reqwest::Method::PATCH,
+            "/upstreams/corp",
+            Some(json!({"claim_username": "upn", "trust_email": true, "auto_link_domains": ["example.com"]})),
+        )
+        .await;
+    assert_eq!(mapped.status(), 200);
+    let mapped: Value = mapped.json().await.unwrap();
+    assert_eq!(mapped["claim_username"], "upn");
+    assert_eq!(mapped["claim_email"], "email", "unchanged");
+    assert_eq!(mapped["auto_link_domains"], json!(["example.com"]));
+    let untrusted = admin
+        .call(
+            reqwest::Method::PATCH,
+            "/upstreams/corp",
+            Some(json!({"trust_email": false})),
+        )
+        .await;
+    assert_problem(untrusted, 400).await;
+    let bad_claim = admin
+        .call(
+            reqwest::Method::PATCH,
+            "/upstreams/corp",
+            Some(json!({"claim_name": "full name"})),
+        )
+        .await;
+    assert_problem(bad_claim, 400).await;
     let stored = admin
         .app
         .services

@@ -40,6 +40,8 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
         "--jit",
         "--allowed-domain",
         "Example.com",
+        "--claim-username",
+        "upn",
         "--json",
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -50,6 +52,9 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
     assert_eq!(added["scopes"], serde_json::json!(["openid", "email"]));
     assert_eq!(added["jit"], true);
     assert_eq!(added["allowed_domains"], serde_json::json!(["example.com"]));
+    assert_eq!(added["claims"]["username"], "upn");
+    assert_eq!(added["claims"]["email"], "email");
+    assert_eq!(added["auto_link_domains"], serde_json::json!([]));
     // The redirect URI to register at the provider, under this provider's issuer.
     assert!(
         added["redirect_uri"]
@@ -76,6 +81,8 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
     let cases: Vec<(Vec<String>, &str, &str)> = vec![
         (add(&[]), "already exists", SECRET),
         (add(&[]), "no client secret on standard input", ""),
+        // Linking by address without trusting the provider's verified addresses.
+        (add(&["--auto-link-domain", "example.com"]), "trust_email", SECRET),
         (
             add(&[])
                 .into_iter()
