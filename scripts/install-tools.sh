@@ -37,4 +37,13 @@ if [ "${1:-}" = "--test" ]; then
     step "Installing openid-client $wanted (npm)"
     (cd "$rp_dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  # panva's oidc-provider, the independent upstream of the federation tests
+  # (idp/tests/federation.rs), exactly as e2e/oidc-provider/package-lock.json pins.
+  op_dir="$(cd "$(dirname "$0")/../e2e/oidc-provider" && pwd)"
+  wanted="$(node -p "require('$op_dir/package.json').dependencies['oidc-provider']")"
+  installed="$(node -p "require('$op_dir/node_modules/oidc-provider/package.json').version" 2>/dev/null || true)"
+  if [ "$installed" != "$wanted" ]; then
+    step "Installing oidc-provider $wanted (npm)"
+    (cd "$op_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi

@@ -81,14 +81,7 @@ async fn continue_with_upstream(f: &Federation, browser: &Browser, username: &st
         .await
         .page();
     assert!(html.contains("Continue with Corporate login"), "{html}");
-    let href = scraper::Html::parse_document(&html)
-        .select(&scraper::Selector::parse("a.upstream").unwrap())
-        .next()
-        .unwrap()
-        .value()
-        .attr("href")
-        .unwrap()
-        .to_string();
+    let href = upstream_button(&html);
     let to_upstream = browser.visit(&format!("{}{href}", f.app.base)).await.client_url();
     assert!(
         to_upstream.as_str().starts_with(&upstream_url(&f.upstream)),
@@ -110,11 +103,15 @@ async fn continue_with_upstream(f: &Federation, browser: &Browser, username: &st
 }
 
 async fn redeem(f: &Federation, landing: Landing) -> Value {
+    redeem_at(&f.app, &f.client, landing).await
+}
+
+/// The ID token's claims for the code the landing carries.
+async fn redeem_at(app: &TestApp, client: &Registered, landing: Landing) -> Value {
     let code = landing.query("code").unwrap();
-    let response = f
-        .app
+    let response = app
         .token_request(
-            &f.client,
+            client,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &code),
@@ -126,6 +123,18 @@ async fn redeem(f: &Federation, landing: Landing) -> Value {
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     jwt_claims(tokens["id_token"].as_str().unwrap())
+}
+
+/// The href of the login page's "Continue with" button.
+fn upstream_button(html: &str) -> String {
+    scraper::Html::parse_document(html)
+        .select(&scraper::Selector::parse("a.upstream").unwrap())
+        .next()
+        .unwrap_or_else(|| panic!("no provider button: {html}"))
+        .value()
+        .attr("href")
+        .unwrap()
+        .to_string()
 }
 
 async fn a_new_user_signs_in_with_the_upstream_and_comes_back(backend: Backend) {
@@ -405,6 +414,199 @@ async fn a_disabled_provider_is_neither_offered_nor_usable(backend: Backend) {
     assert!(html.contains("This sign-in option is not available"), "{html}");
 }
 
+async fn a_response_mixed_up_between_providers_is_refused(backend: Backend) {
+    let f = federation(backend).await;
+    // A second provider is registered too: the attacker's, say.
+    let other = idp::domain::upstream::NewUpstream {
+        slug: "other".into(),
+        display_name: "Other login".into(),
+        issuer: "https://other.example.com".into(),
+        client_id: "aimpact".into(),
+        scopes: vec![],
+        claims: Default::default(),
+        jit: true,
+        trust_email: false,
+        allowed_domains: vec![],
+        auto_link_domains: vec![],
+        allowed_clients: vec![],
+    };
+    let secret = secrecy::SecretString::from("other-secret".to_string());
+    idp::manage::upstreams::register(&f.app.services, other, &secret, idp::manage::Actor::Cli)
+        .await
+        .unwrap();
+    f.upstream.add_user("mia").await;
+    let browser = f.app.browser();
+    let (_, _, html) = browser
+        .visit(&f.app.authorize_url(&f.client.id, "openid"))
+        .await
+        .page();
+    let corp = scraper::Html::parse_document(&html)
+        .select(&scraper::Selector::parse("a.upstream").unwrap())
+        .map(|a| a.value().attr("href").unwrap().to_string())
+        .find(|href| href.starts_with("/upstream/corp/"))
+        .unwrap();
+    let to_upstream = browser.visit(&format!("{}{corp}", f.app.base)).await.client_url();
+    let at = at_upstream(&browser, &f.upstream);
+    let login = at.visit(to_upstream.as_str()).await;
+    let answer = at.log_in_and_consent(login, "mia", PASSWORD).await.client_url();
+
+    // The answer delivered to the other provider's callback: not the sign-in it started.
+    let mut elsewhere = answer.clone();
+    elsewhere.set_path("/upstream/other/callback");
+    let (status, _, _) = browser.visit(elsewhere.as_str()).await.page();
+    assert_eq!(status, 400);
+
+    // The answer claiming to come from the other provider (RFC 9207 §2.4): refused before
+    // the code is spent, and nobody signed in.
+    let mut claimed: url::Url = answer.clone();
+    let pairs: Vec<(String, String)> = answer
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://other.example.com".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    claimed.query_pairs_mut().clear().extend_pairs(pairs);
+    let (status, _, html) = browser.visit(claimed.as_str()).await.page();
+    assert_eq!(status, 401);
+    assert!(html.contains("Signing in with Corporate login failed"), "{html}");
+    assert!(
+        f.app
+            .services
+            .store
+            .find_user_by_username("mia")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// panva's `oidc-provider` (npm, pinned in `e2e/oidc-provider`, installed by
+/// `scripts/install-tools.sh --test`): an independent, certified OpenID provider as the
+/// upstream. Its development login pages take any login and password; the login is the
+/// subject. Stopped when dropped.
+struct OidcProvider {
+    child: std::process::Child,
+    issuer: String,
+    /// Its standard output, kept open (a closed pipe would stop it at its next line).
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn oidc_provider(client_id: &str, secret: &str, redirect_uri: &str) -> OidcProvider {
+    use std::io::BufRead;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../e2e/oidc-provider");
+    assert!(
+        dir.join("node_modules/oidc-provider").exists(),
+        "oidc-provider is not installed: run scripts/install-tools.sh --test"
+    );
+    let port = common::process::free_port();
+    let issuer = format!("http://localhost:{port}");
+    let mut child = std::process::Command::new("node")
+        .arg("op.mjs")
+        .current_dir(&dir)
+        .env("PORT", port.to_string())
+        .env("ISSUER", &issuer)
+        .env("CLIENT_ID", client_id)
+        .env("CLIENT_SECRET", secret)
+        .env("REDIRECT_URI", redirect_uri)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), "ready", "oidc-provider did not start");
+    OidcProvider {
+        child,
+        issuer,
+        _stdout: stdout,
+    }
+}
+
+async fn an_independent_openid_provider_signs_users_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = "oidc-provider-client-secret";
+    let op = oidc_provider(
+        "aimpact",
+        secret,
+        &format!("{}/upstream/panva/callback", app.base),
+    );
+    let new = idp::domain::upstream::NewUpstream {
+        slug: "panva".into(),
+        display_name: "oidc-provider".into(),
+        issuer: op.issuer.clone(),
+        client_id: "aimpact".into(),
+        scopes: vec!["email".into(), "profile".into()],
+        claims: Default::default(),
+        jit: true,
+        trust_email: true,
+        allowed_domains: vec![],
+        auto_link_domains: vec![],
+        allowed_clients: vec![],
+    };
+    let secret = secrecy::SecretString::from(secret.to_string());
+    idp::manage::upstreams::register(&app.services, new, &secret, idp::manage::Actor::Cli)
+        .await
+        .unwrap();
+    let client = app.add_client(false, |c| c.first_party = true).await;
+
+    let browser = app.browser();
+    let (_, _, html) = browser
+        .visit(&app.authorize_url(&client.id, "openid email"))
+        .await
+        .page();
+    let start = upstream_button(&html);
+    let to_op = browser.visit(&format!("{}{start}", app.base)).await.client_url();
+    // At oidc-provider: its login page, then its consent page.
+    let at_op = Browser {
+        http: browser.http.clone(),
+        jar: browser.jar.clone(),
+        base: op.issuer.clone(),
+        authenticator: app.authenticator.clone(),
+    };
+    let (_, _, login) = at_op.visit(to_op.as_str()).await.page();
+    let consent = at_op
+        .submit(
+            &common::browser::form(&login)
+                .set("login", "nina")
+                .set("password", "anything"),
+        )
+        .await;
+    let (_, _, consent) = consent.page();
+    let back = at_op.submit(&common::browser::form(&consent)).await.client_url();
+    assert!(back.path().ends_with("/upstream/panva/callback"), "{back}");
+    // RFC 9207: oidc-provider names itself in its answer.
+    assert!(back.query_pairs().any(|(k, v)| k == "iss" && v == op.issuer));
+
+    let claims = redeem_at(&app, &client, browser.visit(back.as_str()).await).await;
+    assert_eq!(claims["amr"][0], "fed", "{claims}");
+    let local = uuid::Uuid::parse_str(claims["sub"].as_str().unwrap()).unwrap();
+    let user = app.services.store.find_user(local).await.unwrap().unwrap();
+    assert_eq!(user.username.as_str(), "nina");
+    // Its ID token carries only `sub`: the address came from its userinfo endpoint, verified
+    // there and trusted here.
+    assert_eq!(user.email.as_ref().map(|e| e.as_str()), Some("nina@example.org"));
+    assert!(user.email_verified);
+    let links = app.services.store.identities_of_user(local).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (links[0].issuer.as_str(), links[0].subject.as_str()),
+        (op.issuer.as_str(), "nina")
+    );
+}
+
 on_both_backends!(
     a_disabled_provider_is_neither_offered_nor_usable,
     a_new_user_signs_in_with_the_upstream_and_comes_back,
@@ -413,4 +615,6 @@ on_both_backends!(
     a_pending_link_is_made_only_in_the_browser_that_signed_in_upstream,
     a_provider_trusted_for_a_domain_links_verified_addresses_there,
     a_forged_callback_is_refused,
+    a_response_mixed_up_between_providers_is_refused,
+    an_independent_openid_provider_signs_users_in,
 );
