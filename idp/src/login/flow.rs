@@ -84,12 +84,15 @@ pub fn step_up(
     })
 }
 
+/// What a browser binding is a MAC for.
+pub(super) const BINDING_PURPOSE: &str = "login-binding";
+
 /// The binding of a login that has no session yet: a MAC of this browser's CSRF cookie.
 pub(super) fn browser_binding(state: &AppState, req: &HttpRequest) -> Binding {
     Binding::Browser(
         state
             .interactions
-            .tag("login-binding", &csrf_value(state, req).unwrap_or_default()),
+            .tag(BINDING_PURPOSE, &csrf_value(state, req).unwrap_or_default()),
     )
 }
 
@@ -100,7 +103,7 @@ pub(super) async fn is_here(state: &AppState, req: &HttpRequest, proven: &Proven
             let Some(cookie) = csrf_value(state, req) else {
                 return false;
             };
-            let expected = state.interactions.tag("login-binding", &cookie);
+            let expected = state.interactions.tag(BINDING_PURPOSE, &cookie);
             expected.as_bytes().ct_eq(tag.as_bytes()).into()
         }
         Binding::Session(sid) => {

@@ -2,7 +2,7 @@
 
 use actix_web::cookie::SameSite;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -49,12 +49,23 @@ pub struct ConsentForm {
     decision: String,
 }
 
+/// A CSRF value chosen for this request's answer, which sets it as the cookie: the answer to
+/// an upstream provider's callback, a cross-site navigation with which the browser does not
+/// send the SameSite=Strict cookie. The binding computed there and the forms of the page it
+/// renders then agree on one value.
+#[derive(Clone)]
+pub(crate) struct FreshCsrf(pub String);
+
 /// The CSRF cookie value, creating one when the browser has none yet.
 pub(crate) fn csrf_cookie(
     state: &AppState,
     req: &HttpRequest,
 ) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
     let settings = &state.services.settings;
+    if let Some(FreshCsrf(value)) = req.extensions().get::<FreshCsrf>().cloned() {
+        let cookie = cookies::build(settings, cookies::CSRF, value.clone(), SameSite::Strict, None);
+        return (value, Some(cookie));
+    }
     match req.cookie(&cookies::name(settings, cookies::CSRF)) {
         Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
         _ => {
@@ -75,6 +86,9 @@ pub(crate) fn csrf_cookie(
 
 /// This browser's CSRF cookie value, if it has one.
 pub(crate) fn csrf_value(state: &AppState, req: &HttpRequest) -> Option<String> {
+    if let Some(FreshCsrf(value)) = req.extensions().get::<FreshCsrf>() {
+        return Some(value.clone());
+    }
     req.cookie(&cookies::name(&state.services.settings, cookies::CSRF))
         .map(|c| c.value().to_string())
         .filter(|v| v.len() >= 32)

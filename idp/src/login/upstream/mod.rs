@@ -11,7 +11,7 @@ mod rp;
 pub(super) use accounts::complete_link;
 
 use actix_web::cookie::SameSite;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
 use serde::{Deserialize, Serialize};
@@ -46,8 +46,6 @@ struct FlowState {
     pkce_verifier: String,
     /// The sealed interaction to continue.
     interaction: String,
-    /// The login's browser binding, computed where this browser's CSRF cookie is sent.
-    binding: String,
     issued_at: i64,
 }
 
@@ -79,13 +77,10 @@ pub async fn start(
     let Some(interaction) = state.interactions.open(&query.interaction, now) else {
         return pages::wrong_step(&state);
     };
-    // The binding needs this browser's CSRF cookie, set by the login page it came from.
+    // Only from the login page, which set this browser's CSRF cookie.
     if pages::csrf_value(&state, &req).is_none() {
         return pages::wrong_step(&state);
     }
-    let Binding::Browser(binding) = flow::browser_binding(&state, &req) else {
-        return pages::wrong_step(&state);
-    };
     let upstream = match usable(services, &slug, &interaction).await {
         Ok(upstream) => upstream,
         Err(message) => return pages::login_page_with_error(&state, &req, &interaction, &message).await,
@@ -129,7 +124,6 @@ pub async fn start(
         nonce: nonce.secret().clone(),
         pkce_verifier: verifier.secret().clone(),
         interaction: query.interaction.clone(),
-        binding,
         issued_at: now.timestamp(),
     };
     let cookie = cookies::build(
@@ -244,6 +238,14 @@ async fn finish(
             return refused(format!("Signing in with {} failed.", upstream.display_name)).await;
         }
     };
+    // The login goes on in this browser, which the flow cookie and `state` just proved. Its
+    // SameSite=Strict CSRF cookie does not come with the upstream's cross-site redirect: the
+    // binding and the pages that follow use a value set afresh by this answer.
+    let (csrf, fresh) = pages::csrf_cookie(state, req);
+    if fresh.is_some() {
+        req.extensions_mut().insert(pages::FreshCsrf(csrf.clone()));
+    }
+    let binding = state.interactions.tag(flow::BINDING_PURPOSE, &csrf);
     // A link waiting from an earlier attempt is not made by this sign-in.
     let mut interaction = interaction.clone();
     interaction.link = None;
@@ -258,7 +260,7 @@ async fn finish(
                 issuer: identity.issuer,
                 subject: identity.subject,
                 email: identity.email,
-                binding: flow_state.binding,
+                binding,
             });
             return pages::link_page(state, req, &interaction).await;
         }
@@ -277,7 +279,7 @@ async fn finish(
     let proven = Proven {
         user_id: user.id,
         amr: methods(&identity),
-        binding: Binding::Browser(flow_state.binding),
+        binding: Binding::Browser(binding),
     };
     flow::next(state, req, interaction.at(Step::Authenticate), proven, meta).await
 }
