@@ -607,6 +607,36 @@ async fn an_independent_openid_provider_signs_users_in(backend: Backend) {
     );
 }
 
+async fn an_idp_hint_goes_straight_to_the_provider(backend: Backend) {
+    let f = federation(backend).await;
+    f.upstream.add_user("hugo").await;
+    let browser = f.app.browser();
+    let hinted = format!("{}&idp_hint=corp", f.app.authorize_url(&f.client.id, "openid"));
+    // No login page here: the browser is sent on to the upstream.
+    let to_upstream = browser.visit(&hinted).await.client_url();
+    assert!(
+        to_upstream.as_str().starts_with(&upstream_url(&f.upstream)),
+        "{to_upstream}"
+    );
+    let at = at_upstream(&browser, &f.upstream);
+    let login = at.visit(to_upstream.as_str()).await;
+    let back = at.log_in_and_consent(login, "hugo", PASSWORD).await.client_url();
+    let claims = redeem(&f, browser.visit(back.as_str()).await).await;
+    assert_eq!(claims["amr"][0], "fed");
+
+    // A provider the login may not use, or no provider at all: the login page.
+    for hint in ["nobody", "Not a slug!"] {
+        let url = format!(
+            "{}&idp_hint={}",
+            f.app.authorize_url(&f.client.id, "openid"),
+            url::form_urlencoded::byte_serialize(hint.as_bytes()).collect::<String>()
+        );
+        let (status, _, html) = f.app.browser().visit(&url).await.page();
+        assert_eq!(status, 200);
+        assert!(html.contains("name=\"password\""), "{html}");
+    }
+}
+
 on_both_backends!(
     a_disabled_provider_is_neither_offered_nor_usable,
     a_new_user_signs_in_with_the_upstream_and_comes_back,
@@ -617,4 +647,5 @@ on_both_backends!(
     a_forged_callback_is_refused,
     a_response_mixed_up_between_providers_is_refused,
     an_independent_openid_provider_signs_users_in,
+    an_idp_hint_goes_straight_to_the_provider,
 );

@@ -188,6 +188,7 @@ mod tests {
                 account_action: None,
                 dpop_jkt: None,
                 resources: vec![],
+                idp_hint: None,
             },
             login_sid: None,
             issued_at: now.timestamp(),

@@ -275,6 +275,9 @@ pub async fn login_form(
 ) -> HttpResponse {
     match open_interaction(&state, query.interaction.as_deref()) {
         Ok(interaction) => {
+            if let Some(to_upstream) = super::upstream::hinted(&state, &interaction).await {
+                return to_upstream;
+            }
             let hint = interaction.request.login_hint.clone().unwrap_or_default();
             login_page(&state, &req, &interaction, &hint, None).await
         }

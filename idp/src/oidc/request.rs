@@ -68,6 +68,10 @@ pub struct AuthRequest {
     /// The resource servers the tokens are for (RFC 8707 `resource`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// `idp_hint`: the upstream provider (its slug) to sign in with, skipping the login page
+    /// (as Keycloak's `kc_idp_hint`; not a standard parameter, ignored when not a usable slug).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_hint: Option<String>,
 }
 
 impl AuthRequest {
@@ -386,5 +390,9 @@ pub fn validate(params: &Params, client: &Client) -> Result<AuthRequest, Authori
         account_action: account_action(params, client),
         dpop_jkt,
         resources,
+        idp_hint: params
+            .get("idp_hint")
+            .filter(|h| crate::domain::upstream::parse_slug(h).is_ok())
+            .map(str::to_string),
     })
 }

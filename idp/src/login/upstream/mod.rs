@@ -77,10 +77,6 @@ pub async fn start(
     let Some(interaction) = state.interactions.open(&query.interaction, now) else {
         return pages::wrong_step(&state);
     };
-    // Only from the login page, which set this browser's CSRF cookie.
-    if pages::csrf_value(&state, &req).is_none() {
-        return pages::wrong_step(&state);
-    }
     let upstream = match usable(services, &slug, &interaction).await {
         Ok(upstream) => upstream,
         Err(message) => return pages::login_page_with_error(&state, &req, &interaction, &message).await,
@@ -139,6 +135,28 @@ pub async fn start(
         .finish();
     let _ = response.add_cookie(&cookie);
     response
+}
+
+/// With `idp_hint` naming a provider this login may use (and no link waiting for a local
+/// proof): straight to it, instead of the login page.
+pub(super) async fn hinted(state: &AppState, interaction: &Interaction) -> Option<HttpResponse> {
+    let slug = interaction.request.idp_hint.as_deref()?;
+    if interaction.link.is_some() {
+        return None;
+    }
+    let upstream = usable(&state.services, slug, interaction).await.ok()?;
+    let sealed = state.interactions.seal(interaction);
+    let location = format!(
+        "/upstream/{}/start?interaction={}",
+        upstream.slug,
+        url::form_urlencoded::byte_serialize(sealed.as_bytes()).collect::<String>()
+    );
+    Some(
+        HttpResponse::SeeOther()
+            .insert_header(("Location", location))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
+    )
 }
 
 /// The provider, if it may be used for this login.
