@@ -25,25 +25,26 @@ if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; 
   cargo_install_tool --locked trunk --version "$TRUNK_VERSION" --no-default-features --force
 fi
 
+# npm_pinned <dir> <package>: `npm ci` in <dir> unless <package> is installed there at the
+# version its package.json names.
+npm_pinned() {
+  local dir wanted installed
+  dir="$(cd "$(dirname "$0")/../$1" && pwd)"
+  wanted="$(node -p "require('$dir/package.json').dependencies['$2']")"
+  installed="$(node -p "require('$dir/node_modules/$2/package.json').version" 2>/dev/null || true)"
+  if [ "$installed" != "$wanted" ]; then
+    step "Installing $2 $wanted (npm)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 if [ "${1:-}" = "--test" ]; then
   apt_install chromium chromium-driver prometheus prometheus-alertmanager openssl
   # The tests find it at $TOOLS_DIR/aiosmtpd-1.4.6 (idp/tests/common/smtp.rs).
   pip_tool aiosmtpd 1.4.6 aiosmtpd >/dev/null
-  # Exactly what e2e/openid-client/package-lock.json pins (idp/tests/interop_openid_client.rs).
-  rp_dir="$(cd "$(dirname "$0")/../e2e/openid-client" && pwd)"
-  wanted="$(node -p "require('$rp_dir/package.json').dependencies['openid-client']")"
-  installed="$(node -p "require('$rp_dir/node_modules/openid-client/package.json').version" 2>/dev/null || true)"
-  if [ "$installed" != "$wanted" ]; then
-    step "Installing openid-client $wanted (npm)"
-    (cd "$rp_dir" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
-  # panva's oidc-provider, the independent upstream of the federation tests
-  # (idp/tests/federation.rs), exactly as e2e/oidc-provider/package-lock.json pins.
-  op_dir="$(cd "$(dirname "$0")/../e2e/oidc-provider" && pwd)"
-  wanted="$(node -p "require('$op_dir/package.json').dependencies['oidc-provider']")"
-  installed="$(node -p "require('$op_dir/node_modules/oidc-provider/package.json').version" 2>/dev/null || true)"
-  if [ "$installed" != "$wanted" ]; then
-    step "Installing oidc-provider $wanted (npm)"
-    (cd "$op_dir" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  # Exactly what each package-lock.json pins: panva's openid-client, the certified relying
+  # party of idp/tests/interop_openid_client.rs, and oidc-provider, the independent upstream
+  # of idp/tests/federation.rs.
+  npm_pinned e2e/openid-client openid-client
+  npm_pinned e2e/oidc-provider oidc-provider
 fi

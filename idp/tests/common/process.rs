@@ -8,18 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port free on 127.0.0.1 for a server started later, chosen below the kernel's ephemeral
-/// range (32768 and up): a port from `bind(0)` is released before the server takes it, and
-/// in between an outgoing connection of a parallel test may be given it (AddrInUse).
+/// A port free on 127.0.0.1 for a server started later, below the ephemeral range.
 pub fn free_port() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    let start = hasher.finish();
-    (0..2000u64)
-        .map(|i| 20000 + ((start + i * 7919) % 12000) as u16)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port between 20000 and 32000")
+    e2e::free_port()
 }
 
 /// `idp` run in `dir`, with no `IDP_*` variable of the environment running the tests.
