@@ -1,7 +1,8 @@
 //! Signing in with another identity provider, in real headless Chromium: the login page's
 //! "Continue with" button, the upstream's own login page (a second `idp` on `localhost`), the
 //! link page where carla proves her account here, and the next sign-in straight through the
-//! upstream. Screenshots: `federation-login`, `federation-link`.
+//! upstream, then with a second factor the application requires. Screenshots:
+//! `federation-login`, `federation-link`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod webdriver;
@@ -105,4 +106,21 @@ async fn carla_links_her_account_then_signs_in_with_the_upstream() {
     let back = next_callback(&callback).await;
     let amr = app.amr(&query(&back, "code").unwrap()).await;
     assert_eq!(amr, ["fed", "pwd"]);
+
+    // The application now requires a second factor: after the upstream's redirect, carla
+    // enrols one here (the page and its form bound to this browser across that cross-site
+    // redirect), and the login ends with it.
+    app.idp(&["client", "update", &app.client_id, "--mfa", "required"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the client cache's lifetime
+    open_login_page(browser, &app).await;
+    find(browser, Locator::Css("a.upstream"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    webdriver::enrol_second_factor(browser, false).await;
+    let back = next_callback(&callback).await;
+    let amr = app.amr(&query(&back, "code").unwrap()).await;
+    assert_eq!(amr[..2], ["fed", "pwd"]);
+    assert!(amr.iter().any(|m| m == "mfa"), "{amr:?}");
 }
