@@ -180,11 +180,24 @@ api_type! {
     pub struct UpstreamView {
         pub slug: String,
         pub display_name: String,
+        /// `oidc` (found by discovery) or `oauth2` (plain OAuth 2.0 with a user API).
+        pub kind: String,
         pub issuer: String,
+        /// A plain OAuth 2.0 provider's endpoints (none for an OpenID provider).
+        #[serde(default)]
+        pub authorization_endpoint: Option<String>,
+        #[serde(default)]
+        pub token_endpoint: Option<String>,
+        #[serde(default)]
+        pub userinfo_endpoint: Option<String>,
+        #[serde(default)]
+        pub emails_endpoint: Option<String>,
         pub client_id: String,
         pub scopes: Vec<String>,
         pub jit: bool,
         pub trust_email: bool,
+        /// The claim that is the user there (`sub` for an OpenID provider).
+        pub claim_subject: String,
         /// The claims that give the local username, email address and name.
         pub claim_username: String,
         pub claim_email: String,
@@ -198,6 +211,10 @@ api_type! {
         pub enabled: bool,
         /// The redirect URI to register at the provider.
         pub redirect_uri: String,
+        /// An OpenID provider's `backchannel_logout_uri` to register there (OpenID Connect
+        /// Back-Channel Logout 1.0): its sign-outs then end the sessions they started here.
+        #[serde(default)]
+        pub backchannel_logout_uri: Option<String>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }
@@ -209,8 +226,26 @@ api_type! {
         /// Its name in URLs: lower-case letters, digits and dashes.
         pub slug: String,
         pub display_name: String,
-        /// Found by OpenID Connect Discovery; https (http only on loopback).
-        pub issuer: String,
+        /// `oidc` (default): an OpenID provider found by discovery; `oauth2`: a plain OAuth 2.0
+        /// provider (its endpoints required); `github`: GitHub (endpoints, claims and scopes
+        /// filled in).
+        #[serde(default)]
+        pub kind: Option<String>,
+        /// An OpenID provider is found by discovery from it; it names a plain OAuth 2.0
+        /// provider's identities (default for `github`: `https://github.com`). https (http
+        /// only on loopback).
+        #[serde(default)]
+        pub issuer: Option<String>,
+        #[serde(default)]
+        pub authorization_endpoint: Option<String>,
+        #[serde(default)]
+        pub token_endpoint: Option<String>,
+        /// A JSON object about the user, for the access token.
+        #[serde(default)]
+        pub userinfo_endpoint: Option<String>,
+        /// The user's addresses with `primary` and `verified` flags (GitHub's `/user/emails`).
+        #[serde(default)]
+        pub emails_endpoint: Option<String>,
         pub client_id: String,
         /// Kept sealed under the master key; never returned.
         pub client_secret: String,
@@ -220,6 +255,9 @@ api_type! {
         pub jit: bool,
         #[serde(default)]
         pub trust_email: bool,
+        /// The user API's claim that is the user (plain OAuth 2.0; default `id`).
+        #[serde(default)]
+        pub claim_subject: Option<String>,
         /// Default `preferred_username`.
         #[serde(default)]
         pub claim_username: Option<String>,
@@ -240,6 +278,7 @@ api_type! {
 
 api_type! {
     /// Changes to an upstream provider; omitted fields stay as they are.
+    #[derive(Default)]
     pub struct UpstreamChange {
         #[serde(default)]
         pub display_name: Option<String>,
@@ -254,6 +293,17 @@ api_type! {
         pub jit: Option<bool>,
         #[serde(default)]
         pub trust_email: Option<bool>,
+        /// A plain OAuth 2.0 provider's endpoints and subject claim.
+        #[serde(default)]
+        pub authorization_endpoint: Option<String>,
+        #[serde(default)]
+        pub token_endpoint: Option<String>,
+        #[serde(default)]
+        pub userinfo_endpoint: Option<String>,
+        #[serde(default)]
+        pub emails_endpoint: Option<String>,
+        #[serde(default)]
+        pub claim_subject: Option<String>,
         #[serde(default)]
         pub claim_username: Option<String>,
         #[serde(default)]

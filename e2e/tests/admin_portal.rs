@@ -291,6 +291,34 @@ async fn an_administrator_runs_the_provider_from_the_portal() {
         !admin.source().await.unwrap().contains("upstream-secret"),
         "the secret is not shown"
     );
+    // Edit it: the form fills with its settings; the secret stays unless a new one is typed.
+    click_button(admin, "Edit").await;
+    wait_for_text(admin, "Edit corp").await;
+    type_into(admin, "input[name=display_name]", "Corporate sign-in").await;
+    type_into(admin, "input[name=claim_email]", "mail").await;
+    click_button(admin, "Save changes").await;
+    wait_for_text(admin, "Corporate sign-in saved.").await;
+
+    // GitHub: a plain OAuth 2.0 provider whose endpoints and claims are filled in.
+    admin
+        .find(Locator::Css("select[name=kind]"))
+        .await
+        .unwrap()
+        .select_by_value("github")
+        .await
+        .unwrap();
+    find(admin, Locator::Css("input[name=userinfo_endpoint]")).await;
+    type_into(admin, "input[name=slug]", "github").await;
+    type_into(admin, "input[name=display_name]", "GitHub").await;
+    type_into(admin, "input[name=client_id]", "Iv1.abc").await;
+    type_into(admin, "input[name=client_secret]", "github-secret").await;
+    click_button(admin, "Register").await;
+    wait_for_text(admin, "/upstream/github/callback").await;
+    find(
+        admin,
+        Locator::XPath("//table//td[normalize-space()='OAuth 2.0']"),
+    )
+    .await;
     screenshot(admin, "portal-identity-providers").await;
 
     // Deep links survive a reload (history-API fallback), and unknown ones say so.

@@ -150,6 +150,96 @@ async fn upstreams_are_managed_and_tested_through_the_admin_api(backend: Backend
     .await;
 }
 
+/// A plain OAuth 2.0 provider: GitHub's preset, its endpoints changed, tested by reaching
+/// its user API; an OpenID provider's endpoints cannot be set.
+async fn plain_oauth2_providers_are_managed_through_the_admin_api(backend: Backend) {
+    let admin = setup(backend).await;
+    let response = admin
+        .post(
+            "/upstreams",
+            json!({"kind": "github", "slug": "github", "display_name": "GitHub", "client_id": "Iv1.abc",
+                   "client_secret": "s3cret", "jit": true}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["kind"], "oauth2");
+    assert_eq!(created["issuer"], "https://github.com");
+    assert_eq!(created["userinfo_endpoint"], "https://api.github.com/user");
+    assert_eq!(created["claim_subject"], "id");
+    assert_eq!(created["claim_username"], "login");
+    assert_eq!(created["scopes"], json!(["read:user", "user:email"]));
+    let incomplete = admin
+        .post(
+            "/upstreams",
+            json!({"kind": "oauth2", "slug": "forge", "display_name": "Forge", "issuer": "https://forge.example.com",
+                   "client_id": "a", "client_secret": "s", "authorization_endpoint": "https://forge.example.com/authorize"}),
+        )
+        .await;
+    assert_problem(incomplete, 400).await;
+
+    // Pointed at an API that answers (this provider's own userinfo, which refuses without a
+    // token: reachable), then at a closed port.
+    let changed = admin
+        .call(
+            reqwest::Method::PATCH,
+            "/upstreams/github",
+            Some(json!({"userinfo_endpoint": format!("{}/userinfo", admin.app.base), "claim_subject": "node_id"})),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["claim_subject"], "node_id");
+    assert_eq!(
+        changed["emails_endpoint"], "https://api.github.com/user/emails",
+        "unchanged"
+    );
+    let tested: Value = admin
+        .call(reqwest::Method::POST, "/upstreams/github/test", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(
+        tested["token_endpoint"],
+        "https://github.com/login/oauth/access_token"
+    );
+    let closed = format!("http://127.0.0.1:{}/user", e2e::free_port());
+    admin
+        .call(
+            reqwest::Method::PATCH,
+            "/upstreams/github",
+            Some(json!({"userinfo_endpoint": closed})),
+        )
+        .await;
+    let tested: Value = admin
+        .call(reqwest::Method::POST, "/upstreams/github/test", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["ok"], false, "{tested}");
+
+    // An OpenID provider is found by discovery: no endpoints, its subject is `sub`.
+    admin
+        .post(
+            "/upstreams",
+            json!({"slug": "corp", "display_name": "Corp", "issuer": "https://login.example.com",
+                   "client_id": "a", "client_secret": "s"}),
+        )
+        .await;
+    for change in [
+        json!({"token_endpoint": "https://login.example.com/token"}),
+        json!({"claim_subject": "email"}),
+    ] {
+        let refused = admin
+            .call(reqwest::Method::PATCH, "/upstreams/corp", Some(change))
+            .await;
+        assert_problem(refused, 400).await;
+    }
+}
+
 /// A user's linked identities in their detail, and unlinked by an administrator.
 async fn linked_identities_are_shown_and_unlinked(backend: Backend) {
     let admin = setup(backend).await;
@@ -187,6 +277,7 @@ async fn linked_identities_are_shown_and_unlinked(backend: Backend) {
 }
 
 on_both_backends!(
+    plain_oauth2_providers_are_managed_through_the_admin_api,
     upstreams_are_managed_and_tested_through_the_admin_api,
     linked_identities_are_shown_and_unlinked,
 );

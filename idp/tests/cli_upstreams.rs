@@ -54,6 +54,8 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
     assert_eq!(added["allowed_domains"], serde_json::json!(["example.com"]));
     assert_eq!(added["claims"]["username"], "upn");
     assert_eq!(added["claims"]["email"], "email");
+    assert_eq!(added["kind"], "oidc");
+    assert_eq!(added["claims"]["subject"], "sub");
     assert_eq!(added["auto_link_domains"], serde_json::json!([]));
     // The redirect URI to register at the provider, under this provider's issuer.
     assert!(
@@ -73,7 +75,7 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
     assert!(listed[0].get("client_secret_sealed").is_none());
     let text = stdout(&run(dir, &["upstream", "list"], ""));
     assert!(
-        text.starts_with("corp\tCorporate login\thttps://login.example.com/tenant\tenabled"),
+        text.starts_with("corp\tCorporate login\toidc\thttps://login.example.com/tenant\tenabled"),
         "{text}"
     );
 
@@ -123,4 +125,124 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
     let listed: Value =
         serde_json::from_str(&stdout(&run(dir, &["upstream", "list", "--json"], ""))).unwrap();
     assert_eq!(listed, serde_json::json!([]));
+}
+
+/// `--kind github` fills in GitHub's endpoints, claims and scopes; `--kind oauth2` needs its
+/// endpoints; an OpenID provider takes none.
+#[test]
+fn github_and_plain_oauth2_providers_are_added_with_their_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let github = [
+        "upstream",
+        "add",
+        "--kind",
+        "github",
+        "--name",
+        "github",
+        "--display-name",
+        "GitHub",
+        "--client-id",
+        "Iv1.abc",
+        "--client-secret-stdin",
+        "--jit",
+        "--json",
+    ];
+    let out = run(dir, &github, &format!("{SECRET}\n"));
+    assert!(out.status.success(), "{}", process::stderr(&out));
+    let added: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(added["kind"], "oauth2");
+    assert_eq!(added["issuer"], "https://github.com");
+    assert_eq!(
+        added["authorization_endpoint"],
+        "https://github.com/login/oauth/authorize"
+    );
+    assert_eq!(
+        added["token_endpoint"],
+        "https://github.com/login/oauth/access_token"
+    );
+    assert_eq!(added["userinfo_endpoint"], "https://api.github.com/user");
+    assert_eq!(added["emails_endpoint"], "https://api.github.com/user/emails");
+    assert_eq!(added["scopes"], serde_json::json!(["read:user", "user:email"]));
+    assert_eq!(added["claims"]["subject"], "id");
+    assert_eq!(added["claims"]["username"], "login");
+    assert!(
+        added["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/upstream/github/callback")
+    );
+    let text = stdout(&run(dir, &["upstream", "list"], ""));
+    assert!(
+        text.starts_with("github\tGitHub\toauth2\thttps://github.com\tenabled"),
+        "{text}"
+    );
+
+    let plain = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "upstream",
+            "add",
+            "--kind",
+            "oauth2",
+            "--name",
+            "forge",
+            "--display-name",
+            "Forge",
+            "--issuer",
+            "https://forge.example.com",
+            "--client-id",
+            "idp",
+            "--client-secret-stdin",
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let endpoints = [
+        "--authorization-endpoint",
+        "https://forge.example.com/oauth/authorize",
+        "--token-endpoint",
+        "https://forge.example.com/oauth/token",
+        "--userinfo-endpoint",
+        "https://forge.example.com/api/v4/user",
+    ];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (plain(&endpoints[..4]), "userinfo endpoint"),
+        (
+            plain(
+                &[
+                    &endpoints[..4],
+                    &["--userinfo-endpoint", "http://forge.example.com/user"],
+                ]
+                .concat(),
+            ),
+            "https",
+        ),
+        (
+            add(&["--token-endpoint", "https://login.example.com/token"]),
+            "discovery",
+        ),
+        (add(&["--claim-subject", "email"]), "sub"),
+        (add(&["--kind", "saml"]), "oidc, oauth2 or github"),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_one_line_failure(&run(dir, &args, SECRET), needle);
+    }
+    let args = plain(
+        &[
+            &endpoints[..],
+            &["--claim-subject", "uuid", "--scope", "read_user"],
+        ]
+        .concat(),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(dir, &args, SECRET);
+    assert!(out.status.success(), "{}", process::stderr(&out));
+    let added: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(added["scopes"], serde_json::json!(["read_user"]), "no openid");
+    assert_eq!(added["claims"]["subject"], "uuid");
+    assert_eq!(added["emails_endpoint"], Value::Null);
 }

@@ -1,141 +1,16 @@
 //! Signing in through an upstream OpenID provider (federation), with a second `idp` as the
-//! upstream on `localhost` (so the two keep their cookies apart in one browser): the login
-//! page's button, the upstream's login, the callback, a new account at the first sign-in
-//! (JIT), the same account at the next, `amr` `fed`; an existing account linked only once
-//! its owner proves it (password and second factor, in the same browser) or, by explicit
-//! configuration, for a verified address in a trusted domain; a forged callback refused.
+//! upstream (`common::federation`): the login page's button, the upstream's login, the
+//! callback, a new account at the first sign-in (JIT), the same account at the next, `amr`
+//! `fed`; an existing account linked only once its owner proves it (password and second
+//! factor, in the same browser) or, by explicit configuration, for a verified address in a
+//! trusted domain; a forged callback refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::browser::{Browser, Landing};
-use common::{
-    Backend, PASSWORD, REDIRECT, Registered, TestApp, VERIFIER, jwt_claims, spawn_app, spawn_app_on_localhost,
-};
-use serde_json::Value;
-
-struct Federation {
-    /// This provider, where the relying party's users sign in.
-    app: TestApp,
-    /// The upstream provider, where they have their identity.
-    upstream: TestApp,
-    client: Registered,
-}
-
-async fn federation(backend: Backend) -> Federation {
-    let app = spawn_app(backend).await;
-    let upstream = spawn_app_on_localhost(Backend::Sqlite).await;
-    let callback = format!("{}/upstream/corp/callback", app.base);
-    let at_upstream = upstream
-        .add_client(false, |c| {
-            c.redirect_uris =
-                vec![idp::domain::client::RedirectUri::parse(&callback, c.client_type).unwrap()];
-            c.first_party = true;
-        })
-        .await;
-    let new = idp::domain::upstream::NewUpstream {
-        slug: "corp".into(),
-        display_name: "Corporate login".into(),
-        issuer: upstream.services.settings.issuer_str().to_string(),
-        client_id: at_upstream.id.clone(),
-        scopes: vec!["email".into(), "profile".into()],
-        jit: true,
-        trust_email: true,
-        claims: Default::default(),
-        allowed_domains: vec![],
-        auto_link_domains: vec![],
-        allowed_clients: vec![],
-    };
-    let secret = secrecy::SecretString::from(at_upstream.secret.clone().unwrap());
-    idp::manage::upstreams::register(&app.services, new, &secret, idp::manage::Actor::Cli)
-        .await
-        .unwrap();
-    let client = app.add_client(false, |c| c.first_party = true).await;
-    Federation {
-        app,
-        upstream,
-        client,
-    }
-}
-
-/// The upstream's address as its issuer names it (`localhost`).
-fn upstream_url(upstream: &TestApp) -> String {
-    upstream.services.settings.issuer_str().to_string()
-}
-
-/// The browser at the upstream: the same cookies, its own pages.
-fn at_upstream(browser: &Browser, upstream: &TestApp) -> Browser {
-    Browser {
-        http: browser.http.clone(),
-        jar: browser.jar.clone(),
-        base: upstream_url(upstream),
-        authenticator: upstream.authenticator.clone(),
-    }
-}
-
-/// From the relying party's login page through "Continue with Corporate login" and the
-/// upstream's login as `username`, back to this provider: where that ends.
-async fn continue_with_upstream(f: &Federation, browser: &Browser, username: &str) -> Landing {
-    let (_, _, html) = browser
-        .visit(&f.app.authorize_url(&f.client.id, "openid email"))
-        .await
-        .page();
-    assert!(html.contains("Continue with Corporate login"), "{html}");
-    let href = upstream_button(&html);
-    let to_upstream = browser.visit(&format!("{}{href}", f.app.base)).await.client_url();
-    assert!(
-        to_upstream.as_str().starts_with(&upstream_url(&f.upstream)),
-        "{to_upstream}"
-    );
-    let upstream_browser = at_upstream(browser, &f.upstream);
-    let login = upstream_browser.visit(to_upstream.as_str()).await;
-    let back = upstream_browser
-        .log_in_and_consent(login, username, PASSWORD)
-        .await
-        .client_url();
-    assert!(back.path().ends_with("/upstream/corp/callback"), "{back}");
-    // RFC 9207: the upstream names itself in its answer.
-    assert!(
-        back.query_pairs()
-            .any(|(k, v)| k == "iss" && v == upstream_url(&f.upstream))
-    );
-    browser.visit(back.as_str()).await
-}
-
-async fn redeem(f: &Federation, landing: Landing) -> Value {
-    redeem_at(&f.app, &f.client, landing).await
-}
-
-/// The ID token's claims for the code the landing carries.
-async fn redeem_at(app: &TestApp, client: &Registered, landing: Landing) -> Value {
-    let code = landing.query("code").unwrap();
-    let response = app
-        .token_request(
-            client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
-    jwt_claims(tokens["id_token"].as_str().unwrap())
-}
-
-/// The href of the login page's "Continue with" button.
-fn upstream_button(html: &str) -> String {
-    scraper::Html::parse_document(html)
-        .select(&scraper::Selector::parse("a.upstream").unwrap())
-        .next()
-        .unwrap_or_else(|| panic!("no provider button: {html}"))
-        .value()
-        .attr("href")
-        .unwrap()
-        .to_string()
-}
+use common::browser::Landing;
+use common::federation::{at_upstream, continue_with_upstream, events, federation, redeem, upstream_url};
+use common::{Backend, PASSWORD, TestApp};
 
 async fn a_new_user_signs_in_with_the_upstream_and_comes_back(backend: Backend) {
     let f = federation(backend).await;
@@ -171,16 +46,6 @@ async fn a_new_user_signs_in_with_the_upstream_and_comes_back(backend: Backend) 
     )
     .await;
     assert!(refused.is_err_and(|e| e.to_string().contains("only way to sign in")));
-}
-
-/// The security events of `kind`, newest first.
-async fn events(app: &TestApp, kind: &str) -> Vec<idp::audit::SecurityEvent> {
-    let query = idp::audit::EventQuery {
-        event_type: idp::audit::EventType::parse(kind),
-        limit: 100,
-        ..Default::default()
-    };
-    app.services.store.query_events(&query).await.unwrap()
 }
 
 /// The upstream vouches for the user's address (`email_verified`).
@@ -421,6 +286,7 @@ async fn a_response_mixed_up_between_providers_is_refused(backend: Backend) {
         slug: "other".into(),
         display_name: "Other login".into(),
         issuer: "https://other.example.com".into(),
+        protocol: idp::domain::upstream::Protocol::Oidc,
         client_id: "aimpact".into(),
         scopes: vec![],
         claims: Default::default(),
@@ -485,128 +351,6 @@ async fn a_response_mixed_up_between_providers_is_refused(backend: Backend) {
     );
 }
 
-/// panva's `oidc-provider` (npm, pinned in `e2e/oidc-provider`, installed by
-/// `scripts/install-tools.sh --test`): an independent, certified OpenID provider as the
-/// upstream. Its development login pages take any login and password; the login is the
-/// subject. Stopped when dropped.
-struct OidcProvider {
-    child: std::process::Child,
-    issuer: String,
-    /// Its standard output, kept open (a closed pipe would stop it at its next line).
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Drop for OidcProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn oidc_provider(client_id: &str, secret: &str, redirect_uri: &str) -> OidcProvider {
-    use std::io::BufRead;
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../e2e/oidc-provider");
-    assert!(
-        dir.join("node_modules/oidc-provider").exists(),
-        "oidc-provider is not installed: run scripts/install-tools.sh --test"
-    );
-    let port = common::process::free_port();
-    let issuer = format!("http://localhost:{port}");
-    let mut child = std::process::Command::new("node")
-        .arg("op.mjs")
-        .current_dir(&dir)
-        .env("PORT", port.to_string())
-        .env("ISSUER", &issuer)
-        .env("CLIENT_ID", client_id)
-        .env("CLIENT_SECRET", secret)
-        .env("REDIRECT_URI", redirect_uri)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("node runs");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert_eq!(first.trim(), "ready", "oidc-provider did not start");
-    OidcProvider {
-        child,
-        issuer,
-        _stdout: stdout,
-    }
-}
-
-async fn an_independent_openid_provider_signs_users_in(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let secret = "oidc-provider-client-secret";
-    let op = oidc_provider(
-        "aimpact",
-        secret,
-        &format!("{}/upstream/panva/callback", app.base),
-    );
-    let new = idp::domain::upstream::NewUpstream {
-        slug: "panva".into(),
-        display_name: "oidc-provider".into(),
-        issuer: op.issuer.clone(),
-        client_id: "aimpact".into(),
-        scopes: vec!["email".into(), "profile".into()],
-        claims: Default::default(),
-        jit: true,
-        trust_email: true,
-        allowed_domains: vec![],
-        auto_link_domains: vec![],
-        allowed_clients: vec![],
-    };
-    let secret = secrecy::SecretString::from(secret.to_string());
-    idp::manage::upstreams::register(&app.services, new, &secret, idp::manage::Actor::Cli)
-        .await
-        .unwrap();
-    let client = app.add_client(false, |c| c.first_party = true).await;
-
-    let browser = app.browser();
-    let (_, _, html) = browser
-        .visit(&app.authorize_url(&client.id, "openid email"))
-        .await
-        .page();
-    let start = upstream_button(&html);
-    let to_op = browser.visit(&format!("{}{start}", app.base)).await.client_url();
-    // At oidc-provider: its login page, then its consent page.
-    let at_op = Browser {
-        http: browser.http.clone(),
-        jar: browser.jar.clone(),
-        base: op.issuer.clone(),
-        authenticator: app.authenticator.clone(),
-    };
-    let (_, _, login) = at_op.visit(to_op.as_str()).await.page();
-    let consent = at_op
-        .submit(
-            &common::browser::form(&login)
-                .set("login", "nina")
-                .set("password", "anything"),
-        )
-        .await;
-    let (_, _, consent) = consent.page();
-    let back = at_op.submit(&common::browser::form(&consent)).await.client_url();
-    assert!(back.path().ends_with("/upstream/panva/callback"), "{back}");
-    // RFC 9207: oidc-provider names itself in its answer.
-    assert!(back.query_pairs().any(|(k, v)| k == "iss" && v == op.issuer));
-
-    let claims = redeem_at(&app, &client, browser.visit(back.as_str()).await).await;
-    assert_eq!(claims["amr"][0], "fed", "{claims}");
-    let local = uuid::Uuid::parse_str(claims["sub"].as_str().unwrap()).unwrap();
-    let user = app.services.store.find_user(local).await.unwrap().unwrap();
-    assert_eq!(user.username.as_str(), "nina");
-    // Its ID token carries only `sub`: the address came from its userinfo endpoint, verified
-    // there and trusted here.
-    assert_eq!(user.email.as_ref().map(|e| e.as_str()), Some("nina@example.org"));
-    assert!(user.email_verified);
-    let links = app.services.store.identities_of_user(local).await.unwrap();
-    assert_eq!(links.len(), 1);
-    assert_eq!(
-        (links[0].issuer.as_str(), links[0].subject.as_str()),
-        (op.issuer.as_str(), "nina")
-    );
-}
-
 async fn an_idp_hint_goes_straight_to_the_provider(backend: Backend) {
     let f = federation(backend).await;
     f.upstream.add_user("hugo").await;
@@ -646,6 +390,5 @@ on_both_backends!(
     a_provider_trusted_for_a_domain_links_verified_addresses_there,
     a_forged_callback_is_refused,
     a_response_mixed_up_between_providers_is_refused,
-    an_independent_openid_provider_signs_users_in,
     an_idp_hint_goes_straight_to_the_provider,
 );

@@ -14,6 +14,7 @@ fn corp(slug: &str) -> NewUpstream {
         slug: slug.into(),
         display_name: "Corporate login".into(),
         issuer: "https://login.example.com".into(),
+        protocol: idp::domain::upstream::Protocol::Oidc,
         client_id: "aimpact".into(),
         scopes: vec!["email".into()],
         jit: true,

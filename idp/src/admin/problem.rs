@@ -43,6 +43,12 @@ impl From<ManageError> for ApiError {
     }
 }
 
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(invalid: crate::domain::Invalid) -> Self {
+        Self::Invalid(invalid.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -8,20 +8,33 @@ use secrecy::SecretString;
 
 use super::auth::Admin;
 use super::problem::ApiError;
-use crate::domain::upstream::{ClaimMapping, FederatedIdentity, NewUpstream, Upstream};
+use crate::domain::Invalid;
+use crate::domain::upstream::{
+    ClaimMapping, FederatedIdentity, OAuth2Endpoints, Protocol, Upstream, UpstreamDraft,
+};
 use crate::manage::upstreams;
 use crate::services::Services;
 use crate::startup::AppState;
 
 fn view(services: &Services, u: &Upstream) -> UpstreamView {
+    let endpoints = match &u.protocol {
+        Protocol::Oidc => None,
+        Protocol::OAuth2(endpoints) => Some(endpoints.clone()),
+    };
     UpstreamView {
         slug: u.slug.clone(),
         display_name: u.display_name.clone(),
+        kind: u.protocol.kind().to_string(),
         issuer: u.issuer.clone(),
+        authorization_endpoint: endpoints.as_ref().map(|e| e.authorization_endpoint.clone()),
+        token_endpoint: endpoints.as_ref().map(|e| e.token_endpoint.clone()),
+        userinfo_endpoint: endpoints.as_ref().map(|e| e.userinfo_endpoint.clone()),
+        emails_endpoint: endpoints.and_then(|e| e.emails_endpoint),
         client_id: u.client_id.clone(),
         scopes: u.scopes.clone(),
         jit: u.jit,
         trust_email: u.trust_email,
+        claim_subject: u.claims.subject.clone(),
         claim_username: u.claims.username.clone(),
         claim_email: u.claims.email.clone(),
         claim_name: u.claims.name.clone(),
@@ -30,22 +43,10 @@ fn view(services: &Services, u: &Upstream) -> UpstreamView {
         allowed_clients: u.allowed_clients.clone(),
         enabled: u.enabled,
         redirect_uri: upstreams::redirect_uri(services, &u.slug),
+        backchannel_logout_uri: (u.protocol == Protocol::Oidc)
+            .then(|| upstreams::backchannel_logout_uri(services, &u.slug)),
         created_at: u.created_at,
         updated_at: u.updated_at,
-    }
-}
-
-/// `base` with the claims given replaced.
-fn mapping(
-    base: ClaimMapping,
-    username: Option<String>,
-    email: Option<String>,
-    name: Option<String>,
-) -> ClaimMapping {
-    ClaimMapping {
-        username: username.unwrap_or(base.username),
-        email: email.unwrap_or(base.email),
-        name: name.unwrap_or(base.name),
     }
 }
 
@@ -69,7 +70,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     let secret = SecretString::from(input.client_secret);
-    let new = NewUpstream {
+    let new = UpstreamDraft {
+        kind: input.kind,
         slug: input.slug,
         display_name: input.display_name,
         issuer: input.issuer,
@@ -77,16 +79,19 @@ pub async fn create(
         scopes: input.scopes,
         jit: input.jit,
         trust_email: input.trust_email,
-        claims: mapping(
-            ClaimMapping::default(),
-            input.claim_username,
-            input.claim_email,
-            input.claim_name,
-        ),
+        claim_subject: input.claim_subject,
+        claim_username: input.claim_username,
+        claim_email: input.claim_email,
+        claim_name: input.claim_name,
+        authorization_endpoint: input.authorization_endpoint,
+        token_endpoint: input.token_endpoint,
+        userinfo_endpoint: input.userinfo_endpoint,
+        emails_endpoint: input.emails_endpoint,
         allowed_domains: input.allowed_domains,
         auto_link_domains: input.auto_link_domains,
         allowed_clients: input.allowed_clients,
-    };
+    }
+    .resolve()?;
     let upstream = upstreams::register(&state.services, new, &secret, admin.actor()).await?;
     Ok(HttpResponse::Created().json(view(&state.services, &upstream)))
 }
@@ -102,23 +107,42 @@ pub async fn update(
     body: web::Json<UpstreamChange>,
 ) -> Result<web::Json<UpstreamView>, ApiError> {
     let input = body.into_inner();
-    let claims = match (&input.claim_username, &input.claim_email, &input.claim_name) {
-        (None, None, None) => None,
-        _ => Some(mapping(
-            upstreams::get(&state.services, &slug).await?.claims,
-            input.claim_username,
-            input.claim_email,
-            input.claim_name,
-        )),
+    let current = upstreams::get(&state.services, &slug).await?;
+    let claims = ClaimMapping {
+        subject: input.claim_subject.unwrap_or(current.claims.subject),
+        username: input.claim_username.unwrap_or(current.claims.username),
+        email: input.claim_email.unwrap_or(current.claims.email),
+        name: input.claim_name.unwrap_or(current.claims.name),
+    };
+    let given_endpoint = input.authorization_endpoint.is_some()
+        || input.token_endpoint.is_some()
+        || input.userinfo_endpoint.is_some()
+        || input.emails_endpoint.is_some();
+    let protocol = match current.protocol {
+        Protocol::OAuth2(endpoints) => Some(Protocol::OAuth2(OAuth2Endpoints {
+            authorization_endpoint: input
+                .authorization_endpoint
+                .unwrap_or(endpoints.authorization_endpoint),
+            token_endpoint: input.token_endpoint.unwrap_or(endpoints.token_endpoint),
+            userinfo_endpoint: input.userinfo_endpoint.unwrap_or(endpoints.userinfo_endpoint),
+            emails_endpoint: input.emails_endpoint.or(endpoints.emails_endpoint),
+        })),
+        Protocol::Oidc if given_endpoint => {
+            return Err(
+                Invalid::new("an OpenID provider's endpoints come from its discovery document").into(),
+            );
+        }
+        Protocol::Oidc => None,
     };
     let change = upstreams::UpstreamChange {
         display_name: input.display_name,
         client_id: input.client_id,
         client_secret: input.client_secret.map(SecretString::from),
+        protocol,
         scopes: input.scopes,
         jit: input.jit,
         trust_email: input.trust_email,
-        claims,
+        claims: Some(claims),
         allowed_domains: input.allowed_domains,
         auto_link_domains: input.auto_link_domains,
         allowed_clients: input.allowed_clients,
@@ -141,7 +165,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(post, path = "/admin/api/v1/upstreams/{slug}/test", tag = "upstreams", params(("slug" = String, Path)),
-    responses((status = 200, description = "Whether the provider's discovery document could be read and names its issuer", body = UpstreamTest),
+    responses((status = 200, description = "Whether the provider's discovery document could be read and names its issuer (a plain OAuth 2.0 provider: whether its user API answers)", body = UpstreamTest),
         (status = 404, description = "No such provider", body = api_types::Problem, content_type = "application/problem+json")))]
 pub async fn test_connection(
     _admin: Admin,
@@ -149,14 +173,14 @@ pub async fn test_connection(
     slug: web::Path<String>,
 ) -> Result<web::Json<UpstreamTest>, ApiError> {
     let upstream = upstreams::get(&state.services, &slug).await?;
-    Ok(web::Json(match upstreams::discover(&upstream).await {
+    Ok(web::Json(match upstreams::test_connection(&upstream).await {
         Ok(found) => UpstreamTest {
             ok: true,
             error: None,
             authorization_endpoint: Some(found.authorization_endpoint),
             token_endpoint: Some(found.token_endpoint),
-            jwks_uri: Some(found.jwks_uri),
-            iss_parameter_supported: found.authorization_response_iss_parameter_supported,
+            jwks_uri: found.jwks_uri,
+            iss_parameter_supported: found.iss_parameter_supported,
         },
         Err(error) => UpstreamTest {
             ok: false,

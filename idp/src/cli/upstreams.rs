@@ -3,13 +3,14 @@
 use clap::{Args, Subcommand};
 
 use super::{Failure, read_secret_from_stdin};
-use crate::domain::upstream::{ClaimMapping, NewUpstream, Upstream};
+use crate::domain::upstream::{Protocol, Upstream, UpstreamDraft};
 use crate::manage::{self, Actor};
 use crate::services::Services;
 
 #[derive(Debug, Subcommand)]
 pub enum UpstreamCommand {
-    /// Register an OpenID provider; prints the redirect URI to register there.
+    /// Register an OpenID provider, a plain OAuth 2.0 provider or GitHub; prints the redirect
+    /// URI to register there.
     Add(Box<UpstreamAddArgs>),
     /// List upstream providers (never their secrets).
     List {
@@ -28,16 +29,35 @@ pub struct UpstreamAddArgs {
     /// The login page's button says "Continue with <display name>".
     #[arg(long, value_name = "TEXT")]
     display_name: String,
-    /// The provider's issuer; its discovery document is found from it.
+    /// `oidc`: an OpenID provider, found by discovery; `oauth2`: a plain OAuth 2.0 provider
+    /// with a user API (give its endpoints); `github`: GitHub (its endpoints, claims and
+    /// scopes are filled in).
+    #[arg(long, value_name = "KIND", default_value = "oidc")]
+    kind: String,
+    /// The provider's issuer: an OpenID provider's discovery document is found from it; it
+    /// names a plain OAuth 2.0 provider's identities (default for github: https://github.com).
     #[arg(long, value_name = "URL")]
-    issuer: String,
+    issuer: Option<String>,
+    /// A plain OAuth 2.0 provider's authorization endpoint.
+    #[arg(long, value_name = "URL")]
+    authorization_endpoint: Option<String>,
+    /// A plain OAuth 2.0 provider's token endpoint.
+    #[arg(long, value_name = "URL")]
+    token_endpoint: Option<String>,
+    /// A plain OAuth 2.0 provider's user API (a JSON object about the user).
+    #[arg(long, value_name = "URL")]
+    userinfo_endpoint: Option<String>,
+    /// A plain OAuth 2.0 provider's list of the user's addresses with `primary` and
+    /// `verified` flags (GitHub's /user/emails).
+    #[arg(long, value_name = "URL")]
+    emails_endpoint: Option<String>,
     /// This provider's client id there.
     #[arg(long, value_name = "ID")]
     client_id: String,
     /// Read the client secret from standard input (never from the command line).
     #[arg(long, required = true)]
     client_secret_stdin: bool,
-    /// A scope to ask of it besides openid (repeatable).
+    /// A scope to ask of it, besides openid for an OpenID provider (repeatable).
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
     /// Create a local account at the first sign-in of an unknown identity.
@@ -54,15 +74,19 @@ pub struct UpstreamAddArgs {
     /// provider that owns the domain (the organisation's own tenant).
     #[arg(long = "auto-link-domain", value_name = "DOMAIN")]
     auto_link_domains: Vec<String>,
-    /// The claim that gives the local username.
-    #[arg(long, value_name = "CLAIM", default_value = "preferred_username")]
-    claim_username: String,
-    /// The claim that gives the email address.
-    #[arg(long, value_name = "CLAIM", default_value = "email")]
-    claim_email: String,
-    /// The claim that gives the name.
-    #[arg(long, value_name = "CLAIM", default_value = "name")]
-    claim_name: String,
+    /// The claim of a plain OAuth 2.0 provider's user API that is the user there: stable and
+    /// never reassigned (default `id`; an OpenID provider's is always `sub`).
+    #[arg(long, value_name = "CLAIM")]
+    claim_subject: Option<String>,
+    /// The claim that gives the local username (default `preferred_username`; github: `login`).
+    #[arg(long, value_name = "CLAIM")]
+    claim_username: Option<String>,
+    /// The claim that gives the email address (default `email`).
+    #[arg(long, value_name = "CLAIM")]
+    claim_email: Option<String>,
+    /// The claim that gives the name (default `name`).
+    #[arg(long, value_name = "CLAIM")]
+    claim_name: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -72,7 +96,8 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
         UpstreamCommand::Add(args) => {
             let args = *args;
             let secret = read_secret_from_stdin("client secret")?;
-            let new = NewUpstream {
+            let new = UpstreamDraft {
+                kind: Some(args.kind),
                 slug: args.slug,
                 display_name: args.display_name,
                 issuer: args.issuer,
@@ -80,26 +105,39 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
                 scopes: args.scopes,
                 jit: args.jit,
                 trust_email: args.trust_email,
-                claims: ClaimMapping {
-                    username: args.claim_username,
-                    email: args.claim_email,
-                    name: args.claim_name,
-                },
+                claim_subject: args.claim_subject,
+                claim_username: args.claim_username,
+                claim_email: args.claim_email,
+                claim_name: args.claim_name,
+                authorization_endpoint: args.authorization_endpoint,
+                token_endpoint: args.token_endpoint,
+                userinfo_endpoint: args.userinfo_endpoint,
+                emails_endpoint: args.emails_endpoint,
                 allowed_domains: args.allowed_domains,
                 auto_link_domains: args.auto_link_domains,
                 allowed_clients: vec![],
-            };
+            }
+            .resolve()?;
             let upstream = manage::upstreams::register(services, new, &secret, Actor::Cli).await?;
             let redirect_uri = manage::upstreams::redirect_uri(services, &upstream.slug);
+            let logout_uri = (upstream.protocol == Protocol::Oidc)
+                .then(|| manage::upstreams::backchannel_logout_uri(services, &upstream.slug));
             if args.json {
                 let mut view = view(&upstream);
                 view["redirect_uri"] = redirect_uri.into();
+                view["backchannel_logout_uri"] = logout_uri.into();
                 return Ok(format!("{view}\n"));
             }
-            Ok(format!(
+            let mut out = format!(
                 "upstream {} added\nredirect URI to register at the provider: {redirect_uri}\n",
                 upstream.slug
-            ))
+            );
+            if let Some(uri) = logout_uri {
+                out.push_str(&format!(
+                    "back-channel logout URI (if the provider supports it): {uri}\n"
+                ));
+            }
+            Ok(out)
         }
         UpstreamCommand::List { json } => {
             let all = services.store.list_upstreams().await?;
@@ -111,9 +149,10 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
                 .iter()
                 .map(|u| {
                     format!(
-                        "{}\t{}\t{}\t{}\n",
+                        "{}\t{}\t{}\t{}\t{}\n",
                         u.slug,
                         u.display_name,
+                        u.protocol.kind(),
                         u.issuer,
                         if u.enabled { "enabled" } else { "disabled" }
                     )

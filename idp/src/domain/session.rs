@@ -16,4 +16,14 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The upstream OpenID provider whose sign-in started it, and its `sid` there, if it gave
+    /// one: its back-channel logout ends this session.
+    pub upstream: Option<UpstreamSession>,
+}
+
+/// Where a federated session came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UpstreamSession {
+    pub issuer: String,
+    pub sid: Option<String>,
 }

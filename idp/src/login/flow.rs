@@ -318,7 +318,8 @@ pub(super) async fn sign_in(
 ) -> HttpResponse {
     let services = &state.services;
     let now = services.clock.now();
-    let (session, cookie_value) = match session::start(services, &user, amr, meta, now).await {
+    let upstream = interaction.upstream.clone();
+    let (session, cookie_value) = match session::start(services, &user, amr, upstream, meta, now).await {
         Ok(started) => started,
         Err(e) => return error_page(state, &e.into()),
     };

@@ -88,6 +88,9 @@ pub struct Interaction {
     /// An upstream identity to link once the login is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<PendingLink>,
+    /// The upstream sign-in this login is, for the session it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<crate::domain::session::UpstreamSession>,
 }
 
 impl Interaction {
@@ -194,6 +197,7 @@ mod tests {
             issued_at: now.timestamp(),
             step: Step::Consent,
             link: None,
+            upstream: None,
         }
     }
 

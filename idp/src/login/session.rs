@@ -37,11 +37,13 @@ pub async fn current(
     }
 }
 
-/// Starts a session for `user`, who authenticated with `amr`; returns it and the cookie value.
+/// Starts a session for `user`, who authenticated with `amr` (through `upstream`, for a
+/// federated sign-in); returns it and the cookie value.
 pub async fn start(
     services: &Services,
     user: &User,
     amr: Vec<String>,
+    upstream: Option<crate::domain::session::UpstreamSession>,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<(Session, String), StoreError> {
@@ -61,6 +63,7 @@ pub async fn start(
             now,
             crate::domain::clock::secs(services.settings.session_ttl_s),
         ),
+        upstream,
     };
     services.store.create_session(&session).await?;
     Ok((session, cookie_value))

@@ -5,12 +5,21 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use super::{Actor, ManageError, record};
 use crate::audit::EventType;
 use crate::domain::Invalid;
-use crate::domain::upstream::{ClaimMapping, NewUpstream, Upstream};
+use crate::domain::upstream::{ClaimMapping, NewUpstream, Protocol, Upstream};
 use crate::services::Services;
 
 /// The path of an upstream's callback here; its URL is what to register at the upstream.
 pub fn redirect_uri(services: &Services, slug: &str) -> String {
     format!("{}/upstream/{slug}/callback", services.settings.issuer_str())
+}
+
+/// Where an upstream OpenID provider sends its logout tokens (OpenID Connect Back-Channel
+/// Logout 1.0): the `backchannel_logout_uri` to register there, if it supports it.
+pub fn backchannel_logout_uri(services: &Services, slug: &str) -> String {
+    format!(
+        "{}/upstream/{slug}/backchannel-logout",
+        services.settings.issuer_str()
+    )
 }
 
 pub async fn register(
@@ -35,6 +44,7 @@ pub async fn register(
         slug: new.slug,
         display_name: new.display_name,
         issuer: new.issuer,
+        protocol: new.protocol,
         client_id: new.client_id,
         client_secret_sealed: sealed,
         scopes: new.scopes,
@@ -51,7 +61,7 @@ pub async fn register(
     services.store.create_upstream(&upstream).await?;
     let mut event = actor.event(EventType::UpstreamCreated, now);
     event.details = serde_json::json!({
-        "slug": upstream.slug, "issuer": upstream.issuer, "jit": upstream.jit, "trust_email": upstream.trust_email,
+        "slug": upstream.slug, "issuer": upstream.issuer, "kind": upstream.protocol.kind(), "jit": upstream.jit, "trust_email": upstream.trust_email,
         "auto_link_domains": upstream.auto_link_domains,
     });
     record(services, event).await;
@@ -85,6 +95,8 @@ pub struct UpstreamChange {
     pub display_name: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
+    /// A plain OAuth 2.0 provider's endpoints (the kind of a provider does not change).
+    pub protocol: Option<Protocol>,
     pub scopes: Option<Vec<String>>,
     pub jit: Option<bool>,
     pub trust_email: Option<bool>,
@@ -111,10 +123,17 @@ pub async fn update(
     actor: Actor,
 ) -> Result<Upstream, ManageError> {
     let current = get(services, slug).await?;
+    let protocol = change.protocol.unwrap_or(current.protocol.clone());
+    if protocol.kind() != current.protocol.kind() {
+        return Err(
+            Invalid::new("the kind of a provider does not change: remove it and add it again").into(),
+        );
+    }
     let checked = NewUpstream {
         slug: current.slug.clone(),
         display_name: change.display_name.unwrap_or(current.display_name.clone()),
         issuer: current.issuer.clone(),
+        protocol,
         client_id: change.client_id.unwrap_or(current.client_id.clone()),
         scopes: change.scopes.unwrap_or(current.scopes.clone()),
         jit: change.jit.unwrap_or(current.jit),
@@ -143,6 +162,7 @@ pub async fn update(
     let now = services.clock.now();
     let upstream = Upstream {
         display_name: checked.display_name,
+        protocol: checked.protocol,
         client_id: checked.client_id,
         client_secret_sealed,
         scopes: checked.scopes,
@@ -182,16 +202,49 @@ pub struct Discovered {
     pub authorization_response_iss_parameter_supported: bool,
 }
 
+/// What "test connection" found of a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    /// An OpenID provider's keys.
+    pub jwks_uri: Option<String>,
+    pub iss_parameter_supported: bool,
+}
+
+/// "Test connection": an OpenID provider's discovery document read and naming the configured
+/// issuer; a plain OAuth 2.0 provider's user API answering at all (without a token it refuses,
+/// which is the expected answer). The error is for the administrator.
+pub async fn test_connection(upstream: &Upstream) -> Result<Connection, String> {
+    match &upstream.protocol {
+        Protocol::Oidc => discovery_document(upstream).await.map(|(found, _)| Connection {
+            authorization_endpoint: found.authorization_endpoint,
+            token_endpoint: found.token_endpoint,
+            jwks_uri: Some(found.jwks_uri),
+            iss_parameter_supported: found.authorization_response_iss_parameter_supported,
+        }),
+        Protocol::OAuth2(endpoints) => {
+            use crate::security::outbound;
+            let http = outbound::client().map_err(|e| e.to_string())?;
+            let url = &endpoints.userinfo_endpoint;
+            match outbound::get(&http, url, "application/json", MAX_DISCOVERY_BYTES).await {
+                Ok(_) | Err(outbound::FetchError::Status(_)) => Ok(Connection {
+                    authorization_endpoint: endpoints.authorization_endpoint.clone(),
+                    token_endpoint: endpoints.token_endpoint.clone(),
+                    jwks_uri: None,
+                    iss_parameter_supported: false,
+                }),
+                Err(e) => Err(format!("{url}: {e}")),
+            }
+        }
+    }
+}
+
 /// The largest discovery document read.
 const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
 
-/// "Test connection": fetches the provider's discovery document and checks that it names the
-/// configured issuer exactly (OIDC Discovery §4.3). The error is for the administrator.
-pub async fn discover(upstream: &Upstream) -> Result<Discovered, String> {
-    discovery_document(upstream).await.map(|(found, _)| found)
-}
-
-/// The provider's discovery document, checked as by [`discover`], and its raw bytes.
+/// The provider's discovery document, checked to name the configured issuer exactly (OIDC
+/// Discovery §4.3), and its raw bytes.
 pub async fn discovery_document(upstream: &Upstream) -> Result<(Discovered, Vec<u8>), String> {
     let url = format!(
         "{}/.well-known/openid-configuration",

@@ -135,6 +135,7 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
             issued_at: now.timestamp(),
             step: Step::Authenticate,
             link: None,
+            upstream: None,
         })));
     }
     let current = session::current(services, req, now).await;
@@ -149,6 +150,7 @@ async fn start(services: &Services, params: &Params, req: &HttpRequest) -> Resul
         issued_at: now.timestamp(),
         step: Step::Authenticate,
         link: None,
+        upstream: None,
     };
     proceed(services, interaction, current, now)
         .await

@@ -147,7 +147,7 @@ async fn validate(services: &Services, params: &Params) -> Result<LogoutRequest,
 
 /// Ends the session: deletes it, revokes its grants except those with offline access,
 /// records the logout and notifies clients over the back channel.
-async fn end(state: &AppState, session: &Session, user: &User, meta: &RequestMeta) {
+pub(crate) async fn end(state: &AppState, session: &Session, user: &User, meta: &RequestMeta) {
     let services = &state.services;
     let now = services.clock.now();
     if let Err(e) = services.store.delete_session(&session.id_hash).await {

@@ -60,6 +60,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/upstream/{slug}/callback",
         web::get().to(crate::login::upstream::callback),
     )
+    .route(
+        "/upstream/{slug}/backchannel-logout",
+        web::post().to(crate::login::upstream::backchannel_logout),
+    )
     .route("/password", web::get().to(crate::login::password::form))
     .route("/password", web::post().to(crate::login::password::submit))
     .route("/mfa", web::get().to(crate::login::mfa::second_factor_form))

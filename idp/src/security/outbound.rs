@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// Who is asking (some APIs, GitHub's among them, refuse a request without a user agent).
+pub const USER_AGENT: &str = concat!("aimpact-idp/", env!("CARGO_PKG_VERSION"));
 
 /// Why a document could not be fetched; safe to show to an administrator.
 #[derive(Debug, thiserror::Error)]
@@ -17,10 +19,11 @@ pub enum FetchError {
     TooLarge(usize),
 }
 
-/// An HTTP client for such fetches: `TIMEOUT`, no redirects.
+/// An HTTP client for such fetches: `TIMEOUT`, `USER_AGENT`, no redirects.
 pub fn client() -> Result<reqwest::Client, FetchError> {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
+        .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| FetchError::Failed(e.to_string()))

@@ -252,6 +252,15 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Records a step-up: the session's methods become `amr` and its `auth_time` `now`.
     async fn upgrade_session(&self, id_hash: &str, amr: &[String], now: DateTime<Utc>) -> StoreResult<bool>;
+    /// The live sessions a sign-in at the upstream `issuer` started: with that upstream `sid`
+    /// and of that user, where given.
+    async fn sessions_from_upstream(
+        &self,
+        issuer: &str,
+        upstream_sid: Option<&str>,
+        user_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>>;
 }
 
 #[async_trait]

@@ -288,11 +288,14 @@ pub(crate) struct SessionRow {
     created_at: i64,
     last_seen_at: i64,
     expires_at: i64,
+    upstream_issuer: Option<String>,
+    upstream_sid: Option<String>,
 }
 
 macro_rules! session_columns {
     () => {
-        "id_hash, sid, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at"
+        "id_hash, sid, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at, \
+         upstream_issuer, upstream_sid"
     };
 }
 pub(crate) use session_columns;
@@ -312,6 +315,12 @@ impl TryFrom<SessionRow> for Session {
             created_at: time(r.created_at)?,
             last_seen_at: time(r.last_seen_at)?,
             expires_at: time(r.expires_at)?,
+            upstream: r
+                .upstream_issuer
+                .map(|issuer| crate::domain::session::UpstreamSession {
+                    issuer,
+                    sid: r.upstream_sid,
+                }),
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod client_key;
+pub mod federation;
 pub mod fixtures;
 pub mod process;
 pub mod proxy;
@@ -451,12 +452,17 @@ impl TestApp {
             .await
             .query("code")
             .unwrap();
+        self.redeem_code(client, &code).await
+    }
+
+    /// The token response for a code of an [`TestApp::authorize_url`] request.
+    pub async fn redeem_code(&self, client: &Registered, code: &str) -> serde_json::Value {
         let response = self
             .token_request(
                 client,
                 &[
                     ("grant_type", "authorization_code"),
-                    ("code", &code),
+                    ("code", code),
                     ("redirect_uri", REDIRECT),
                     ("code_verifier", VERIFIER),
                 ],

@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::rp::Identity;
+use super::identity::Identity;
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::mfa::amr;
 use crate::domain::upstream::{FederatedIdentity, Upstream};
@@ -91,16 +91,8 @@ pub(super) async fn account_for(
         // The local address must be verified too: an account that merely claims it (created
         // with it, never confirmed) would otherwise receive its owner's identity.
         if trusted_domain && holder.email_verified && holder.status == UserStatus::Active {
-            link(
-                services,
-                &upstream.slug,
-                identity,
-                holder,
-                "verified_email",
-                meta,
-                now,
-            )
-            .await?;
+            let linked = federated(&upstream.slug, identity.clone(), holder, now);
+            link(services, linked, holder, "verified_email", meta).await?;
             return Ok(Account::Ready(holder.clone()));
         }
         // Never linked silently: the account's owner proves it first.
@@ -130,16 +122,6 @@ pub(in crate::login) async fn complete_link(
     if binding != pending.binding || methods.iter().any(|m| m == amr::FED) {
         return Err(refused.into());
     }
-    let identity = Identity {
-        issuer: pending.issuer.clone(),
-        subject: pending.subject.clone(),
-        email: pending.email.clone(),
-        email_verified: false,
-        username: None,
-        name: None,
-        amr: vec![],
-        acr: None,
-    };
     let linked = services
         .store
         .identities_of_user(user.id)
@@ -151,41 +133,42 @@ pub(in crate::login) async fn complete_link(
             pending.display_name
         ));
     }
-    link(
-        services,
-        &pending.upstream,
-        &identity,
-        user,
-        "proof",
-        meta,
-        services.clock.now(),
-    )
-    .await
+    let now = services.clock.now();
+    let identity = FederatedIdentity {
+        issuer: pending.issuer.clone(),
+        subject: pending.subject.clone(),
+        user_id: user.id,
+        upstream: pending.upstream.clone(),
+        email: pending.email.clone(),
+        created_at: now,
+        last_login_at: Some(now),
+    };
+    link(services, identity, user, "proof", meta).await
+}
+
+/// The link of `identity`, signed in through `upstream`, to `user`.
+fn federated(upstream: &str, identity: Identity, user: &User, now: DateTime<Utc>) -> FederatedIdentity {
+    FederatedIdentity {
+        issuer: identity.issuer,
+        subject: identity.subject,
+        user_id: user.id,
+        upstream: upstream.to_string(),
+        email: identity.email,
+        created_at: now,
+        last_login_at: Some(now),
+    }
 }
 
 /// Links `identity` to `user` and records it.
 async fn link(
     services: &Services,
-    upstream: &str,
-    identity: &Identity,
+    identity: FederatedIdentity,
     user: &User,
     how: &str,
     meta: &RequestMeta,
-    now: DateTime<Utc>,
 ) -> Result<(), String> {
-    let linked = services
-        .store
-        .link_identity(&FederatedIdentity {
-            issuer: identity.issuer.clone(),
-            subject: identity.subject.clone(),
-            user_id: user.id,
-            upstream: upstream.to_string(),
-            email: identity.email.clone(),
-            created_at: now,
-            last_login_at: Some(now),
-        })
-        .await;
-    match linked {
+    let now = identity.created_at;
+    match services.store.link_identity(&identity).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err("This identity is already linked to another account.".into());
@@ -196,7 +179,7 @@ async fn link(
     event.user_id = Some(user.id.to_string());
     event.username = Some(user.username.as_str().to_string());
     event.details = serde_json::json!({
-        "upstream": upstream, "issuer": identity.issuer, "subject": identity.subject, "by": how,
+        "upstream": identity.upstream, "issuer": identity.issuer, "subject": identity.subject, "by": how,
     });
     record(services, meta.stamp(event)).await;
     Ok(())
@@ -253,17 +236,13 @@ async fn create_account(
     {
         user.email_verified = true;
     }
+    let identity = Identity {
+        email: email.map(|e| e.as_str().to_string()),
+        ..identity.clone()
+    };
     services
         .store
-        .link_identity(&FederatedIdentity {
-            issuer: identity.issuer.clone(),
-            subject: identity.subject.clone(),
-            user_id: user.id,
-            upstream: upstream.slug.clone(),
-            email: email.map(|e| e.as_str().to_string()),
-            created_at: now,
-            last_login_at: Some(now),
-        })
+        .link_identity(&federated(&upstream.slug, identity, &user, now))
         .await
         .map_err(failed)?;
     let mut event = SecurityEvent::new(EventType::UserCreated, Outcome::Success, now);

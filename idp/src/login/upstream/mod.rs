@@ -1,29 +1,33 @@
-//! Signing in with an upstream OpenID provider (federation): the login page's "Continue with"
-//! button starts the code flow there (PKCE, `state`, `nonce`, kept in a sealed cookie of this
-//! browser), its callback finishes it ([`rp`]), and the identity leads to a local account
+//! Signing in with an upstream provider (federation): the login page's "Continue with" button
+//! starts the code flow there (PKCE, `state`, `nonce`, kept in a sealed cookie of this
+//! browser), its callback finishes it ([`rp`] for OpenID providers, [`plain_oauth`] for plain
+//! OAuth 2.0 ones such as GitHub), and the identity leads to a local account
 //! ([`accounts`]): linked, linked after the user proves the account here (the login page in
 //! "link" mode), or new. The login then continues like any other, with `amr` `fed` and the
 //! upstream's own methods.
 
 mod accounts;
+mod identity;
+mod logout;
+mod plain_oauth;
 mod rp;
 
 pub(super) use accounts::complete_link;
+pub use logout::backchannel_logout;
 
 use actix_web::cookie::SameSite;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use self::accounts::{Account, account_for};
-use self::rp::{Answer, Identity};
+use self::identity::{Answer, Identity, Started};
 use super::interaction::{Binding, Interaction, PendingLink, Proven, Step};
 use super::{cookies, flow, pages};
 use crate::audit::{EventType, Outcome, SecurityEvent};
 use crate::domain::mfa::amr;
-use crate::domain::upstream::Upstream;
+use crate::domain::session::UpstreamSession;
+use crate::domain::upstream::{Protocol, Upstream};
 use crate::http::meta::RequestMeta;
 use crate::manage::record;
 use crate::oidc::authorize::error_page;
@@ -81,30 +85,19 @@ pub async fn start(
         Ok(upstream) => upstream,
         Err(message) => return pages::login_page_with_error(&state, &req, &interaction, &message).await,
     };
-    let started = async {
-        let configured = rp::configure(services, &upstream)
-            .await
-            .map_err(OAuthError::temporarily_unavailable)?;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut request = configured
-            .rp
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .set_pkce_challenge(challenge);
-        for scope in upstream.scopes.iter().filter(|s| *s != "openid") {
-            request = request.add_scope(Scope::new(scope.clone()));
-        }
-        let (url, csrf, nonce) = request.url();
-        Ok::<_, OAuthError>((url, csrf, nonce, verifier))
-    }
-    .await;
-    let (url, csrf, nonce, verifier) = match started {
+    let started = match &upstream.protocol {
+        Protocol::Oidc => rp::authorization(services, &upstream).await,
+        Protocol::OAuth2(endpoints) => plain_oauth::authorization(services, &upstream, endpoints),
+    };
+    let Started {
+        url,
+        state: upstream_state,
+        nonce,
+        pkce_verifier,
+    } = match started {
         Ok(started) => started,
-        Err(e) => {
-            tracing::warn!(upstream = %upstream.slug, error = %e, "upstream sign-in could not start");
+        Err(error) => {
+            tracing::warn!(upstream = %upstream.slug, %error, "upstream sign-in could not start");
             return pages::login_page_with_error(
                 &state,
                 &req,
@@ -116,9 +109,9 @@ pub async fn start(
     };
     let flow_state = FlowState {
         slug: upstream.slug.clone(),
-        state: csrf.secret().clone(),
-        nonce: nonce.secret().clone(),
-        pkce_verifier: verifier.secret().clone(),
+        state: upstream_state,
+        nonce,
+        pkce_verifier,
         interaction: query.interaction.clone(),
         issued_at: now.timestamp(),
     };
@@ -249,7 +242,11 @@ async fn finish(
         nonce: &flow_state.nonce,
         pkce_verifier: &flow_state.pkce_verifier,
     };
-    let identity = match rp::identify(services, &upstream, answer).await {
+    let identified = match &upstream.protocol {
+        Protocol::Oidc => rp::identify(services, &upstream, answer).await,
+        Protocol::OAuth2(endpoints) => plain_oauth::identify(services, &upstream, endpoints, answer).await,
+    };
+    let identity = match identified {
         Ok(identity) => identity,
         Err(reason) => {
             tracing::warn!(upstream = %upstream.slug, %reason, "upstream sign-in refused");
@@ -267,6 +264,7 @@ async fn finish(
     // A link waiting from an earlier attempt is not made by this sign-in.
     let mut interaction = interaction.clone();
     interaction.link = None;
+    interaction.upstream = None;
     let user = match account_for(services, &upstream, &identity, meta, services.clock.now()).await {
         Ok(Account::Ready(user)) => user,
         Ok(Account::Prove) => {
@@ -294,6 +292,10 @@ async fn finish(
     record(services, meta.stamp(event)).await;
     metrics::counter!("idp_upstream_logins_total", "upstream" => upstream.slug.clone(), "outcome" => "success")
         .increment(1);
+    interaction.upstream = Some(UpstreamSession {
+        issuer: identity.issuer.clone(),
+        sid: identity.sid.clone(),
+    });
     let proven = Proven {
         user_id: user.id,
         amr: methods(&identity),

@@ -1,26 +1,25 @@
 //! This provider as a relying party of an upstream OpenID provider, on the `openidconnect`
-//! crate: the discovery document and keys read once per step with the bounded outbound client
-//! (issuer checked, OIDC Discovery §4.3), the code exchanged with PKCE, the ID token verified
-//! (signature by the upstream's keys, `iss`, `aud`, `exp`, `nonce`), claims from userinfo
-//! added when it answers for the same `sub` (OIDC Core §5.3.2), then read through the
-//! provider's claim mapping.
+//! crate: the discovery document read with the bounded outbound client at each step (issuer
+//! checked, OIDC Discovery §4.3), the keys only at the callback; the code exchanged with PKCE,
+//! the ID token verified (signature by the upstream's keys, `iss`, `aud`, `exp`, `nonce`),
+//! claims from userinfo added when it answers for the same `sub` (OIDC Core §5.3.2), then read
+//! through the provider's claim mapping.
 
-use openidconnect::core::{CoreClient, CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, Nonce, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use crate::domain::upstream::{ClaimMapping, Upstream};
-use crate::manage::upstreams;
+use super::identity::{Answer, Identity, MAX_DOCUMENT_BYTES, Started, check_iss, fetch_json, http};
+use crate::domain::upstream::Upstream;
+use crate::manage::upstreams::{self, Discovered};
 use crate::security::outbound;
 use crate::services::Services;
 
-/// The largest key set and userinfo answer read.
-const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
-
-pub(super) type Rp = CoreClient<
+type Rp = CoreClient<
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointNotSet,
@@ -29,76 +28,59 @@ pub(super) type Rp = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-/// The upstream, as its discovery document describes it.
-pub(super) struct Configured {
-    pub rp: Rp,
-    /// RFC 9207: it puts `iss` in its authorization responses.
-    pub sends_iss: bool,
-    pub userinfo_endpoint: Option<String>,
-}
-
-/// The HTTP client of the code exchange: the outbound timeout, no redirects.
-pub(super) fn http() -> Result<openidconnect::reqwest::Client, String> {
-    openidconnect::reqwest::Client::builder()
-        .timeout(outbound::TIMEOUT)
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// This provider as the upstream's client: one fetch of its discovery document and one of
-/// its keys (fresh at every sign-in, so a rotated key is known at once).
-pub(super) async fn configure(services: &Services, upstream: &Upstream) -> Result<Configured, String> {
+/// This provider as the upstream's client, from its discovery document (read fresh at every
+/// step, so a changed configuration or rotated key is known at once) and, to verify ID
+/// tokens, its keys.
+async fn configure(
+    services: &Services,
+    upstream: &Upstream,
+    with_keys: bool,
+) -> Result<(Rp, Discovered), String> {
     let (discovered, document) = upstreams::discovery_document(upstream).await?;
-    let metadata: CoreProviderMetadata =
+    let mut metadata: CoreProviderMetadata =
         serde_json::from_slice(&document).map_err(|e| format!("discovery document: {e}"))?;
-    let http = outbound::client().map_err(|e| e.to_string())?;
-    let keys = outbound::get(
-        &http,
-        &discovered.jwks_uri,
-        "application/json",
-        MAX_DOCUMENT_BYTES,
-    )
-    .await
-    .map_err(|e| format!("{}: {e}", discovered.jwks_uri))?;
-    let keys: CoreJsonWebKeySet =
-        serde_json::from_slice(&keys).map_err(|e| format!("{}: {e}", discovered.jwks_uri))?;
+    if with_keys {
+        let http = outbound::client().map_err(|e| e.to_string())?;
+        let uri = &discovered.jwks_uri;
+        let keys = outbound::get(&http, uri, "application/json", MAX_DOCUMENT_BYTES)
+            .await
+            .map_err(|e| format!("{uri}: {e}"))?;
+        let keys: CoreJsonWebKeySet = serde_json::from_slice(&keys).map_err(|e| format!("{uri}: {e}"))?;
+        metadata = metadata.set_jwks(keys);
+    }
     let secret = upstreams::client_secret(services, upstream).map_err(|e| e.to_string())?;
     let redirect =
         RedirectUrl::new(upstreams::redirect_uri(services, &upstream.slug)).map_err(|e| e.to_string())?;
     let rp = CoreClient::from_provider_metadata(
-        metadata.set_jwks(keys),
+        metadata,
         ClientId::new(upstream.client_id.clone()),
         Some(ClientSecret::new(secret.expose_secret().to_string())),
     )
     .set_redirect_uri(redirect);
-    Ok(Configured {
-        rp,
-        sends_iss: discovered.authorization_response_iss_parameter_supported,
-        userinfo_endpoint: discovered.userinfo_endpoint,
+    Ok((rp, discovered))
+}
+
+/// The authorization request: code flow, PKCE S256, `state`, `nonce`, the provider's scopes.
+pub(super) async fn authorization(services: &Services, upstream: &Upstream) -> Result<Started, String> {
+    let (rp, _) = configure(services, upstream, false).await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for scope in upstream.scopes.iter().filter(|s| *s != "openid") {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    let (url, state, nonce) = request.url();
+    Ok(Started {
+        url,
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        pkce_verifier: verifier.secret().clone(),
     })
-}
-
-/// Who the upstream says signed in.
-#[derive(Debug, Clone)]
-pub(super) struct Identity {
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub username: Option<String>,
-    pub name: Option<String>,
-    /// How the user authenticated there (RFC 8176 values of its ID token), and its class.
-    pub amr: Vec<String>,
-    pub acr: Option<String>,
-}
-
-/// What the callback brought and the sign-in's own secrets.
-pub(super) struct Answer<'a> {
-    pub code: Option<&'a str>,
-    pub iss: Option<&'a str>,
-    pub nonce: &'a str,
-    pub pkce_verifier: &'a str,
 }
 
 /// The code exchanged, the ID token verified, the user's claims read.
@@ -107,18 +89,12 @@ pub(super) async fn identify(
     upstream: &Upstream,
     answer: Answer<'_>,
 ) -> Result<Identity, String> {
-    let Configured {
-        rp,
-        sends_iss,
-        userinfo_endpoint,
-    } = configure(services, upstream).await?;
-    // RFC 9207 §2.4: the `iss` of the response is this provider's issuer, and required when
-    // it says it sends one (a mix-up attack sends the code to the wrong provider).
-    match (answer.iss, sends_iss) {
-        (Some(iss), _) if iss != upstream.issuer => return Err(format!("iss {iss:?} is another issuer's")),
-        (None, true) => return Err("the response lacks iss".into()),
-        _ => {}
-    }
+    let (rp, discovered) = configure(services, upstream, true).await?;
+    check_iss(
+        answer.iss,
+        &upstream.issuer,
+        discovered.authorization_response_iss_parameter_supported,
+    )?;
     let code = answer.code.ok_or("no code")?;
     let http = http()?;
     let tokens = rp
@@ -136,18 +112,22 @@ pub(super) async fn identify(
     let subject = verified.subject().as_str().to_string();
     let mut claims = payload(&serde_json::to_value(id_token).unwrap_or_default())
         .ok_or("the ID token's claims cannot be read")?;
-    if let Some(endpoint) = userinfo_endpoint {
-        let info = userinfo(&endpoint, tokens.access_token().secret()).await;
-        match info {
+    // Only the signed ID token says which session it is.
+    let sid = claims.get("sid").and_then(Value::as_str).map(str::to_string);
+    if let Some(endpoint) = discovered.userinfo_endpoint {
+        // A provider whose userinfo fails still signed the user in: the ID token suffices.
+        if let Ok(Value::Object(info)) = fetch_json(&endpoint, tokens.access_token().secret()).await {
             // OIDC Core §5.3.2: an answer about another subject is not used.
-            Some(info) if info.get("sub").and_then(Value::as_str) == Some(subject.as_str()) => {
-                claims.extend(info);
+            if info.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
+                return Err("userinfo answered for another subject".into());
             }
-            Some(_) => return Err("userinfo answered for another subject".into()),
-            None => {}
+            claims.extend(info);
         }
     }
-    Ok(Identity::from_claims(issuer, subject, &claims, &upstream.claims))
+    Ok(Identity {
+        sid,
+        ..Identity::from_claims(issuer, subject, &claims, &upstream.claims)
+    })
 }
 
 /// The claims of a compact JWT already verified.
@@ -158,59 +138,4 @@ fn payload(compact: &Value) -> Option<Map<String, Value>> {
         .decode(body)
         .ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-/// The userinfo endpoint's JSON answer, if it gives one (a signed answer is not read).
-async fn userinfo(endpoint: &str, access_token: &str) -> Option<Map<String, Value>> {
-    let http = outbound::client().ok()?;
-    let request = http
-        .get(endpoint)
-        .bearer_auth(access_token)
-        .header("accept", "application/json");
-    let body = outbound::send(request, MAX_DOCUMENT_BYTES).await.ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-impl Identity {
-    /// The identity from the upstream's claims, read through `mapping`.
-    pub(super) fn from_claims(
-        issuer: String,
-        subject: String,
-        claims: &Map<String, Value>,
-        mapping: &ClaimMapping,
-    ) -> Self {
-        let text = |name: &str| match claims.get(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let email_verified = match claims.get("email_verified") {
-            Some(Value::Bool(b)) => *b,
-            // Some providers send it as a string.
-            Some(Value::String(s)) => s == "true",
-            _ => false,
-        };
-        let amr = claims
-            .get("amr")
-            .and_then(Value::as_array)
-            .map(|methods| {
-                methods
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter(|m| crate::domain::mfa::amr::is_registered(m))
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            email: text(&mapping.email),
-            email_verified,
-            username: text(&mapping.username),
-            name: text(&mapping.name),
-            acr: text("acr"),
-            amr,
-            issuer,
-            subject,
-        }
-    }
 }

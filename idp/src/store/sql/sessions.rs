@@ -9,7 +9,7 @@ macro_rules! impl_session_store {
                 sqlx::query(concat!(
                     "INSERT INTO sessions (",
                     $crate::store::rows::session_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ))
                 .bind(&s.id_hash)
                 .bind(&s.sid)
@@ -21,10 +21,37 @@ macro_rules! impl_session_store {
                 .bind(rows::ms(s.created_at))
                 .bind(rows::ms(s.last_seen_at))
                 .bind(rows::ms(s.expires_at))
+                .bind(s.upstream.as_ref().map(|u| u.issuer.as_str()))
+                .bind(s.upstream.as_ref().and_then(|u| u.sid.as_deref()))
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)?;
                 Ok(())
+            }
+
+            async fn sessions_from_upstream(
+                &self,
+                issuer: &str,
+                upstream_sid: Option<&str>,
+                user_id: Option<&str>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::session::Session>> {
+                use $crate::store::{map_sqlx, rows};
+                // '' stands for "any": a typed parameter on both backends, unlike NULL.
+                let found: Vec<rows::SessionRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::rows::session_columns!(),
+                    " FROM sessions WHERE upstream_issuer = $1 AND ($2 = '' OR upstream_sid = $2) \
+                     AND ($3 = '' OR user_id = $3) AND expires_at > $4"
+                ))
+                .bind(issuer)
+                .bind(upstream_sid.unwrap_or_default())
+                .bind(user_id.unwrap_or_default())
+                .bind(rows::ms(now))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+                found.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn upgrade_session(

@@ -1,6 +1,6 @@
 //! SQL for upstream identity providers (federation).
 
-use crate::domain::upstream::{FederatedIdentity, Upstream};
+use crate::domain::upstream::{FederatedIdentity, Protocol, Upstream};
 use crate::store::rows::{from_json, time};
 use crate::store::{StoreError, StoreResult};
 
@@ -23,13 +23,16 @@ pub(crate) struct UpstreamRow {
     enabled: bool,
     created_at: i64,
     updated_at: i64,
+    kind: String,
+    oauth2_endpoints: Option<String>,
+    claim_subject: String,
 }
 
 macro_rules! upstream_columns {
     () => {
         "slug, display_name, issuer, client_id, client_secret_sealed, scopes, jit, trust_email, \
          claim_username, claim_email, claim_name, allowed_domains, allowed_clients, enabled, created_at, \
-         updated_at, auto_link_domains"
+         updated_at, auto_link_domains, kind, oauth2_endpoints, claim_subject"
     };
 }
 pub(crate) use upstream_columns;
@@ -38,7 +41,15 @@ impl TryFrom<UpstreamRow> for Upstream {
     type Error = StoreError;
 
     fn try_from(r: UpstreamRow) -> StoreResult<Self> {
+        let protocol = match (r.kind.as_str(), &r.oauth2_endpoints) {
+            ("oidc", _) => Protocol::Oidc,
+            ("oauth2", Some(endpoints)) => {
+                Protocol::OAuth2(from_json("upstream oauth2_endpoints", endpoints)?)
+            }
+            (kind, _) => return Err(StoreError::Corrupt(format!("upstream kind {kind:?}"))),
+        };
         Ok(Upstream {
+            protocol,
             scopes: from_json("upstream scopes", &r.scopes)?,
             allowed_domains: from_json("upstream allowed_domains", &r.allowed_domains)?,
             auto_link_domains: from_json("upstream auto_link_domains", &r.auto_link_domains)?,
@@ -51,6 +62,7 @@ impl TryFrom<UpstreamRow> for Upstream {
             jit: r.jit,
             trust_email: r.trust_email,
             claims: crate::domain::upstream::ClaimMapping {
+                subject: r.claim_subject,
                 username: r.claim_username,
                 email: r.claim_email,
                 name: r.claim_name,
@@ -59,6 +71,14 @@ impl TryFrom<UpstreamRow> for Upstream {
             created_at: time(r.created_at)?,
             updated_at: time(r.updated_at)?,
         })
+    }
+}
+
+/// A plain OAuth 2.0 provider's endpoints as stored (NULL for an OpenID provider).
+pub(crate) fn endpoints_json(protocol: &Protocol) -> Option<String> {
+    match protocol {
+        Protocol::Oidc => None,
+        Protocol::OAuth2(endpoints) => Some(crate::store::rows::json(endpoints)),
     }
 }
 
@@ -108,7 +128,7 @@ macro_rules! impl_upstream_store {
                 sqlx::query(concat!(
                     "INSERT INTO upstream_providers (",
                     $crate::store::sql::upstreams::upstream_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
                 ))
                 .bind(&u.slug)
                 .bind(&u.display_name)
@@ -127,6 +147,9 @@ macro_rules! impl_upstream_store {
                 .bind(rows::ms(u.created_at))
                 .bind(rows::ms(u.updated_at))
                 .bind(rows::json(&u.auto_link_domains))
+                .bind(u.protocol.kind())
+                .bind($crate::store::sql::upstreams::endpoints_json(&u.protocol))
+                .bind(&u.claims.subject)
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)
@@ -172,8 +195,8 @@ macro_rules! impl_upstream_store {
                     "UPDATE upstream_providers SET display_name = $1, client_id = $2, \
                      client_secret_sealed = $3, scopes = $4, jit = $5, trust_email = $6, \
                      allowed_domains = $7, allowed_clients = $8, enabled = $9, updated_at = $10, \
-                     claim_username = $11, claim_email = $12, claim_name = $13, auto_link_domains = $14 \
-                     WHERE slug = $15",
+                     claim_username = $11, claim_email = $12, claim_name = $13, auto_link_domains = $14, \
+                     oauth2_endpoints = $15, claim_subject = $16 WHERE slug = $17",
                 )
                 .bind(&u.display_name)
                 .bind(&u.client_id)
@@ -189,6 +212,8 @@ macro_rules! impl_upstream_store {
                 .bind(&u.claims.email)
                 .bind(&u.claims.name)
                 .bind(rows::json(&u.auto_link_domains))
+                .bind($crate::store::sql::upstreams::endpoints_json(&u.protocol))
+                .bind(&u.claims.subject)
                 .bind(&u.slug)
                 .execute(&self.pool)
                 .await
