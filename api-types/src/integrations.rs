@@ -193,6 +193,9 @@ api_type! {
         #[serde(default)]
         pub emails_endpoint: Option<String>,
         pub client_id: String,
+        /// `client_secret_basic` or `private_key_jwt` (this provider's own keys, published at
+        /// `<issuer>/jwks`).
+        pub token_endpoint_auth_method: String,
         pub scopes: Vec<String>,
         pub jit: bool,
         pub trust_email: bool,
@@ -247,8 +250,13 @@ api_type! {
         #[serde(default)]
         pub emails_endpoint: Option<String>,
         pub client_id: String,
-        /// Kept sealed under the master key; never returned.
+        /// Kept sealed under the master key; never returned. Required but with
+        /// `private_key_jwt`.
+        #[serde(default)]
         pub client_secret: String,
+        /// `client_secret_basic` (default) or `private_key_jwt`.
+        #[serde(default)]
+        pub token_endpoint_auth_method: Option<String>,
         #[serde(default)]
         pub scopes: Vec<String>,
         #[serde(default)]
@@ -287,6 +295,8 @@ api_type! {
         /// A new client secret.
         #[serde(default)]
         pub client_secret: Option<String>,
+        #[serde(default)]
+        pub token_endpoint_auth_method: Option<String>,
         #[serde(default)]
         pub scopes: Option<Vec<String>>,
         #[serde(default)]

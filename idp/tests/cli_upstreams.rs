@@ -226,6 +226,28 @@ fn github_and_plain_oauth2_providers_are_added_with_their_endpoints() {
         ),
         (add(&["--claim-subject", "email"]), "sub"),
         (add(&["--kind", "saml"]), "oidc, oauth2 or github"),
+        (
+            add(&["--token-endpoint-auth-method", "tls_client_auth"]),
+            "client_secret_basic or private_key_jwt",
+        ),
+        (
+            [
+                &github[..github.len() - 1],
+                &["--token-endpoint-auth-method", "private_key_jwt"],
+            ]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            "OpenID providers",
+        ),
+        (
+            add(&[])
+                .into_iter()
+                .filter(|a| a != "--client-secret-stdin")
+                .collect(),
+            "--client-secret-stdin",
+        ),
     ];
     for (args, needle) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -245,4 +267,31 @@ fn github_and_plain_oauth2_providers_are_added_with_their_endpoints() {
     assert_eq!(added["scopes"], serde_json::json!(["read_user"]), "no openid");
     assert_eq!(added["claims"]["subject"], "uuid");
     assert_eq!(added["emails_endpoint"], Value::Null);
+
+    // private_key_jwt: this provider's own keys, no secret asked for or kept.
+    let keyed = [
+        "upstream",
+        "add",
+        "--name",
+        "keyed",
+        "--display-name",
+        "Keyed",
+        "--issuer",
+        "https://login.example.com",
+        "--client-id",
+        "idp",
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+        "--json",
+    ];
+    let out = run(dir, &keyed, "");
+    assert!(out.status.success(), "{}", process::stderr(&out));
+    let added: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(added["token_auth"], "private_key_jwt");
+    assert!(
+        added["backchannel_logout_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/upstream/keyed/backchannel-logout")
+    );
 }

@@ -9,7 +9,10 @@
 mod common;
 
 use common::browser::Landing;
-use common::federation::{at_upstream, continue_with_upstream, events, federation, redeem, upstream_url};
+use common::federation::{
+    at_upstream, continue_with_upstream, events, federation, federation_authenticating_by, redeem,
+    upstream_url,
+};
 use common::{Backend, PASSWORD, TestApp};
 
 async fn a_new_user_signs_in_with_the_upstream_and_comes_back(backend: Backend) {
@@ -287,6 +290,7 @@ async fn a_response_mixed_up_between_providers_is_refused(backend: Backend) {
         display_name: "Other login".into(),
         issuer: "https://other.example.com".into(),
         protocol: idp::domain::upstream::Protocol::Oidc,
+        token_auth: Default::default(),
         client_id: "aimpact".into(),
         scopes: vec![],
         claims: Default::default(),
@@ -381,7 +385,27 @@ async fn an_idp_hint_goes_straight_to_the_provider(backend: Backend) {
     }
 }
 
+/// With `private_key_jwt`, this provider signs its client assertion with its own key, which
+/// the upstream (a second `idp`, checking RFC 7523 strictly) reads from this provider's JWKS;
+/// no secret exists.
+async fn a_provider_taking_private_key_jwt_signs_users_in_without_a_secret(backend: Backend) {
+    let f = federation_authenticating_by(backend, idp::domain::upstream::TokenAuth::PrivateKeyJwt).await;
+    f.upstream.add_user("ursula").await;
+    let claims = redeem(&f, continue_with_upstream(&f, &f.app.browser(), "ursula").await).await;
+    assert_eq!(claims["amr"][0], "fed");
+    let failures = events(&f.upstream, "client_authentication_failed").await;
+    assert!(failures.is_empty(), "{failures:?}");
+    let stored = f.app.services.store.find_upstream("corp").await.unwrap().unwrap();
+    let secret = idp::manage::upstreams::client_secret(&f.app.services, &stored).unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&secret),
+        "",
+        "no secret is kept"
+    );
+}
+
 on_both_backends!(
+    a_provider_taking_private_key_jwt_signs_users_in_without_a_secret,
     a_disabled_provider_is_neither_offered_nor_usable,
     a_new_user_signs_in_with_the_upstream_and_comes_back,
     an_unverified_address_is_never_matched_to_an_account,

@@ -71,6 +71,7 @@ async fn an_independent_openid_provider_signs_users_in(backend: Backend) {
         display_name: "oidc-provider".into(),
         issuer: op.issuer.clone(),
         protocol: idp::domain::upstream::Protocol::Oidc,
+        token_auth: Default::default(),
         client_id: "aimpact".into(),
         scopes: vec!["email".into(), "profile".into()],
         claims: Default::default(),

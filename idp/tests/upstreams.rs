@@ -15,6 +15,7 @@ fn corp(slug: &str) -> NewUpstream {
         display_name: "Corporate login".into(),
         issuer: "https://login.example.com".into(),
         protocol: idp::domain::upstream::Protocol::Oidc,
+        token_auth: Default::default(),
         client_id: "aimpact".into(),
         scopes: vec!["email".into()],
         jit: true,

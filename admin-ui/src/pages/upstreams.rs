@@ -17,6 +17,7 @@ struct Fields {
     display_name: RwSignal<String>,
     issuer: RwSignal<String>,
     client_id: RwSignal<String>,
+    token_auth: RwSignal<String>,
     secret: RwSignal<String>,
     scopes: RwSignal<String>,
     jit: RwSignal<bool>,
@@ -54,6 +55,7 @@ impl Fields {
             display_name: field(),
             issuer: field(),
             client_id: field(),
+            token_auth: RwSignal::new("client_secret_basic".into()),
             secret: field(),
             scopes: field(),
             jit: RwSignal::new(false),
@@ -94,6 +96,7 @@ impl Fields {
             field.set(String::new());
         }
         self.kind.set("oidc".into());
+        self.token_auth.set("client_secret_basic".into());
         self.jit.set(false);
         self.trust_email.set(false);
     }
@@ -106,6 +109,7 @@ impl Fields {
         self.display_name.set(u.display_name.clone());
         self.issuer.set(u.issuer.clone());
         self.client_id.set(u.client_id.clone());
+        self.token_auth.set(u.token_endpoint_auth_method.clone());
         self.secret.set(String::new());
         self.scopes.set(u.scopes.join(" "));
         self.jit.set(u.jit);
@@ -134,6 +138,7 @@ impl Fields {
             emails_endpoint: text(self.emails_endpoint),
             client_id: self.client_id.get_untracked().trim().to_string(),
             client_secret: self.secret.get_untracked(),
+            token_endpoint_auth_method: Some(self.token_auth.get_untracked()),
             scopes: words(self.scopes),
             jit: self.jit.get_untracked(),
             trust_email: self.trust_email.get_untracked(),
@@ -155,6 +160,7 @@ impl Fields {
             display_name: Some(self.display_name.get_untracked()),
             client_id: Some(self.client_id.get_untracked().trim().to_string()),
             client_secret: text(self.secret),
+            token_endpoint_auth_method: Some(self.token_auth.get_untracked()),
             scopes: Some(words(self.scopes)),
             jit: Some(self.jit.get_untracked()),
             trust_email: Some(self.trust_email.get_untracked()),
@@ -286,6 +292,12 @@ pub fn Upstreams() -> impl IntoView {
                 {input("Claim that is the user there, never reassigned (default id)", "claim_subject", fields.claim_subject)}
             </Show>
             {input("Client id at the provider", "client_id", fields.client_id)}
+            <Show when=move || !plain()>
+                <label>"Client authentication" <select name="token_endpoint_auth_method" prop:value=move || fields.token_auth.get() on:change=move |ev| fields.token_auth.set(event_target_value(&ev))>
+                    <option value="client_secret_basic">"Client secret"</option>
+                    <option value="private_key_jwt">"private_key_jwt (this provider's keys at /jwks; no secret)"</option>
+                </select></label>
+            </Show>
             <label>{move || if editing.get().is_some() { "New client secret (empty: unchanged)" } else { "Client secret (never shown again)" }} <input type="password" name="client_secret" autocomplete="off" prop:value=move || fields.secret.get() on:input=move |ev| fields.secret.set(event_target_value(&ev))/></label>
             {input("Scopes (space-separated; openid is added for OpenID providers)", "scopes", fields.scopes)}
             <label class="check"><input type="checkbox" name="jit" prop:checked=move || fields.jit.get() on:change=move |ev| fields.jit.set(event_target_checked(&ev))/>"Create accounts at first sign-in"</label>

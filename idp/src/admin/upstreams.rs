@@ -10,7 +10,7 @@ use super::auth::Admin;
 use super::problem::ApiError;
 use crate::domain::Invalid;
 use crate::domain::upstream::{
-    ClaimMapping, FederatedIdentity, OAuth2Endpoints, Protocol, Upstream, UpstreamDraft,
+    ClaimMapping, FederatedIdentity, OAuth2Endpoints, Protocol, TokenAuth, Upstream, UpstreamDraft,
 };
 use crate::manage::upstreams;
 use crate::services::Services;
@@ -31,6 +31,7 @@ fn view(services: &Services, u: &Upstream) -> UpstreamView {
         userinfo_endpoint: endpoints.as_ref().map(|e| e.userinfo_endpoint.clone()),
         emails_endpoint: endpoints.and_then(|e| e.emails_endpoint),
         client_id: u.client_id.clone(),
+        token_endpoint_auth_method: u.token_auth.as_str().to_string(),
         scopes: u.scopes.clone(),
         jit: u.jit,
         trust_email: u.trust_email,
@@ -76,6 +77,7 @@ pub async fn create(
         display_name: input.display_name,
         issuer: input.issuer,
         client_id: input.client_id,
+        token_endpoint_auth_method: input.token_endpoint_auth_method,
         scopes: input.scopes,
         jit: input.jit,
         trust_email: input.trust_email,
@@ -138,6 +140,11 @@ pub async fn update(
         display_name: input.display_name,
         client_id: input.client_id,
         client_secret: input.client_secret.map(SecretString::from),
+        token_auth: input
+            .token_endpoint_auth_method
+            .as_deref()
+            .map(TokenAuth::parse)
+            .transpose()?,
         protocol,
         scopes: input.scopes,
         jit: input.jit,

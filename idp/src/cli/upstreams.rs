@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 
 use super::{Failure, read_secret_from_stdin};
+use crate::domain::Invalid;
 use crate::domain::upstream::{Protocol, Upstream, UpstreamDraft};
 use crate::manage::{self, Actor};
 use crate::services::Services;
@@ -54,9 +55,15 @@ pub struct UpstreamAddArgs {
     /// This provider's client id there.
     #[arg(long, value_name = "ID")]
     client_id: String,
-    /// Read the client secret from standard input (never from the command line).
-    #[arg(long, required = true)]
+    /// Read the client secret from standard input (never from the command line); required
+    /// but with private_key_jwt.
+    #[arg(long)]
     client_secret_stdin: bool,
+    /// How this provider authenticates at the provider's token endpoint: client_secret_basic
+    /// (default) or private_key_jwt (its own signing keys, published at <issuer>/jwks: register
+    /// that as the jwks_uri there; no secret).
+    #[arg(long, value_name = "METHOD")]
+    token_endpoint_auth_method: Option<String>,
     /// A scope to ask of it, besides openid for an OpenID provider (repeatable).
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
@@ -95,13 +102,23 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
     match cmd {
         UpstreamCommand::Add(args) => {
             let args = *args;
-            let secret = read_secret_from_stdin("client secret")?;
+            let secret = if args.client_secret_stdin {
+                read_secret_from_stdin("client secret")?
+            } else if args.token_endpoint_auth_method.as_deref() == Some("private_key_jwt") {
+                secrecy::SecretString::from(String::new())
+            } else {
+                return Err(Invalid::new(
+                    "give the client secret on standard input with --client-secret-stdin",
+                )
+                .into());
+            };
             let new = UpstreamDraft {
                 kind: Some(args.kind),
                 slug: args.slug,
                 display_name: args.display_name,
                 issuer: args.issuer,
                 client_id: args.client_id,
+                token_endpoint_auth_method: args.token_endpoint_auth_method,
                 scopes: args.scopes,
                 jit: args.jit,
                 trust_email: args.trust_email,

@@ -21,7 +21,10 @@ pub struct Upstream {
     pub protocol: Protocol,
     /// This provider's client id at the upstream.
     pub client_id: String,
-    /// The client secret, sealed under the master key; never shown.
+    /// How this provider authenticates at the upstream's token endpoint.
+    pub token_auth: TokenAuth,
+    /// The client secret, sealed under the master key; never shown (empty for
+    /// `private_key_jwt`).
     #[serde(skip)]
     pub client_secret_sealed: Vec<u8>,
     /// Scopes asked of the upstream; with `openid` for an OpenID provider.
@@ -42,6 +45,37 @@ pub struct Upstream {
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How this provider authenticates as the upstream's client at its token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// RFC 6749 §2.3.1: the client secret in HTTP Basic.
+    #[default]
+    ClientSecretBasic,
+    /// OIDC Core §9, RFC 7523: a JWT signed with this provider's own signing key, which the
+    /// upstream reads from this provider's JWKS (`<issuer>/jwks`); no secret at all.
+    PrivateKeyJwt,
+}
+
+impl TokenAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "client_secret_basic" => Ok(Self::ClientSecretBasic),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
+            other => Err(Invalid::new(format!(
+                "{other:?} is not a token endpoint authentication method here: client_secret_basic or private_key_jwt"
+            ))),
+        }
+    }
 }
 
 /// How this provider signs its users in there.
@@ -186,6 +220,7 @@ pub struct NewUpstream {
     pub issuer: String,
     pub protocol: Protocol,
     pub client_id: String,
+    pub token_auth: TokenAuth,
     pub scopes: Vec<String>,
     pub jit: bool,
     pub trust_email: bool,
@@ -218,6 +253,11 @@ impl NewUpstream {
                     ));
                 }
                 scopes.push("openid".to_string());
+            }
+            Protocol::OAuth2(_) if self.token_auth == TokenAuth::PrivateKeyJwt => {
+                return Err(Invalid::new(
+                    "private_key_jwt is for OpenID providers, which read this provider's keys from its JWKS",
+                ));
             }
             Protocol::OAuth2(endpoints) => self.protocol = Protocol::OAuth2(endpoints.validated()?),
         }
@@ -252,6 +292,8 @@ pub struct UpstreamDraft {
     /// Required but for `github`.
     pub issuer: Option<String>,
     pub client_id: String,
+    /// `client_secret_basic` (the default) or `private_key_jwt`.
+    pub token_endpoint_auth_method: Option<String>,
     pub scopes: Vec<String>,
     pub jit: bool,
     pub trust_email: bool,
@@ -328,6 +370,12 @@ impl UpstreamDraft {
             issuer: issuer.ok_or_else(|| Invalid::new("the provider's issuer is required"))?,
             protocol,
             client_id: self.client_id,
+            token_auth: self
+                .token_endpoint_auth_method
+                .as_deref()
+                .map(TokenAuth::parse)
+                .transpose()?
+                .unwrap_or_default(),
             scopes,
             jit: self.jit,
             trust_email: self.trust_email,
@@ -421,6 +469,7 @@ mod tests {
             issuer: issuer.into(),
             protocol: Protocol::Oidc,
             client_id: "idp".into(),
+            token_auth: TokenAuth::default(),
             scopes: vec!["email".into(), "openid".into(), "email".into()],
             jit: false,
             trust_email: false,

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use super::{Actor, ManageError, record};
 use crate::audit::EventType;
 use crate::domain::Invalid;
-use crate::domain::upstream::{ClaimMapping, NewUpstream, Protocol, Upstream};
+use crate::domain::upstream::{ClaimMapping, NewUpstream, Protocol, TokenAuth, Upstream};
 use crate::services::Services;
 
 /// The path of an upstream's callback here; its URL is what to register at the upstream.
@@ -29,7 +29,7 @@ pub async fn register(
     actor: Actor,
 ) -> Result<Upstream, ManageError> {
     let new = new.validated()?;
-    if client_secret.expose_secret().is_empty() {
+    if client_secret.expose_secret().is_empty() && new.token_auth == TokenAuth::ClientSecretBasic {
         return Err(Invalid::new("the client secret is empty").into());
     }
     // The slug is the associated data: a sealed secret copied to another provider's row
@@ -46,6 +46,7 @@ pub async fn register(
         issuer: new.issuer,
         protocol: new.protocol,
         client_id: new.client_id,
+        token_auth: new.token_auth,
         client_secret_sealed: sealed,
         scopes: new.scopes,
         jit: new.jit,
@@ -95,6 +96,7 @@ pub struct UpstreamChange {
     pub display_name: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
+    pub token_auth: Option<TokenAuth>,
     /// A plain OAuth 2.0 provider's endpoints (the kind of a provider does not change).
     pub protocol: Option<Protocol>,
     pub scopes: Option<Vec<String>>,
@@ -135,6 +137,7 @@ pub async fn update(
         issuer: current.issuer.clone(),
         protocol,
         client_id: change.client_id.unwrap_or(current.client_id.clone()),
+        token_auth: change.token_auth.unwrap_or(current.token_auth),
         scopes: change.scopes.unwrap_or(current.scopes.clone()),
         jit: change.jit.unwrap_or(current.jit),
         trust_email: change.trust_email.unwrap_or(current.trust_email),
@@ -164,6 +167,7 @@ pub async fn update(
         display_name: checked.display_name,
         protocol: checked.protocol,
         client_id: checked.client_id,
+        token_auth: checked.token_auth,
         client_secret_sealed,
         scopes: checked.scopes,
         jit: checked.jit,
@@ -200,6 +204,9 @@ pub struct Discovered {
     /// RFC 9207: the provider puts `iss` in its authorization responses (mix-up defence).
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// What it verifies `private_key_jwt` assertions with (OIDC Discovery §3).
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
 }
 
 /// What "test connection" found of a provider.

@@ -16,6 +16,16 @@ pub struct Federation {
 }
 
 pub async fn federation(backend: Backend) -> Federation {
+    federation_authenticating_by(backend, idp::domain::upstream::TokenAuth::ClientSecretBasic).await
+}
+
+/// The same, this provider authenticating at the upstream's token endpoint by `token_auth`
+/// (with `private_key_jwt`, the upstream reads this provider's keys from its `/jwks`).
+pub async fn federation_authenticating_by(
+    backend: Backend,
+    token_auth: idp::domain::upstream::TokenAuth,
+) -> Federation {
+    let private_key_jwt = token_auth == idp::domain::upstream::TokenAuth::PrivateKeyJwt;
     let app = spawn_app(backend).await;
     let upstream = spawn_app_on_localhost(Backend::Sqlite).await;
     let callback = format!("{}/upstream/corp/callback", app.base);
@@ -25,6 +35,11 @@ pub async fn federation(backend: Backend) -> Federation {
                 vec![idp::domain::client::RedirectUri::parse(&callback, c.client_type).unwrap()];
             c.first_party = true;
             c.backchannel_logout_uri = Some(format!("{}/upstream/corp/backchannel-logout", app.base));
+            if private_key_jwt {
+                c.token_endpoint_auth_method =
+                    Some(idp::domain::client::TokenEndpointAuthMethod::PrivateKeyJwt);
+                c.jwks_uri = Some(format!("{}/jwks", app.base));
+            }
         })
         .await;
     let new = idp::domain::upstream::NewUpstream {
@@ -32,6 +47,7 @@ pub async fn federation(backend: Backend) -> Federation {
         display_name: "Corporate login".into(),
         issuer: upstream.services.settings.issuer_str().to_string(),
         protocol: idp::domain::upstream::Protocol::Oidc,
+        token_auth,
         client_id: at_upstream.id.clone(),
         scopes: vec!["email".into(), "profile".into()],
         jit: true,
@@ -41,7 +57,10 @@ pub async fn federation(backend: Backend) -> Federation {
         auto_link_domains: vec![],
         allowed_clients: vec![],
     };
-    let secret = secrecy::SecretString::from(at_upstream.secret.clone().unwrap());
+    let secret = secrecy::SecretString::from(match token_auth {
+        idp::domain::upstream::TokenAuth::PrivateKeyJwt => String::new(),
+        _ => at_upstream.secret.clone().unwrap(),
+    });
     idp::manage::upstreams::register(&app.services, new, &secret, idp::manage::Actor::Cli)
         .await
         .unwrap();

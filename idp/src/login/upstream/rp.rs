@@ -7,15 +7,16 @@
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
 use super::identity::{Answer, Identity, MAX_DOCUMENT_BYTES, Started, check_iss, fetch_json, http};
-use crate::domain::upstream::Upstream;
+use crate::domain::upstream::{TokenAuth, Upstream};
 use crate::manage::upstreams::{self, Discovered};
+use crate::security::keys::Alg;
 use crate::security::outbound;
 use crate::services::Services;
 
@@ -48,16 +49,21 @@ async fn configure(
         let keys: CoreJsonWebKeySet = serde_json::from_slice(&keys).map_err(|e| format!("{uri}: {e}"))?;
         metadata = metadata.set_jwks(keys);
     }
-    let secret = upstreams::client_secret(services, upstream).map_err(|e| e.to_string())?;
     let redirect =
         RedirectUrl::new(upstreams::redirect_uri(services, &upstream.slug)).map_err(|e| e.to_string())?;
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(upstream.client_id.clone()),
-        Some(ClientSecret::new(secret.expose_secret().to_string())),
-    )
-    .set_redirect_uri(redirect);
-    Ok((rp, discovered))
+    let client_id = ClientId::new(upstream.client_id.clone());
+    let rp = match upstream.token_auth {
+        TokenAuth::ClientSecretBasic => {
+            let secret = upstreams::client_secret(services, upstream).map_err(|e| e.to_string())?;
+            let secret = ClientSecret::new(secret.expose_secret().to_string());
+            CoreClient::from_provider_metadata(metadata, client_id, Some(secret))
+        }
+        // The client id goes in the body beside the assertion (RFC 7523 §2.2).
+        TokenAuth::PrivateKeyJwt => {
+            CoreClient::from_provider_metadata(metadata, client_id, None).set_auth_type(AuthType::RequestBody)
+        }
+    };
+    Ok((rp.set_redirect_uri(redirect), discovered))
 }
 
 /// The authorization request: code flow, PKCE S256, `state`, `nonce`, the provider's scopes.
@@ -97,10 +103,19 @@ pub(super) async fn identify(
     )?;
     let code = answer.code.ok_or("no code")?;
     let http = http()?;
-    let tokens = rp
+    let mut exchange = rp
         .exchange_code(AuthorizationCode::new(code.to_string()))
         .map_err(|e| e.to_string())?
-        .set_pkce_verifier(PkceCodeVerifier::new(answer.pkce_verifier.to_string()))
+        .set_pkce_verifier(PkceCodeVerifier::new(answer.pkce_verifier.to_string()));
+    if upstream.token_auth == TokenAuth::PrivateKeyJwt {
+        exchange = exchange
+            .add_extra_param("client_assertion_type", CLIENT_ASSERTION_TYPE)
+            .add_extra_param(
+                "client_assertion",
+                client_assertion(services, upstream, &discovered)?,
+            );
+    }
+    let tokens = exchange
         .request_async(&http)
         .await
         .map_err(|e| format!("code exchange failed: {e}"))?;
@@ -128,6 +143,36 @@ pub(super) async fn identify(
         sid,
         ..Identity::from_claims(issuer, subject, &claims, &upstream.claims)
     })
+}
+
+/// RFC 7523 §2.2.
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A `private_key_jwt` client assertion (OIDC Core §9, RFC 7523 §3): this provider's client
+/// id as `iss` and `sub`, the upstream's token endpoint as `aud`, one minute, a fresh `jti`,
+/// signed with this provider's own current key (published at `<issuer>/jwks`) in the first of
+/// the algorithms the upstream accepts that this provider has.
+fn client_assertion(
+    services: &Services,
+    upstream: &Upstream,
+    discovered: &Discovered,
+) -> Result<String, String> {
+    let accepted = &discovered.token_endpoint_auth_signing_alg_values_supported;
+    let alg = [Alg::ES256, Alg::PS256, Alg::RS256, Alg::EdDSA]
+        .into_iter()
+        .find(|alg| accepted.is_empty() || accepted.iter().any(|a| a == alg.as_str()))
+        .ok_or("the provider accepts none of this provider's signing algorithms")?;
+    let now = services.clock.now();
+    let claims = serde_json::json!({
+        "iss": upstream.client_id, "sub": upstream.client_id, "aud": discovered.token_endpoint,
+        "iat": now.timestamp(), "exp": now.timestamp() + 60,
+        "jti": crate::security::random::token::<16>().map_err(|e| e.to_string())?,
+    });
+    services
+        .keys
+        .current()
+        .sign(alg, "JWT", &claims, now)
+        .map_err(|e| e.to_string())
 }
 
 /// The claims of a compact JWT already verified.

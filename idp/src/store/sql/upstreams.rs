@@ -1,6 +1,6 @@
 //! SQL for upstream identity providers (federation).
 
-use crate::domain::upstream::{FederatedIdentity, Protocol, Upstream};
+use crate::domain::upstream::{FederatedIdentity, Protocol, TokenAuth, Upstream};
 use crate::store::rows::{from_json, time};
 use crate::store::{StoreError, StoreResult};
 
@@ -26,13 +26,14 @@ pub(crate) struct UpstreamRow {
     kind: String,
     oauth2_endpoints: Option<String>,
     claim_subject: String,
+    token_endpoint_auth_method: String,
 }
 
 macro_rules! upstream_columns {
     () => {
         "slug, display_name, issuer, client_id, client_secret_sealed, scopes, jit, trust_email, \
          claim_username, claim_email, claim_name, allowed_domains, allowed_clients, enabled, created_at, \
-         updated_at, auto_link_domains, kind, oauth2_endpoints, claim_subject"
+         updated_at, auto_link_domains, kind, oauth2_endpoints, claim_subject, token_endpoint_auth_method"
     };
 }
 pub(crate) use upstream_columns;
@@ -50,6 +51,8 @@ impl TryFrom<UpstreamRow> for Upstream {
         };
         Ok(Upstream {
             protocol,
+            token_auth: TokenAuth::parse(&r.token_endpoint_auth_method)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             scopes: from_json("upstream scopes", &r.scopes)?,
             allowed_domains: from_json("upstream allowed_domains", &r.allowed_domains)?,
             auto_link_domains: from_json("upstream auto_link_domains", &r.auto_link_domains)?,
@@ -128,7 +131,7 @@ macro_rules! impl_upstream_store {
                 sqlx::query(concat!(
                     "INSERT INTO upstream_providers (",
                     $crate::store::sql::upstreams::upstream_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
                 ))
                 .bind(&u.slug)
                 .bind(&u.display_name)
@@ -150,6 +153,7 @@ macro_rules! impl_upstream_store {
                 .bind(u.protocol.kind())
                 .bind($crate::store::sql::upstreams::endpoints_json(&u.protocol))
                 .bind(&u.claims.subject)
+                .bind(u.token_auth.as_str())
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)
@@ -196,7 +200,8 @@ macro_rules! impl_upstream_store {
                      client_secret_sealed = $3, scopes = $4, jit = $5, trust_email = $6, \
                      allowed_domains = $7, allowed_clients = $8, enabled = $9, updated_at = $10, \
                      claim_username = $11, claim_email = $12, claim_name = $13, auto_link_domains = $14, \
-                     oauth2_endpoints = $15, claim_subject = $16 WHERE slug = $17",
+                     oauth2_endpoints = $15, claim_subject = $16, token_endpoint_auth_method = $17 \
+                     WHERE slug = $18",
                 )
                 .bind(&u.display_name)
                 .bind(&u.client_id)
@@ -214,6 +219,7 @@ macro_rules! impl_upstream_store {
                 .bind(rows::json(&u.auto_link_domains))
                 .bind($crate::store::sql::upstreams::endpoints_json(&u.protocol))
                 .bind(&u.claims.subject)
+                .bind(u.token_auth.as_str())
                 .bind(&u.slug)
                 .execute(&self.pool)
                 .await
