@@ -251,6 +251,52 @@ async fn a_forged_callback_is_refused(backend: Backend) {
     let forged = format!("{}/upstream/corp/callback?code=abc&state=xyz", f.app.base);
     let (status, _, _) = f.app.browser().visit(&forged).await.page();
     assert_eq!(status, 400);
+
+    // A sign-in started in this browser, answered with another `state` (RFC 6749 §10.12).
+    f.upstream.add_user("mia").await;
+    let browser = f.app.browser();
+    let (_, _, html) = browser
+        .visit(&f.app.authorize_url(&f.client.id, "openid"))
+        .await
+        .page();
+    let start = common::federation::upstream_button(&html);
+    let to_upstream = browser
+        .visit(&format!("{}{start}", f.app.base))
+        .await
+        .client_url();
+    let at = at_upstream(&browser, &f.upstream);
+    let answer = at
+        .log_in_and_consent(at.visit(to_upstream.as_str()).await, "mia", PASSWORD)
+        .await
+        .client_url();
+    let mut wrong_state = answer.clone();
+    let pairs: Vec<(String, String)> = answer
+        .query_pairs()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                if k == "state" {
+                    "another".into()
+                } else {
+                    v.to_string()
+                },
+            )
+        })
+        .collect();
+    wrong_state.query_pairs_mut().clear().extend_pairs(pairs);
+    let (status, _, _) = browser.visit(wrong_state.as_str()).await.page();
+    assert_eq!(status, 400);
+    assert!(
+        f.app
+            .services
+            .store
+            .find_user_by_username("mia")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The genuine answer still completes the sign-in it belongs to.
+    assert!(browser.visit(answer.as_str()).await.query("code").is_some());
 }
 
 async fn a_disabled_provider_is_neither_offered_nor_usable(backend: Backend) {
