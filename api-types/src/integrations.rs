@@ -180,6 +180,9 @@ api_type! {
     pub struct UpstreamView {
         pub slug: String,
         pub display_name: String,
+        /// The login button's image (a `data:` URI); none: the display name's initial.
+        #[serde(default)]
+        pub icon: Option<String>,
         /// `oidc` (found by discovery) or `oauth2` (plain OAuth 2.0 with a user API).
         pub kind: String,
         pub issuer: String,
@@ -229,6 +232,10 @@ api_type! {
         /// Its name in URLs: lower-case letters, digits and dashes.
         pub slug: String,
         pub display_name: String,
+        /// The login button's image: a base64 `data:` URI of a PNG, SVG, WebP, JPEG or GIF
+        /// image, at most 16 KiB.
+        #[serde(default)]
+        pub icon: Option<String>,
         /// `oidc` (default): an OpenID provider found by discovery; `oauth2`: a plain OAuth 2.0
         /// provider (its endpoints required); `github`: GitHub (endpoints, claims and scopes
         /// filled in).
@@ -290,6 +297,9 @@ api_type! {
     pub struct UpstreamChange {
         #[serde(default)]
         pub display_name: Option<String>,
+        /// A new icon (`data:` URI); an empty string removes it.
+        #[serde(default)]
+        pub icon: Option<String>,
         #[serde(default)]
         pub client_id: Option<String>,
         /// A new client secret.

@@ -221,6 +221,21 @@ async fn plain_oauth2_providers_are_managed_through_the_admin_api(backend: Backe
         .unwrap();
     assert_eq!(tested["ok"], false, "{tested}");
 
+    // The login button's icon: a small data: URI of an image, or none.
+    let icon = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0naHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmcnLz4=";
+    for (change, status, shown) in [
+        (json!({"icon": icon}), 200, json!(icon)),
+        (json!({"icon": "https://example.com/logo.png"}), 400, json!(icon)),
+        (json!({"icon": ""}), 200, Value::Null),
+    ] {
+        let response = admin
+            .call(reqwest::Method::PATCH, "/upstreams/github", Some(change))
+            .await;
+        assert_eq!(response.status(), status);
+        let listed = admin.get("/upstreams").await;
+        assert_eq!(listed["items"][0]["icon"], shown);
+    }
+
     // An OpenID provider is found by discovery: no endpoints, its subject is `sub`.
     admin
         .post(

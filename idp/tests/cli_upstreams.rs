@@ -268,26 +268,45 @@ fn github_and_plain_oauth2_providers_are_added_with_their_endpoints() {
     assert_eq!(added["claims"]["subject"], "uuid");
     assert_eq!(added["emails_endpoint"], Value::Null);
 
-    // private_key_jwt: this provider's own keys, no secret asked for or kept.
-    let keyed = [
-        "upstream",
-        "add",
-        "--name",
-        "keyed",
-        "--display-name",
-        "Keyed",
-        "--issuer",
-        "https://login.example.com",
-        "--client-id",
-        "idp",
-        "--token-endpoint-auth-method",
-        "private_key_jwt",
-        "--json",
-    ];
-    let out = run(dir, &keyed, "");
+    // private_key_jwt: this provider's own keys, no secret asked for or kept; an icon file.
+    std::fs::write(dir.join("keyed.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>").unwrap();
+    std::fs::write(dir.join("keyed.txt"), "not an image").unwrap();
+    let keyed = |icon: &str| {
+        [
+            "upstream",
+            "add",
+            "--name",
+            "keyed",
+            "--display-name",
+            "Keyed",
+            "--issuer",
+            "https://login.example.com",
+            "--client-id",
+            "idp",
+            "--token-endpoint-auth-method",
+            "private_key_jwt",
+            "--icon-file",
+            icon,
+            "--json",
+        ]
+        .map(String::from)
+    };
+    let args = keyed("keyed.txt");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_one_line_failure(&run(dir, &args, ""), ".svg");
+    let args = keyed("keyed.svg");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(dir, &args, "");
     assert!(out.status.success(), "{}", process::stderr(&out));
     let added: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(added["token_auth"], "private_key_jwt");
+    assert!(
+        added["icon"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/svg+xml;base64,"),
+        "{added}"
+    );
     assert!(
         added["backchannel_logout_uri"]
             .as_str()

@@ -334,6 +334,7 @@ async fn a_response_mixed_up_between_providers_is_refused(backend: Backend) {
     let other = idp::domain::upstream::NewUpstream {
         slug: "other".into(),
         display_name: "Other login".into(),
+        icon: None,
         issuer: "https://other.example.com".into(),
         protocol: idp::domain::upstream::Protocol::Oidc,
         token_auth: Default::default(),

@@ -236,6 +236,8 @@ async fn continue_with_github(s: &Setup, browser: &Browser) -> Landing {
         .await
         .page();
     assert!(html.contains("Continue with GitHub"), "{html}");
+    // No icon registered: the button shows the provider's initial.
+    assert!(html.contains(r#"data-initial="G""#), "{html}");
     let href = scraper::Html::parse_document(&html)
         .select(&scraper::Selector::parse("a.upstream").unwrap())
         .next()

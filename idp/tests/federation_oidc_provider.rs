@@ -69,6 +69,7 @@ async fn an_independent_openid_provider_signs_users_in(backend: Backend) {
     let new = idp::domain::upstream::NewUpstream {
         slug: "panva".into(),
         display_name: "oidc-provider".into(),
+        icon: None,
         issuer: op.issuer.clone(),
         protocol: idp::domain::upstream::Protocol::Oidc,
         token_auth: Default::default(),

@@ -13,6 +13,7 @@ fn corp(slug: &str) -> NewUpstream {
     NewUpstream {
         slug: slug.into(),
         display_name: "Corporate login".into(),
+        icon: None,
         issuer: "https://login.example.com".into(),
         protocol: idp::domain::upstream::Protocol::Oidc,
         token_auth: Default::default(),

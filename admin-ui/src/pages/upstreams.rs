@@ -15,6 +15,7 @@ struct Fields {
     kind: RwSignal<String>,
     slug: RwSignal<String>,
     display_name: RwSignal<String>,
+    icon: RwSignal<String>,
     issuer: RwSignal<String>,
     client_id: RwSignal<String>,
     token_auth: RwSignal<String>,
@@ -53,6 +54,7 @@ impl Fields {
             kind: RwSignal::new("oidc".into()),
             slug: field(),
             display_name: field(),
+            icon: field(),
             issuer: field(),
             client_id: field(),
             token_auth: RwSignal::new("client_secret_basic".into()),
@@ -107,6 +109,7 @@ impl Fields {
         self.kind.set(u.kind.clone());
         self.slug.set(u.slug.clone());
         self.display_name.set(u.display_name.clone());
+        self.icon.set(u.icon.clone().unwrap_or_default());
         self.issuer.set(u.issuer.clone());
         self.client_id.set(u.client_id.clone());
         self.token_auth.set(u.token_endpoint_auth_method.clone());
@@ -131,6 +134,7 @@ impl Fields {
             kind: Some(self.kind.get_untracked()),
             slug: self.slug.get_untracked().trim().to_string(),
             display_name: self.display_name.get_untracked(),
+            icon: text(self.icon),
             issuer: text(self.issuer),
             authorization_endpoint: text(self.authorization_endpoint),
             token_endpoint: text(self.token_endpoint),
@@ -158,6 +162,8 @@ impl Fields {
         let endpoint = |value| if plain { text(value) } else { None };
         UpstreamChange {
             display_name: Some(self.display_name.get_untracked()),
+            // Empty: no icon (the display name's initial).
+            icon: Some(self.icon.get_untracked().trim().to_string()),
             client_id: Some(self.client_id.get_untracked().trim().to_string()),
             client_secret: text(self.secret),
             token_endpoint_auth_method: Some(self.token_auth.get_untracked()),
@@ -283,6 +289,7 @@ pub fn Upstreams() -> impl IntoView {
             </select></label>
             {fixed("Slug (in URLs)", "slug", fields.slug)}
             {input("Display name (\"Continue with …\")", "display_name", fields.display_name)}
+            {input("Button icon: a data: URI of a small image (optional; default the initial)", "icon", fields.icon)}
             {fixed("Issuer URL (GitHub: leave empty)", "issuer", fields.issuer)}
             <Show when=plain>
                 {input("Authorization endpoint (GitHub: leave empty)", "authorization_endpoint", fields.authorization_endpoint)}

@@ -24,6 +24,7 @@ fn view(services: &Services, u: &Upstream) -> UpstreamView {
     UpstreamView {
         slug: u.slug.clone(),
         display_name: u.display_name.clone(),
+        icon: u.icon.clone(),
         kind: u.protocol.kind().to_string(),
         issuer: u.issuer.clone(),
         authorization_endpoint: endpoints.as_ref().map(|e| e.authorization_endpoint.clone()),
@@ -75,6 +76,7 @@ pub async fn create(
         kind: input.kind,
         slug: input.slug,
         display_name: input.display_name,
+        icon: input.icon,
         issuer: input.issuer,
         client_id: input.client_id,
         token_endpoint_auth_method: input.token_endpoint_auth_method,
@@ -138,6 +140,7 @@ pub async fn update(
     };
     let change = upstreams::UpstreamChange {
         display_name: input.display_name,
+        icon: input.icon.map(|icon| Some(icon).filter(|i| !i.is_empty())),
         client_id: input.client_id,
         client_secret: input.client_secret.map(SecretString::from),
         token_auth: input

@@ -30,6 +30,10 @@ pub struct UpstreamAddArgs {
     /// The login page's button says "Continue with <display name>".
     #[arg(long, value_name = "TEXT")]
     display_name: String,
+    /// An image for its login button (PNG, SVG, WebP, JPEG or GIF, at most 12 KiB), kept as a
+    /// data: URI; default: the display name's initial.
+    #[arg(long, value_name = "PATH")]
+    icon_file: Option<std::path::PathBuf>,
     /// `oidc`: an OpenID provider, found by discovery; `oauth2`: a plain OAuth 2.0 provider
     /// with a user API (give its endpoints); `github`: GitHub (its endpoints, claims and
     /// scopes are filled in).
@@ -112,10 +116,12 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
                 )
                 .into());
             };
+            let icon = args.icon_file.as_deref().map(icon_data_uri).transpose()?;
             let new = UpstreamDraft {
                 kind: Some(args.kind),
                 slug: args.slug,
                 display_name: args.display_name,
+                icon,
                 issuer: args.issuer,
                 client_id: args.client_id,
                 token_endpoint_auth_method: args.token_endpoint_auth_method,
@@ -181,6 +187,32 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
             Ok(format!("upstream {slug} removed\n"))
         }
     }
+}
+
+/// The image file as a `data:` URI, its type from its extension (checked again as any icon is).
+fn icon_data_uri(path: &std::path::Path) -> Result<String, Failure> {
+    use base64::Engine;
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let media_type = match extension.as_deref() {
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("webp") => "image/webp",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        _ => {
+            return Err(Invalid::new(format!(
+                "{}: the icon must be a .png, .svg, .webp, .jpg or .gif file",
+                path.display()
+            ))
+            .into());
+        }
+    };
+    let bytes = std::fs::read(path).map_err(|e| Invalid::new(format!("{}: {e}", path.display())))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(format!("data:{media_type};base64,{encoded}"))
 }
 
 /// What is shown of a provider: everything but its sealed secret.

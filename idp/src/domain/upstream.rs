@@ -14,6 +14,9 @@ use super::client::{is_loopback, parse_scope_token};
 pub struct Upstream {
     pub slug: String,
     pub display_name: String,
+    /// The image on its login page button: a `data:` URI (no request leaves the user's
+    /// browser for it); none: the display name's initial.
+    pub icon: Option<String>,
     /// An OpenID provider's discovery document is at `<issuer>/.well-known/openid-configuration`
     /// (OIDC Discovery §4); a plain OAuth 2.0 provider's identities are named by it.
     pub issuer: String,
@@ -217,6 +220,7 @@ pub struct FederatedIdentity {
 pub struct NewUpstream {
     pub slug: String,
     pub display_name: String,
+    pub icon: Option<String>,
     pub issuer: String,
     pub protocol: Protocol,
     pub client_id: String,
@@ -240,6 +244,9 @@ impl NewUpstream {
             return Err(Invalid::new("the display name must be 1 to 100 characters"));
         }
         parse_issuer(&self.issuer)?;
+        if let Some(icon) = &self.icon {
+            parse_icon(icon)?;
+        }
         if self.client_id.trim().is_empty() || self.client_id.len() > 255 {
             return Err(Invalid::new("the client id must be 1 to 255 characters"));
         }
@@ -289,6 +296,7 @@ pub struct UpstreamDraft {
     pub kind: Option<String>,
     pub slug: String,
     pub display_name: String,
+    pub icon: Option<String>,
     /// Required but for `github`.
     pub issuer: Option<String>,
     pub client_id: String,
@@ -367,6 +375,7 @@ impl UpstreamDraft {
         NewUpstream {
             slug: self.slug,
             display_name: self.display_name,
+            icon: self.icon,
             issuer: issuer.ok_or_else(|| Invalid::new("the provider's issuer is required"))?,
             protocol,
             client_id: self.client_id,
@@ -432,6 +441,36 @@ pub fn parse_slug(raw: &str) -> Result<(), Invalid> {
     }
 }
 
+/// The largest icon kept (its data URI).
+pub const MAX_ICON_BYTES: usize = 16 * 1024;
+/// The image types an icon may be.
+pub const ICON_TYPES: [&str; 5] = [
+    "image/png",
+    "image/svg+xml",
+    "image/webp",
+    "image/jpeg",
+    "image/gif",
+];
+
+/// A login button's icon: a base64 `data:` URI of an image (RFC 2397), at most 16 KiB. An SVG
+/// shown by `<img>` runs no script, and the page's CSP allows `data:` images only.
+pub fn parse_icon(raw: &str) -> Result<(), Invalid> {
+    use base64::Engine;
+    let invalid = || {
+        Invalid::new(format!(
+            "the icon must be a data: URI (base64) of a PNG, SVG, WebP, JPEG or GIF image of at most {} KiB",
+            MAX_ICON_BYTES / 1024
+        ))
+    };
+    let rest = raw.strip_prefix("data:").ok_or_else(invalid)?;
+    let (media_type, data) = rest.split_once(";base64,").ok_or_else(invalid)?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(data);
+    if raw.len() > MAX_ICON_BYTES || !ICON_TYPES.contains(&media_type) || decoded.is_err() {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
 /// An endpoint of a plain OAuth 2.0 provider: an https URL (http only on loopback) without
 /// fragment or credentials (RFC 6749 §3.1, §3.2).
 fn parse_endpoint(raw: &str) -> Result<(), Invalid> {
@@ -466,6 +505,7 @@ mod tests {
         NewUpstream {
             slug: slug.into(),
             display_name: " Corporate login ".into(),
+            icon: None,
             issuer: issuer.into(),
             protocol: Protocol::Oidc,
             client_id: "idp".into(),
@@ -501,6 +541,20 @@ mod tests {
         let mut claims = new("corp", "https://login.example.com");
         claims.claims.username = "login name".into();
         assert!(claims.validated().is_err());
+    }
+
+    #[test]
+    fn icons_are_small_data_uris_of_images() {
+        assert!(parse_icon("data:image/svg+xml;base64,PHN2Zy8+").is_ok());
+        for icon in [
+            "https://example.com/logo.png",
+            "data:text/html;base64,PHNjcmlwdD4=",
+            "data:image/png,raw",
+            "data:image/png;base64,not base64!",
+            &format!("data:image/png;base64,{}", "A".repeat(MAX_ICON_BYTES)),
+        ] {
+            assert!(parse_icon(icon).is_err(), "{icon}");
+        }
     }
 
     #[test]

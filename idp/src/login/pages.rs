@@ -227,7 +227,10 @@ async fn login_page(
             super::upstream::offered(&state.services, &interaction.request.client_id)
                 .await
                 .into_iter()
-                .map(|u| minijinja::context! { slug => u.slug, display_name => u.display_name })
+                .map(|u| {
+                    let initial = u.display_name.chars().next().map(|c| c.to_uppercase().to_string());
+                    minijinja::context! { slug => u.slug, display_name => u.display_name, icon => u.icon, initial => initial }
+                })
                 .collect::<Vec<_>>()
         },
     };

@@ -43,6 +43,7 @@ pub async fn register(
     let upstream = Upstream {
         slug: new.slug,
         display_name: new.display_name,
+        icon: new.icon,
         issuer: new.issuer,
         protocol: new.protocol,
         client_id: new.client_id,
@@ -94,6 +95,8 @@ pub fn client_secret(services: &Services, upstream: &Upstream) -> Result<SecretS
 #[derive(Debug, Clone, Default)]
 pub struct UpstreamChange {
     pub display_name: Option<String>,
+    /// `Some(None)` removes the icon.
+    pub icon: Option<Option<String>>,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
     pub token_auth: Option<TokenAuth>,
@@ -134,6 +137,7 @@ pub async fn update(
     let checked = NewUpstream {
         slug: current.slug.clone(),
         display_name: change.display_name.unwrap_or(current.display_name.clone()),
+        icon: change.icon.unwrap_or(current.icon.clone()),
         issuer: current.issuer.clone(),
         protocol,
         client_id: change.client_id.unwrap_or(current.client_id.clone()),
@@ -165,6 +169,7 @@ pub async fn update(
     let now = services.clock.now();
     let upstream = Upstream {
         display_name: checked.display_name,
+        icon: checked.icon,
         protocol: checked.protocol,
         client_id: checked.client_id,
         token_auth: checked.token_auth,

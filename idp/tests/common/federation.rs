@@ -45,6 +45,7 @@ pub async fn federation_authenticating_by(
     let new = idp::domain::upstream::NewUpstream {
         slug: "corp".into(),
         display_name: "Corporate login".into(),
+        icon: None,
         issuer: upstream.services.settings.issuer_str().to_string(),
         protocol: idp::domain::upstream::Protocol::Oidc,
         token_auth,

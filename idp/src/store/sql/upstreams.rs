@@ -27,13 +27,14 @@ pub(crate) struct UpstreamRow {
     oauth2_endpoints: Option<String>,
     claim_subject: String,
     token_endpoint_auth_method: String,
+    icon: Option<String>,
 }
 
 macro_rules! upstream_columns {
     () => {
         "slug, display_name, issuer, client_id, client_secret_sealed, scopes, jit, trust_email, \
          claim_username, claim_email, claim_name, allowed_domains, allowed_clients, enabled, created_at, \
-         updated_at, auto_link_domains, kind, oauth2_endpoints, claim_subject, token_endpoint_auth_method"
+         updated_at, auto_link_domains, kind, oauth2_endpoints, claim_subject, token_endpoint_auth_method, icon"
     };
 }
 pub(crate) use upstream_columns;
@@ -59,6 +60,7 @@ impl TryFrom<UpstreamRow> for Upstream {
             allowed_clients: from_json("upstream allowed_clients", &r.allowed_clients)?,
             slug: r.slug,
             display_name: r.display_name,
+            icon: r.icon,
             issuer: r.issuer,
             client_id: r.client_id,
             client_secret_sealed: r.client_secret_sealed,
@@ -131,7 +133,7 @@ macro_rules! impl_upstream_store {
                 sqlx::query(concat!(
                     "INSERT INTO upstream_providers (",
                     $crate::store::sql::upstreams::upstream_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
                 ))
                 .bind(&u.slug)
                 .bind(&u.display_name)
@@ -154,6 +156,7 @@ macro_rules! impl_upstream_store {
                 .bind($crate::store::sql::upstreams::endpoints_json(&u.protocol))
                 .bind(&u.claims.subject)
                 .bind(u.token_auth.as_str())
+                .bind(u.icon.as_deref())
                 .execute(&self.pool)
                 .await
                 .map_err(map_sqlx)
@@ -200,8 +203,8 @@ macro_rules! impl_upstream_store {
                      client_secret_sealed = $3, scopes = $4, jit = $5, trust_email = $6, \
                      allowed_domains = $7, allowed_clients = $8, enabled = $9, updated_at = $10, \
                      claim_username = $11, claim_email = $12, claim_name = $13, auto_link_domains = $14, \
-                     oauth2_endpoints = $15, claim_subject = $16, token_endpoint_auth_method = $17 \
-                     WHERE slug = $18",
+                     oauth2_endpoints = $15, claim_subject = $16, token_endpoint_auth_method = $17, \
+                     icon = $18 WHERE slug = $19",
                 )
                 .bind(&u.display_name)
                 .bind(&u.client_id)
@@ -220,6 +223,7 @@ macro_rules! impl_upstream_store {
                 .bind($crate::store::sql::upstreams::endpoints_json(&u.protocol))
                 .bind(&u.claims.subject)
                 .bind(u.token_auth.as_str())
+                .bind(u.icon.as_deref())
                 .bind(&u.slug)
                 .execute(&self.pool)
                 .await
