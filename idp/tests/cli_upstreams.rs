@@ -42,6 +42,8 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
         "Example.com",
         "--claim-username",
         "upn",
+        "--allowed-client",
+        "portal-app",
         "--json",
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -57,6 +59,7 @@ fn upstreams_are_added_listed_and_removed_without_showing_the_secret() {
     assert_eq!(added["kind"], "oidc");
     assert_eq!(added["claims"]["subject"], "sub");
     assert_eq!(added["auto_link_domains"], serde_json::json!([]));
+    assert_eq!(added["allowed_clients"], serde_json::json!(["portal-app"]));
     // The redirect URI to register at the provider, under this provider's issuer.
     assert!(
         added["redirect_uri"]

@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{HttpResponse, web};
@@ -30,8 +31,13 @@ enum Tamper {
 
 struct OpState {
     base: String,
-    key: ClientKey,
+    /// Its signing keys in turn; `current` is the one it signs with and publishes.
+    keys: [ClientKey; 2],
+    current: AtomicUsize,
+    /// A key it never publishes.
     other_key: ClientKey,
+    /// How often its key set was read.
+    jwks_reads: AtomicUsize,
     tamper: Mutex<Tamper>,
     /// code → the nonce of its authorization request.
     codes: Mutex<HashMap<String, String>>,
@@ -50,8 +56,15 @@ async fn discovery(state: web::Data<OpState>) -> HttpResponse {
     }))
 }
 
+impl OpState {
+    fn key(&self) -> &ClientKey {
+        &self.keys[self.current.load(Ordering::SeqCst)]
+    }
+}
+
 async fn jwks(state: web::Data<OpState>) -> HttpResponse {
-    HttpResponse::Ok().json(ClientKey::jwks(&[&state.key]))
+    state.jwks_reads.fetch_add(1, Ordering::SeqCst);
+    HttpResponse::Ok().json(ClientKey::jwks(&[state.key()]))
 }
 
 /// The user is signed in there already: straight back with a code.
@@ -90,7 +103,7 @@ async fn token(body: web::Form<HashMap<String, String>>, state: web::Data<OpStat
     let key = if tamper == Tamper::UnpublishedKey {
         &state.other_key
     } else {
-        &state.key
+        state.key()
     };
     HttpResponse::Ok().json(json!({
         "access_token": "at-1", "token_type": "Bearer", "expires_in": 300, "id_token": key.sign(&claims),
@@ -107,9 +120,11 @@ async fn setup(backend: Backend) -> Setup {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let op = Arc::new(OpState {
         base: format!("http://{}", listener.local_addr().unwrap()),
-        // Both keys carry the same `kid`: only the signature tells them apart.
-        key: ClientKey::es256("op-key"),
+        keys: [ClientKey::es256("op-key"), ClientKey::es256("op-key-2")],
+        current: AtomicUsize::new(0),
+        // The same `kid` as the first key: only the signature tells them apart.
         other_key: ClientKey::es256("op-key"),
+        jwks_reads: AtomicUsize::new(0),
         tamper: Mutex::new(Tamper::Nothing),
         codes: Mutex::new(HashMap::new()),
     });
@@ -216,4 +231,34 @@ async fn id_tokens_are_verified_before_anyone_signs_in(backend: Backend) {
     );
 }
 
-on_both_backends!(id_tokens_are_verified_before_anyone_signs_in);
+/// The key set is read once and kept; a token signed with a key it lacks (the provider
+/// rotated its keys) has it read again at once.
+async fn the_key_set_is_cached_and_read_again_for_a_new_key(backend: Backend) {
+    let s = setup(backend).await;
+    for _ in 0..2 {
+        assert!(sign_in(&s).await.query("code").is_some());
+    }
+    assert_eq!(s.op.jwks_reads.load(Ordering::SeqCst), 1, "cached");
+    s.op.current.store(1, Ordering::SeqCst);
+    assert!(
+        sign_in(&s).await.query("code").is_some(),
+        "the rotated key is read"
+    );
+    assert_eq!(s.op.jwks_reads.load(Ordering::SeqCst), 2);
+    assert!(sign_in(&s).await.query("code").is_some());
+    assert_eq!(s.op.jwks_reads.load(Ordering::SeqCst), 2, "and kept");
+    // A token naming a key the provider does not publish: the set just read again is not
+    // read yet again (made-up `kid`s cannot make this provider hammer the upstream).
+    s.op.current.store(0, Ordering::SeqCst);
+    let (status, _, _) = sign_in(&s).await.page();
+    assert_eq!(
+        status, 401,
+        "op-key is gone from the cached set and not read again within 10 s"
+    );
+    assert_eq!(s.op.jwks_reads.load(Ordering::SeqCst), 2);
+}
+
+on_both_backends!(
+    id_tokens_are_verified_before_anyone_signs_in,
+    the_key_set_is_cached_and_read_again_for_a_new_key,
+);

@@ -85,6 +85,9 @@ pub struct UpstreamAddArgs {
     /// provider that owns the domain (the organisation's own tenant).
     #[arg(long = "auto-link-domain", value_name = "DOMAIN")]
     auto_link_domains: Vec<String>,
+    /// Only logins for this client offer it (repeatable); default every client.
+    #[arg(long = "allowed-client", value_name = "CLIENT_ID")]
+    allowed_clients: Vec<String>,
     /// The claim of a plain OAuth 2.0 provider's user API that is the user there: stable and
     /// never reassigned (default `id`; an OpenID provider's is always `sub`).
     #[arg(long, value_name = "CLAIM")]
@@ -138,7 +141,7 @@ pub(super) async fn run(cmd: UpstreamCommand, services: &Services) -> Result<Str
                 emails_endpoint: args.emails_endpoint,
                 allowed_domains: args.allowed_domains,
                 auto_link_domains: args.auto_link_domains,
-                allowed_clients: vec![],
+                allowed_clients: args.allowed_clients,
             }
             .resolve()?;
             let upstream = manage::upstreams::register(services, new, &secret, Actor::Cli).await?;

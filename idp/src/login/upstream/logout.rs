@@ -9,12 +9,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
-use super::identity::MAX_DOCUMENT_BYTES;
 use crate::domain::upstream::{Protocol, Upstream};
 use crate::http::meta::RequestMeta;
 use crate::manage::upstreams;
 use crate::oidc::client_assertion::usable_key;
-use crate::security::outbound;
 use crate::services::Services;
 use crate::startup::AppState;
 
@@ -138,11 +136,8 @@ async fn verify(services: &Services, upstream: &Upstream, token: &str) -> Result
         return Err("only signatures by the provider's published keys are accepted".into());
     }
     let (discovered, _) = upstreams::discovery_document(upstream).await?;
-    let http = outbound::client().map_err(|e| e.to_string())?;
     let uri = &discovered.jwks_uri;
-    let keys = outbound::get(&http, uri, "application/json", MAX_DOCUMENT_BYTES)
-        .await
-        .map_err(|e| format!("{uri}: {e}"))?;
+    let keys = super::keys::key_set(uri, header.kid.as_deref()).await?;
     let keys: JwkSet = serde_json::from_slice(&keys).map_err(|e| format!("{uri}: {e}"))?;
     let mut validation = Validation::new(header.alg);
     // Times are checked below against this provider's clock.

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod identity;
+mod keys;
 mod logout;
 mod plain_oauth;
 mod rp;

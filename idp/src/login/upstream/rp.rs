@@ -1,9 +1,9 @@
 //! This provider as a relying party of an upstream OpenID provider, on the `openidconnect`
 //! crate: the discovery document read with the bounded outbound client at each step (issuer
-//! checked, OIDC Discovery §4.3), the keys only at the callback; the code exchanged with PKCE,
-//! the ID token verified (signature by the upstream's keys, `iss`, `aud`, `exp`, `nonce`),
-//! claims from userinfo added when it answers for the same `sub` (OIDC Core §5.3.2), then read
-//! through the provider's claim mapping.
+//! checked, OIDC Discovery §4.3), the keys (cached, [`keys`]) at the callback; the code
+//! exchanged with PKCE, the ID token verified (signature by the upstream's keys, `iss`, `aud`,
+//! `exp`, `nonce`), claims from userinfo added when it answers for the same `sub` (OIDC Core
+//! §5.3.2), then read through the provider's claim mapping.
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::{
@@ -13,11 +13,11 @@ use openidconnect::{
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use super::identity::{Answer, Identity, MAX_DOCUMENT_BYTES, Started, check_iss, fetch_json, http};
+use super::identity::{Answer, Identity, Started, check_iss, fetch_json, http};
+use super::keys;
 use crate::domain::upstream::{TokenAuth, Upstream};
 use crate::manage::upstreams::{self, Discovered};
 use crate::security::keys::Alg;
-use crate::security::outbound;
 use crate::services::Services;
 
 type Rp = CoreClient<
@@ -29,26 +29,18 @@ type Rp = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-/// This provider as the upstream's client, from its discovery document (read fresh at every
-/// step, so a changed configuration or rotated key is known at once) and, to verify ID
-/// tokens, its keys.
-async fn configure(
-    services: &Services,
-    upstream: &Upstream,
-    with_keys: bool,
-) -> Result<(Rp, Discovered), String> {
+/// The upstream's discovery document, read fresh at every step (so a changed configuration is
+/// known at once).
+async fn discover(upstream: &Upstream) -> Result<(CoreProviderMetadata, Discovered), String> {
     let (discovered, document) = upstreams::discovery_document(upstream).await?;
-    let mut metadata: CoreProviderMetadata =
+    let metadata: CoreProviderMetadata =
         serde_json::from_slice(&document).map_err(|e| format!("discovery document: {e}"))?;
-    if with_keys {
-        let http = outbound::client().map_err(|e| e.to_string())?;
-        let uri = &discovered.jwks_uri;
-        let keys = outbound::get(&http, uri, "application/json", MAX_DOCUMENT_BYTES)
-            .await
-            .map_err(|e| format!("{uri}: {e}"))?;
-        let keys: CoreJsonWebKeySet = serde_json::from_slice(&keys).map_err(|e| format!("{uri}: {e}"))?;
-        metadata = metadata.set_jwks(keys);
-    }
+    Ok((metadata, discovered))
+}
+
+/// This provider as the upstream's client, as `metadata` describes the upstream (with its keys,
+/// to verify ID tokens).
+fn client(services: &Services, upstream: &Upstream, metadata: CoreProviderMetadata) -> Result<Rp, String> {
     let redirect =
         RedirectUrl::new(upstreams::redirect_uri(services, &upstream.slug)).map_err(|e| e.to_string())?;
     let client_id = ClientId::new(upstream.client_id.clone());
@@ -63,12 +55,12 @@ async fn configure(
             CoreClient::from_provider_metadata(metadata, client_id, None).set_auth_type(AuthType::RequestBody)
         }
     };
-    Ok((rp.set_redirect_uri(redirect), discovered))
+    Ok(rp.set_redirect_uri(redirect))
 }
 
 /// The authorization request: code flow, PKCE S256, `state`, `nonce`, the provider's scopes.
 pub(super) async fn authorization(services: &Services, upstream: &Upstream) -> Result<Started, String> {
-    let (rp, _) = configure(services, upstream, false).await?;
+    let rp = client(services, upstream, discover(upstream).await?.0)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = rp
         .authorize_url(
@@ -95,7 +87,8 @@ pub(super) async fn identify(
     upstream: &Upstream,
     answer: Answer<'_>,
 ) -> Result<Identity, String> {
-    let (rp, discovered) = configure(services, upstream, true).await?;
+    let (metadata, discovered) = discover(upstream).await?;
+    let rp = client(services, upstream, metadata.clone())?;
     check_iss(
         answer.iss,
         &upstream.issuer,
@@ -120,13 +113,25 @@ pub(super) async fn identify(
         .await
         .map_err(|e| format!("code exchange failed: {e}"))?;
     let id_token = openidconnect::TokenResponse::id_token(&tokens).ok_or("no ID token")?;
+    let compact = serde_json::to_value(id_token).unwrap_or_default();
+    // The keys (cached; read again for a key the cached set lacks), then the ID token checked.
+    let kid = compact
+        .as_str()
+        .and_then(|jwt| jsonwebtoken::decode_header(jwt).ok())
+        .and_then(|header| header.kid);
+    let keys = keys::key_set(&discovered.jwks_uri, kid.as_deref()).await?;
+    let keys: CoreJsonWebKeySet =
+        serde_json::from_slice(&keys).map_err(|e| format!("{}: {e}", discovered.jwks_uri))?;
+    let verifier_rp = client(services, upstream, metadata.set_jwks(keys))?;
     let verified = id_token
-        .claims(&rp.id_token_verifier(), &Nonce::new(answer.nonce.to_string()))
+        .claims(
+            &verifier_rp.id_token_verifier(),
+            &Nonce::new(answer.nonce.to_string()),
+        )
         .map_err(|e| format!("ID token refused: {e}"))?;
     let issuer = verified.issuer().as_str().to_string();
     let subject = verified.subject().as_str().to_string();
-    let mut claims = payload(&serde_json::to_value(id_token).unwrap_or_default())
-        .ok_or("the ID token's claims cannot be read")?;
+    let mut claims = payload(&compact).ok_or("the ID token's claims cannot be read")?;
     // Only the signed ID token says which session it is.
     let sid = claims.get("sid").and_then(Value::as_str).map(str::to_string);
     if let Some(endpoint) = discovered.userinfo_endpoint {
