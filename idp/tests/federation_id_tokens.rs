@@ -117,9 +117,9 @@ struct Setup {
 }
 
 async fn setup(backend: Backend) -> Setup {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (listener, base) = common::local_listener();
     let op = Arc::new(OpState {
-        base: format!("http://{}", listener.local_addr().unwrap()),
+        base,
         keys: [ClientKey::es256("op-key"), ClientKey::es256("op-key-2")],
         current: AtomicUsize::new(0),
         // The same `kid` as the first key: only the signature tells them apart.
@@ -129,19 +129,14 @@ async fn setup(backend: Backend) -> Setup {
         codes: Mutex::new(HashMap::new()),
     });
     let data = web::Data::from(op.clone());
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
+    common::serve(listener, move |routes| {
+        routes
             .app_data(data.clone())
             .route("/.well-known/openid-configuration", web::get().to(discovery))
             .route("/jwks", web::get().to(jwks))
             .route("/authorize", web::get().to(authorize))
-            .route("/token", web::post().to(token))
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+            .route("/token", web::post().to(token));
+    });
     let app = spawn_app(backend).await;
     let draft = idp::domain::upstream::UpstreamDraft {
         slug: "op".into(),
@@ -181,6 +176,12 @@ async fn sign_in(s: &Setup) -> Landing {
     browser.visit(back.headers()["location"].to_str().unwrap()).await
 }
 
+/// Whether the small OP's user is linked to an account here.
+async fn linked(s: &Setup) -> bool {
+    let identity = s.app.services.store.find_identity(&s.op.base, "user-1").await;
+    identity.unwrap().is_some()
+}
+
 async fn id_tokens_are_verified_before_anyone_signs_in(backend: Backend) {
     let s = setup(backend).await;
     for tamper in [
@@ -203,16 +204,7 @@ async fn id_tokens_are_verified_before_anyone_signs_in(backend: Backend) {
         ..Default::default()
     };
     assert_eq!(s.app.services.store.query_events(&query).await.unwrap().len(), 4);
-    assert!(
-        s.app
-            .services
-            .store
-            .find_identity(&s.op.base, "user-1")
-            .await
-            .unwrap()
-            .is_none(),
-        "nobody was signed in or created"
-    );
+    assert!(!linked(&s).await, "nobody was signed in or created");
 
     // The same provider, answering correctly: the user signs in.
     *s.op.tamper.lock().unwrap() = Tamper::Nothing;
@@ -221,13 +213,8 @@ async fn id_tokens_are_verified_before_anyone_signs_in(backend: Backend) {
     let claims = common::jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["amr"], json!(["fed"]));
     assert!(
-        s.app
-            .services
-            .store
-            .find_identity(&s.op.base, "user-1")
-            .await
-            .unwrap()
-            .is_some()
+        linked(&s).await,
+        "the provider's user is linked to an account here"
     );
 }
 

@@ -46,22 +46,16 @@ struct GitHub {
 impl GitHub {
     async fn start() -> Self {
         let state = Arc::new(GitHubState::default());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, base) = common::local_listener();
         let data = web::Data::from(state.clone());
-        let server = actix_web::HttpServer::new(move || {
-            actix_web::App::new()
+        common::serve(listener, move |routes| {
+            routes
                 .app_data(data.clone())
                 .route("/login/oauth/authorize", web::get().to(authorize))
                 .route("/login/oauth/access_token", web::post().to(access_token))
                 .route("/user", web::get().to(user))
-                .route("/user/emails", web::get().to(user_emails))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+                .route("/user/emails", web::get().to(user_emails));
+        });
         Self { base, state }
     }
 

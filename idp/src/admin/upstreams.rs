@@ -8,10 +8,7 @@ use secrecy::SecretString;
 
 use super::auth::Admin;
 use super::problem::ApiError;
-use crate::domain::Invalid;
-use crate::domain::upstream::{
-    ClaimMapping, FederatedIdentity, OAuth2Endpoints, Protocol, TokenAuth, Upstream, UpstreamDraft,
-};
+use crate::domain::upstream::{FederatedIdentity, Protocol, TokenAuth, Upstream, UpstreamDraft};
 use crate::manage::upstreams;
 use crate::services::Services;
 use crate::startup::AppState;
@@ -111,33 +108,6 @@ pub async fn update(
     body: web::Json<UpstreamChange>,
 ) -> Result<web::Json<UpstreamView>, ApiError> {
     let input = body.into_inner();
-    let current = upstreams::get(&state.services, &slug).await?;
-    let claims = ClaimMapping {
-        subject: input.claim_subject.unwrap_or(current.claims.subject),
-        username: input.claim_username.unwrap_or(current.claims.username),
-        email: input.claim_email.unwrap_or(current.claims.email),
-        name: input.claim_name.unwrap_or(current.claims.name),
-    };
-    let given_endpoint = input.authorization_endpoint.is_some()
-        || input.token_endpoint.is_some()
-        || input.userinfo_endpoint.is_some()
-        || input.emails_endpoint.is_some();
-    let protocol = match current.protocol {
-        Protocol::OAuth2(endpoints) => Some(Protocol::OAuth2(OAuth2Endpoints {
-            authorization_endpoint: input
-                .authorization_endpoint
-                .unwrap_or(endpoints.authorization_endpoint),
-            token_endpoint: input.token_endpoint.unwrap_or(endpoints.token_endpoint),
-            userinfo_endpoint: input.userinfo_endpoint.unwrap_or(endpoints.userinfo_endpoint),
-            emails_endpoint: input.emails_endpoint.or(endpoints.emails_endpoint),
-        })),
-        Protocol::Oidc if given_endpoint => {
-            return Err(
-                Invalid::new("an OpenID provider's endpoints come from its discovery document").into(),
-            );
-        }
-        Protocol::Oidc => None,
-    };
     let change = upstreams::UpstreamChange {
         display_name: input.display_name,
         icon: input.icon.map(|icon| Some(icon).filter(|i| !i.is_empty())),
@@ -148,11 +118,21 @@ pub async fn update(
             .as_deref()
             .map(TokenAuth::parse)
             .transpose()?,
-        protocol,
+        endpoints: upstreams::EndpointsChange {
+            authorization_endpoint: input.authorization_endpoint,
+            token_endpoint: input.token_endpoint,
+            userinfo_endpoint: input.userinfo_endpoint,
+            emails_endpoint: input.emails_endpoint,
+        },
         scopes: input.scopes,
         jit: input.jit,
         trust_email: input.trust_email,
-        claims: Some(claims),
+        claims: upstreams::ClaimsChange {
+            subject: input.claim_subject,
+            username: input.claim_username,
+            email: input.claim_email,
+            name: input.claim_name,
+        },
         allowed_domains: input.allowed_domains,
         auto_link_domains: input.auto_link_domains,
         allowed_clients: input.allowed_clients,

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use super::{Actor, ManageError, record};
 use crate::audit::EventType;
 use crate::domain::Invalid;
-use crate::domain::upstream::{ClaimMapping, NewUpstream, Protocol, TokenAuth, Upstream};
+use crate::domain::upstream::{ClaimMapping, NewUpstream, OAuth2Endpoints, Protocol, TokenAuth, Upstream};
 use crate::services::Services;
 
 /// The path of an upstream's callback here; its URL is what to register at the upstream.
@@ -100,16 +100,73 @@ pub struct UpstreamChange {
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
     pub token_auth: Option<TokenAuth>,
-    /// A plain OAuth 2.0 provider's endpoints (the kind of a provider does not change).
-    pub protocol: Option<Protocol>,
+    /// A plain OAuth 2.0 provider's endpoints (an OpenID provider's come from its discovery
+    /// document).
+    pub endpoints: EndpointsChange,
     pub scopes: Option<Vec<String>>,
     pub jit: Option<bool>,
     pub trust_email: Option<bool>,
-    pub claims: Option<ClaimMapping>,
+    pub claims: ClaimsChange,
     pub allowed_domains: Option<Vec<String>>,
     pub auto_link_domains: Option<Vec<String>>,
     pub allowed_clients: Option<Vec<String>>,
     pub enabled: Option<bool>,
+}
+
+/// A plain OAuth 2.0 provider's endpoints to change; `None` keeps the current one.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointsChange {
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub emails_endpoint: Option<String>,
+}
+
+impl EndpointsChange {
+    fn is_empty(&self) -> bool {
+        self.authorization_endpoint.is_none()
+            && self.token_endpoint.is_none()
+            && self.userinfo_endpoint.is_none()
+            && self.emails_endpoint.is_none()
+    }
+
+    /// `current` with these changes; the kind of a provider does not change.
+    fn applied_to(self, current: Protocol) -> Result<Protocol, Invalid> {
+        match current {
+            Protocol::OAuth2(endpoints) => Ok(Protocol::OAuth2(OAuth2Endpoints {
+                authorization_endpoint: self
+                    .authorization_endpoint
+                    .unwrap_or(endpoints.authorization_endpoint),
+                token_endpoint: self.token_endpoint.unwrap_or(endpoints.token_endpoint),
+                userinfo_endpoint: self.userinfo_endpoint.unwrap_or(endpoints.userinfo_endpoint),
+                emails_endpoint: self.emails_endpoint.or(endpoints.emails_endpoint),
+            })),
+            Protocol::Oidc if self.is_empty() => Ok(Protocol::Oidc),
+            Protocol::Oidc => Err(Invalid::new(
+                "an OpenID provider's endpoints come from its discovery document",
+            )),
+        }
+    }
+}
+
+/// Which claims to read the user from; `None` keeps the current mapping.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimsChange {
+    pub subject: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+impl ClaimsChange {
+    fn applied_to(self, current: ClaimMapping) -> ClaimMapping {
+        ClaimMapping {
+            subject: self.subject.unwrap_or(current.subject),
+            username: self.username.unwrap_or(current.username),
+            email: self.email.unwrap_or(current.email),
+            name: self.name.unwrap_or(current.name),
+        }
+    }
 }
 
 pub async fn get(services: &Services, slug: &str) -> Result<Upstream, ManageError> {
@@ -128,12 +185,7 @@ pub async fn update(
     actor: Actor,
 ) -> Result<Upstream, ManageError> {
     let current = get(services, slug).await?;
-    let protocol = change.protocol.unwrap_or(current.protocol.clone());
-    if protocol.kind() != current.protocol.kind() {
-        return Err(
-            Invalid::new("the kind of a provider does not change: remove it and add it again").into(),
-        );
-    }
+    let protocol = change.endpoints.applied_to(current.protocol.clone())?;
     let checked = NewUpstream {
         slug: current.slug.clone(),
         display_name: change.display_name.unwrap_or(current.display_name.clone()),
@@ -145,7 +197,7 @@ pub async fn update(
         scopes: change.scopes.unwrap_or(current.scopes.clone()),
         jit: change.jit.unwrap_or(current.jit),
         trust_email: change.trust_email.unwrap_or(current.trust_email),
-        claims: change.claims.unwrap_or(current.claims.clone()),
+        claims: change.claims.applied_to(current.claims.clone()),
         allowed_domains: change.allowed_domains.unwrap_or(current.allowed_domains.clone()),
         auto_link_domains: change
             .auto_link_domains

@@ -285,6 +285,26 @@ async fn spawn_app_full(
     }
 }
 
+/// A port on 127.0.0.1 for a test's own small HTTP server, and that server's base URL.
+pub fn local_listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (listener, base)
+}
+
+/// Serves `routes` on `listener` in the background: a stand-in upstream written for a test.
+pub fn serve<F>(listener: std::net::TcpListener, routes: F)
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(routes.clone()))
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+    tokio::spawn(server);
+}
+
 /// Instantiates each named async test once per backend: `mod sqlite` and `mod postgres`.
 #[macro_export]
 macro_rules! on_both_backends {

@@ -38,20 +38,33 @@ async fn discover(upstream: &Upstream) -> Result<(CoreProviderMetadata, Discover
     Ok((metadata, discovered))
 }
 
+/// The client secret this provider authenticates with at the upstream's token endpoint (opened
+/// from its sealed form once per step), or none when it signs assertions with its own key.
+fn secret(services: &Services, upstream: &Upstream) -> Result<Option<ClientSecret>, String> {
+    match upstream.token_auth {
+        TokenAuth::ClientSecretBasic => {
+            let secret = upstreams::client_secret(services, upstream).map_err(|e| e.to_string())?;
+            Ok(Some(ClientSecret::new(secret.expose_secret().to_string())))
+        }
+        TokenAuth::PrivateKeyJwt => Ok(None),
+    }
+}
+
 /// This provider as the upstream's client, as `metadata` describes the upstream (with its keys,
 /// to verify ID tokens).
-fn client(services: &Services, upstream: &Upstream, metadata: CoreProviderMetadata) -> Result<Rp, String> {
+fn client(
+    services: &Services,
+    upstream: &Upstream,
+    metadata: CoreProviderMetadata,
+    secret: Option<ClientSecret>,
+) -> Result<Rp, String> {
     let redirect =
         RedirectUrl::new(upstreams::redirect_uri(services, &upstream.slug)).map_err(|e| e.to_string())?;
     let client_id = ClientId::new(upstream.client_id.clone());
-    let rp = match upstream.token_auth {
-        TokenAuth::ClientSecretBasic => {
-            let secret = upstreams::client_secret(services, upstream).map_err(|e| e.to_string())?;
-            let secret = ClientSecret::new(secret.expose_secret().to_string());
-            CoreClient::from_provider_metadata(metadata, client_id, Some(secret))
-        }
+    let rp = match secret {
+        Some(secret) => CoreClient::from_provider_metadata(metadata, client_id, Some(secret)),
         // The client id goes in the body beside the assertion (RFC 7523 §2.2).
-        TokenAuth::PrivateKeyJwt => {
+        None => {
             CoreClient::from_provider_metadata(metadata, client_id, None).set_auth_type(AuthType::RequestBody)
         }
     };
@@ -60,7 +73,7 @@ fn client(services: &Services, upstream: &Upstream, metadata: CoreProviderMetada
 
 /// The authorization request: code flow, PKCE S256, `state`, `nonce`, the provider's scopes.
 pub(super) async fn authorization(services: &Services, upstream: &Upstream) -> Result<Started, String> {
-    let rp = client(services, upstream, discover(upstream).await?.0)?;
+    let rp = client(services, upstream, discover(upstream).await?.0, None)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = rp
         .authorize_url(
@@ -88,7 +101,8 @@ pub(super) async fn identify(
     answer: Answer<'_>,
 ) -> Result<Identity, String> {
     let (metadata, discovered) = discover(upstream).await?;
-    let rp = client(services, upstream, metadata.clone())?;
+    let secret = secret(services, upstream)?;
+    let rp = client(services, upstream, metadata.clone(), secret.clone())?;
     check_iss(
         answer.iss,
         &upstream.issuer,
@@ -122,7 +136,7 @@ pub(super) async fn identify(
     let keys = keys::key_set(&discovered.jwks_uri, kid.as_deref()).await?;
     let keys: CoreJsonWebKeySet =
         serde_json::from_slice(&keys).map_err(|e| format!("{}: {e}", discovered.jwks_uri))?;
-    let verifier_rp = client(services, upstream, metadata.set_jwks(keys))?;
+    let verifier_rp = client(services, upstream, metadata.set_jwks(keys), secret)?;
     let verified = id_token
         .claims(
             &verifier_rp.id_token_verifier(),
