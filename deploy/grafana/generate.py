@@ -50,6 +50,8 @@ dashboards = {
         panel(0, "Users with a second factor", ['max(idp_mfa_users)'], 0, 22, 8, 6, kind="stat"),
         panel(0, "Second-factor checks by factor and outcome", ['sum by (factor, outcome) (rate(idp_mfa_verifications_total[5m]))'], 8, 22, 10, 6, unit="ops", legend=["{{factor}} {{outcome}}"]),
         panel(0, "Second factors enrolled", ['sum(increase(idp_mfa_enrolments_total[1h]))'], 18, 22, 6, 6),
+        panel(0, "Sign-ins through identity providers, by provider and outcome", ['sum by (upstream, outcome) (rate(idp_upstream_logins_total[5m]))'], 0, 28, 16, 8, unit="ops", legend=["{{upstream}} {{outcome}}"]),
+        panel(0, "Back-channel logouts from identity providers", ['sum by (upstream) (increase(idp_upstream_logouts_total[1h]))'], 16, 28, 8, 8, legend=["{{upstream}}"]),
     ]),
     "security-events.json": dashboard("idp-security", "IdP · Security events", [
         panel(0, "Security events by type", ['sum by (type) (increase(idp_security_events_total[15m]))'], 0, 0, 24, 8, legend=["{{type}}"]),
