@@ -59,6 +59,12 @@ rm -rf "$scratch"
 step "Checking Prometheus alert rules (promtool)"
 promtool check rules prometheus/alerts.yml
 (cd prometheus && promtool test rules tests.yml)
+# Every alert names a runbook that exists.
+grep -o 'docs/runbooks/[a-z0-9-]*\.md' prometheus/alerts.yml | sort -u | while read -r runbook; do
+  [ -f "$ROOT/$runbook" ] || { echo "alerts.yml names $runbook, which does not exist" >&2; exit 1; }
+done
+[ "$(grep -c 'runbook_url:' prometheus/alerts.yml)" -eq "$(grep -c -- '- alert:' prometheus/alerts.yml)" ] \
+  || { echo "every alert in alerts.yml needs a runbook_url" >&2; exit 1; }
 step "Checking the Alertmanager routing (amtool)"
 amtool check-config prometheus/alertmanager.yml
 
