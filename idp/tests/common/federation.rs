@@ -25,8 +25,12 @@ pub async fn federation_authenticating_by(
     backend: Backend,
     token_auth: idp::domain::upstream::TokenAuth,
 ) -> Federation {
+    federation_at(spawn_app(backend).await, token_auth).await
+}
+
+/// The same with `app` (a server with mail, say) as this provider.
+pub async fn federation_at(app: TestApp, token_auth: idp::domain::upstream::TokenAuth) -> Federation {
     let private_key_jwt = token_auth == idp::domain::upstream::TokenAuth::PrivateKeyJwt;
-    let app = spawn_app(backend).await;
     let upstream = spawn_app_on_localhost(Backend::Sqlite).await;
     let callback = format!("{}/upstream/corp/callback", app.base);
     let at_upstream = upstream
