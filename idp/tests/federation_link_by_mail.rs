@@ -1,4 +1,5 @@
-//! An account's owner who has lost its password can still link an upstream identity to it:
+//! An account's owner without its password (lost, or never set) can still link an upstream
+//! identity to it:
 //! the link page's "Forgot your password?" mails a reset link to the account's address (the
 //! proof by email), and the new password (with every second factor) then makes the link.
 //! Nothing is linked before that proof.
@@ -26,7 +27,10 @@ async fn an_owner_without_the_password_links_after_a_mailed_reset(backend: Backe
         idp::domain::upstream::TokenAuth::ClientSecretBasic,
     )
     .await;
-    let local = f.app.add_user("dora").await;
+    // dora's account here has no password at all (as one made by another provider).
+    let now = f.app.services.clock.now();
+    let new = common::fixtures::new_user("dora");
+    let local = f.app.services.store.create_user(&new, None, now).await.unwrap();
     verify_email(&f.app, &local).await;
     let remote = f.upstream.add_user("dora").await;
     verify_email(&f.upstream, &remote).await;
