@@ -1,8 +1,7 @@
 //! An account's owner without its password (lost, or never set) can still link an upstream
-//! identity to it:
-//! the link page's "Forgot your password?" mails a reset link to the account's address (the
-//! proof by email), and the new password (with every second factor) then makes the link.
-//! Nothing is linked before that proof.
+//! identity to it: the link page's "Forgot your password?" mails a reset link to the
+//! account's address (the proof by email), and the new password (with every second factor)
+//! then makes the link. Nothing is linked before that proof.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
