@@ -199,6 +199,14 @@ fn describe() {
         "Second-factor checks at login by factor (totp, recovery_code) and outcome"
     );
     describe_counter!("idp_mfa_enrolments_total", "Second factors enrolled, by factor");
+    describe_counter!(
+        "idp_upstream_logins_total",
+        "Sign-ins through upstream identity providers by provider and outcome (success, failure, link)"
+    );
+    describe_counter!(
+        "idp_upstream_logouts_total",
+        "Back-channel logouts from upstream identity providers accepted, by provider"
+    );
 }
 
 /// Series that alerts compare against exist from the start, at zero, rather than appearing
@@ -225,6 +233,16 @@ fn register_zeroes() {
     ] {
         metrics::counter!("idp_login_attempts_total", "outcome" => outcome, "reason" => reason).increment(0);
     }
+}
+
+/// An upstream identity provider's series, at zero until its first sign-in or logout on this
+/// replica (as [`register_zeroes`], for the per-provider alert's `increase()`).
+pub fn register_upstream(slug: &str) {
+    for outcome in ["success", "failure", "link"] {
+        metrics::counter!("idp_upstream_logins_total", "upstream" => slug.to_string(), "outcome" => outcome)
+            .increment(0);
+    }
+    metrics::counter!("idp_upstream_logouts_total", "upstream" => slug.to_string()).increment(0);
 }
 
 /// Observes a duration into a histogram.

@@ -18,7 +18,13 @@ use common::{Backend, PASSWORD, TestApp};
 async fn a_new_user_signs_in_with_the_upstream_and_comes_back(backend: Backend) {
     let f = federation(backend).await;
     let ursula = f.upstream.add_user("ursula").await;
+    let successes = || async {
+        let labels = [("upstream", "corp"), ("outcome", "success")];
+        common::metric_value(&f.app.metrics().await, "idp_upstream_logins_total", &labels)
+    };
+    let before = successes().await;
     let first = redeem(&f, continue_with_upstream(&f, &f.app.browser(), "ursula").await).await;
+    assert_eq!(successes().await - before, 1.0, "counted per provider");
     // `fed`, then how the upstream says ursula authenticated there (her password).
     assert_eq!(first["amr"], serde_json::json!(["fed", "pwd"]), "{first}");
     // A new local account, from the upstream's claims, linked by issuer and subject.
@@ -38,6 +44,7 @@ async fn a_new_user_signs_in_with_the_upstream_and_comes_back(backend: Backend) 
     // The next sign-in, in another browser, is the same account.
     let again = redeem(&f, continue_with_upstream(&f, &f.app.browser(), "ursula").await).await;
     assert_eq!(again["sub"], first["sub"]);
+    assert_eq!(successes().await - before, 2.0);
 
     // The identity is this account's only way to sign in: it cannot be unlinked.
     let refused = idp::manage::upstreams::unlink(

@@ -204,6 +204,12 @@ async fn id_tokens_are_verified_before_anyone_signs_in(backend: Backend) {
         ..Default::default()
     };
     assert_eq!(s.app.services.store.query_events(&query).await.unwrap().len(), 4);
+    let failures = [("upstream", "op"), ("outcome", "failure")];
+    let metrics = s.app.metrics().await;
+    assert_eq!(
+        common::metric_value(&metrics, "idp_upstream_logins_total", &failures),
+        4.0
+    );
     assert!(!linked(&s).await, "nobody was signed in or created");
 
     // The same provider, answering correctly: the user signs in.

@@ -52,6 +52,17 @@ async fn signing_out_at_the_upstream_ends_the_sessions_it_started_here(backend: 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(ended, "the upstream's logout ended the session here");
+    // Counted per provider (the count follows the sessions' end: wait for it too).
+    let mut counted = 0.0;
+    for _ in 0..50 {
+        let metrics = f.app.metrics().await;
+        counted = common::metric_value(&metrics, "idp_upstream_logouts_total", &[("upstream", "corp")]);
+        if counted > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted, 1.0);
     let logouts = events(&f.app, "logout").await;
     assert_eq!(logouts.len(), 1, "only ursula's session");
     assert_eq!(logouts[0].user_id.as_deref(), claims["sub"].as_str());

@@ -7,18 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::browser::{Browser, form};
-use common::{Backend, spawn_app};
-
-/// The value of the series `name{labels}` in a Prometheus text exposition (0 when absent).
-fn value(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    exposition
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
+use common::{Backend, metric_value as value, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
@@ -30,6 +19,23 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
     app.tokens(&client, "ada", "openid").await;
     app.tokens(&client, "ada", "openid").await;
     let scrape = || app.metrics();
+    // An upstream identity provider: its series exist from the first login page that offers it.
+    let draft = idp::domain::upstream::UpstreamDraft {
+        slug: "corp".into(),
+        display_name: "Corporate login".into(),
+        issuer: Some("http://127.0.0.1:9/corp".into()),
+        client_id: "idp".into(),
+        ..Default::default()
+    };
+    let secret = secrecy::SecretString::from("upstream secret");
+    idp::manage::upstreams::register(
+        &app.services,
+        draft.resolve().unwrap(),
+        &secret,
+        idp::manage::Actor::Cli,
+    )
+    .await
+    .unwrap();
     let before = scrape().await;
 
     // A failed login.
@@ -62,6 +68,22 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
 
     let moved =
         |name: &str, labels: &[(&str, &str)]| value(&after, name, labels) - value(&before, name, labels);
+    // A series at zero (not merely absent): its line, with these labels, ending in 0.
+    let at_zero = |name: &str, labels: &[(&str, &str)]| {
+        after.lines().any(|l| {
+            l.starts_with(&format!("{name}{{"))
+                && labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+                && l.ends_with(" 0")
+        })
+    };
+    for outcome in ["success", "failure", "link"] {
+        let labels = [("upstream", "corp"), ("outcome", outcome)];
+        assert!(
+            at_zero("idp_upstream_logins_total", &labels),
+            "{outcome}: {after}"
+        );
+    }
+    assert!(at_zero("idp_upstream_logouts_total", &[("upstream", "corp")]));
     assert_eq!(
         moved(
             "idp_login_attempts_total",

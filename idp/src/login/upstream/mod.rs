@@ -62,11 +62,17 @@ pub struct StartQuery {
 /// The upstreams the login page of `client_id` offers: enabled, and allowed for the client.
 pub async fn offered(services: &Services, client_id: &str) -> Vec<Upstream> {
     let all = services.store.list_upstreams().await.unwrap_or_default();
-    all.into_iter()
+    let offered: Vec<Upstream> = all
+        .into_iter()
         .filter(|u| {
             u.enabled && (u.allowed_clients.is_empty() || u.allowed_clients.iter().any(|c| c == client_id))
         })
-        .collect()
+        .collect();
+    // Every sign-in through a provider starts here: its series exist, at zero, before it.
+    for upstream in &offered {
+        crate::metrics::register_upstream(&upstream.slug);
+    }
+    offered
 }
 
 /// GET /upstream/{slug}/start?interaction=…: from the login page's "Continue with" button to
