@@ -146,15 +146,7 @@ async fn setup(backend: Backend) -> Setup {
         jit: true,
         ..Default::default()
     };
-    let secret = secrecy::SecretString::from("op-secret".to_string());
-    idp::manage::upstreams::register(
-        &app.services,
-        draft.resolve().unwrap(),
-        &secret,
-        idp::manage::Actor::Cli,
-    )
-    .await
-    .unwrap();
+    app.add_upstream(draft, "op-secret").await;
     let client = app.add_client(false, |c| c.first_party = true).await;
     Setup { app, client, op }
 }

@@ -210,15 +210,7 @@ async fn setup(backend: Backend, client_secret: &str) -> Setup {
         emails_endpoint: Some(format!("{}/user/emails", github.base)),
         ..Default::default()
     };
-    let secret = secrecy::SecretString::from(client_secret.to_string());
-    idp::manage::upstreams::register(
-        &app.services,
-        draft.resolve().unwrap(),
-        &secret,
-        idp::manage::Actor::Cli,
-    )
-    .await
-    .unwrap();
+    app.add_upstream(draft, client_secret).await;
     let client = app.add_client(false, |c| c.first_party = true).await;
     Setup { app, github, client }
 }

@@ -27,15 +27,7 @@ async fn metrics_follow_a_scripted_flow_and_cover_every_dashboard_and_alert() {
         client_id: "idp".into(),
         ..Default::default()
     };
-    let secret = secrecy::SecretString::from("upstream secret");
-    idp::manage::upstreams::register(
-        &app.services,
-        draft.resolve().unwrap(),
-        &secret,
-        idp::manage::Actor::Cli,
-    )
-    .await
-    .unwrap();
+    app.add_upstream(draft, "upstream secret").await;
     let before = scrape().await;
 
     // A failed login.

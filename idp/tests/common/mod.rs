@@ -386,6 +386,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Registers an upstream identity provider as an operator describes it, with its secret.
+    pub async fn add_upstream(&self, draft: idp::domain::upstream::UpstreamDraft, secret: &str) {
+        let secret = secrecy::SecretString::from(secret.to_string());
+        let new = draft.resolve().unwrap();
+        idp::manage::upstreams::register(&self.services, new, &secret, idp::manage::Actor::Cli)
+            .await
+            .unwrap();
+    }
+
     /// Registers a client; `adjust` may change anything before it is stored.
     pub async fn add_client(
         &self,
